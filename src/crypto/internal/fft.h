@@ -1,0 +1,51 @@
+// Negacyclic FFT: products in R = Z[X]/(X^N+1) through a complex FFT of size N/2 (fold + twist).
+// A real polynomial a is mapped to z_j = (a_j + i·a_{j+N/2})·e^{iπj/N}, j < N/2, then to its DFT;
+// these are the evaluations of a at N/2 of the primitive 2N-th roots of unity (the other half are
+// their conjugates), so pointwise products are negacyclic products. Spectra are stored split:
+// N/2 real parts then N/2 imaginary parts, 64-byte aligned, so multiply-accumulate is plain SIMD.
+// The transform itself is FFTW's (split, in place, FFTW_MEASURE plans).
+//
+// Thread safety: get() is thread-safe; a NegacyclicFft is immutable and its methods reentrant.
+#pragma once
+
+#include <cstdint>
+
+#include "blindml/crypto/aligned.h"
+
+namespace blindml::crypto::internal {
+
+class NegacyclicFft {
+ public:
+  static const NegacyclicFft& get(uint64_t poly_size);
+
+  uint64_t size() const { return n_; }
+  // in: N signed integers (digits, or torus words read as signed); out: N doubles (spectrum).
+  void forward_i64(const int64_t* in, double* out) const;
+  // spectrum (destroyed): out[j] += round(result_j) mod 2^64 for j < N.
+  void backward_add_torus(double* spectrum, uint64_t* out) const;
+  // spectrum (destroyed): out[j] = result_j, unrounded.
+  void backward_f64(double* spectrum, double* out) const;
+  // out[j] += (a·s)[j] mod 2^64, exactly, for a binary (or small) polynomial s given by its
+  // spectrum: a is split into four 16-bit limbs so every product is exact in double precision.
+  // scratch: 2N doubles.
+  void mul_add_exact_small(const uint64_t* a, const double* s_spectrum, uint64_t* out, double* scratch) const;
+
+  ~NegacyclicFft();
+  NegacyclicFft(const NegacyclicFft&) = delete;
+  NegacyclicFft& operator=(const NegacyclicFft&) = delete;
+
+ private:
+  explicit NegacyclicFft(uint64_t n);
+  uint64_t n_;
+  void* plan_;          // fftw_plan, forward
+  void* inverse_plan_;  // fftw_plan, real and imaginary parts swapped
+  AlignedF64 tw_re_, tw_im_;    // cos(πj/N), sin(πj/N)
+  AlignedF64 itw_re_, itw_im_;  // same divided by N/2 (inverse twist with normalisation)
+};
+
+// Pointwise out += a ⊙ b on split spectra of N doubles (N/2 complex).
+void spectrum_mul_add(double* __restrict out, const double* __restrict a, const double* __restrict b, uint64_t n);
+// Pointwise out = a ⊙ b.
+void spectrum_mul(double* __restrict out, const double* __restrict a, const double* __restrict b, uint64_t n);
+
+}  // namespace blindml::crypto::internal
