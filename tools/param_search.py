@@ -44,10 +44,15 @@ def var_ks(n_in, bl, l, s_lwe):
 def var_ms(n, N):
     return (1 + n / 2) / (48 * N * N)
 
+# Time model (seconds) measured on the 2-core AVX-512 machine CI uses (bench/crypto_bench.cc):
+# FFTW complex transform of N/2 points, key streams bounded by memory bandwidth (~10 GB/s for the
+# bootstrapping key's multiply-accumulate, ~15 GB/s for the key-switching key).
+FFT_US = {256: 0.45, 512: 0.87, 1024: 1.67, 2048: 4.0, 4096: 10.0, 8192: 23.0, 16384: 48.0}
 def cost(n, k, N, l, n_in, lks):
-    fft = N * math.log2(N) + N
-    cmux = (k + 1) * l * fft + (k + 1) * fft + (k + 1) ** 2 * l * N
-    return n * cmux + n_in * lks + 2 * n_in * lks * (n + 1)
+    ffts = ((k + 1) * l + (k + 1)) * (FFT_US[N // 2] + 0.5 * N / 2048) * 1e-6
+    bsk_bytes = (k + 1) ** 2 * l * N * 8
+    cmux = ffts + bsk_bytes / 10e9
+    return n * cmux + n_in * lks * (n + 1) * 8 / 15e9
 
 K = kappa(P_ERR)
 for p in range(1, 9):
@@ -60,7 +65,7 @@ for p in range(1, 9):
         for k in (1, 2, 3):
             if k * N > 2 ** 15 or k * N < 1024: continue
             s_glwe = 2.0 ** (min_log2_sigma(k * N) + MARGIN_BITS)
-            for n in range(450, 1400, 4):
+            for n in range(450, 1400, 2):
                 s_lwe = 2.0 ** (min_log2_sigma(n) + MARGIN_BITS)
                 vms = var_ms(n, N)
                 if vms > budget: continue
@@ -74,8 +79,8 @@ for p in range(1, 9):
                                 vt = vp + vms + var_ks(k * N, bks, lks, s_lwe)
                                 if vt > budget: continue
                                 c = cost(n, k, N, l, k * N, lks)
-                                if best is None or c < best[0]:
+                                if best is None or c < best[0] * 0.9999 or (c <= best[0] * 1.0001 and vt < best[-1]):
                                     best = (c, n, k, N, bl, l, bks, lks, math.log2(s_lwe), math.log2(s_glwe),
-                                            math.log2(math.erfc(delta / 2 / math.sqrt(2 * vt))))
+                                            math.log2(math.erfc(delta / 2 / math.sqrt(2 * vt))), vt)
                                 break
-    print("p=%d cost=%.3g n=%d k=%d N=%d pbs=2^%dx%d ks=2^%dx%d log2sig_lwe=%.2f log2sig_glwe=%.2f log2perr=%.1f" % ((p,) + best))
+    print("p=%d est_ms=%.2f n=%d k=%d N=%d pbs=2^%dx%d ks=2^%dx%d log2sig_lwe=%.2f log2sig_glwe=%.2f log2perr=%.1f" % ((p, best[0] * 1e3) + best[1:-1]))

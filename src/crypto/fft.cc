@@ -45,14 +45,10 @@ NegacyclicFft::NegacyclicFft(uint64_t n) : n_(n) {
     itw_im_[j] = static_cast<double>(std::sin(a) / static_cast<long double>(h));
   }
   AlignedF64 buf(n);
-  fftw_iodim dim{static_cast<int>(h), 1, 1};
+  auto* c = reinterpret_cast<fftw_complex*>(buf.data());
   std::lock_guard<std::mutex> lock(planner_mutex());
-  // FFTW requires new-array executions of a split plan to keep the plan's ii - ri offset: the
-  // inverse transform (real and imaginary parts swapped) therefore needs a plan of its own.
-  plan_ = fftw_plan_guru_split_dft(1, &dim, 0, nullptr, buf.data(), buf.data() + h, buf.data(), buf.data() + h,
-                                   FFTW_MEASURE);
-  inverse_plan_ = fftw_plan_guru_split_dft(1, &dim, 0, nullptr, buf.data() + h, buf.data(), buf.data() + h,
-                                           buf.data(), FFTW_MEASURE);
+  plan_ = fftw_plan_dft_1d(static_cast<int>(h), c, c, FFTW_FORWARD, FFTW_MEASURE);
+  inverse_plan_ = fftw_plan_dft_1d(static_cast<int>(h), c, c, FFTW_BACKWARD, FFTW_MEASURE);
   if (plan_ == nullptr || inverse_plan_ == nullptr) std::abort();
 }
 
@@ -73,29 +69,40 @@ const NegacyclicFft& NegacyclicFft::get(uint64_t poly_size) {
 
 void NegacyclicFft::forward_i64(const int64_t* __restrict in, double* __restrict out) const {
   const uint64_t h = n_ / 2;
-  double* __restrict re = out;
-  double* __restrict im = out + h;
   const double* __restrict c = tw_re_.data();
   const double* __restrict s = tw_im_.data();
-  for (uint64_t j = 0; j < h; ++j) {
+  uint64_t j = 0;
+#ifdef BLINDML_AVX512
+  const __m512i lo_idx = _mm512_set_epi64(11, 3, 10, 2, 9, 1, 8, 0);
+  const __m512i hi_idx = _mm512_set_epi64(15, 7, 14, 6, 13, 5, 12, 4);
+  for (; j + 8 <= h; j += 8) {
+    __m512d x = _mm512_cvtepi64_pd(_mm512_loadu_si512(in + j));
+    __m512d y = _mm512_cvtepi64_pd(_mm512_loadu_si512(in + j + h));
+    __m512d cc = _mm512_load_pd(c + j), ss = _mm512_load_pd(s + j);
+    __m512d re = _mm512_fmsub_pd(x, cc, _mm512_mul_pd(y, ss));
+    __m512d im = _mm512_fmadd_pd(x, ss, _mm512_mul_pd(y, cc));
+    _mm512_store_pd(out + 2 * j, _mm512_permutex2var_pd(re, lo_idx, im));
+    _mm512_store_pd(out + 2 * j + 8, _mm512_permutex2var_pd(re, hi_idx, im));
+  }
+#endif
+  for (; j < h; ++j) {
     double x = static_cast<double>(in[j]);
     double y = static_cast<double>(in[j + h]);
-    re[j] = x * c[j] - y * s[j];
-    im[j] = x * s[j] + y * c[j];
+    out[2 * j] = x * c[j] - y * s[j];
+    out[2 * j + 1] = x * s[j] + y * c[j];
   }
-  fftw_execute_split_dft(static_cast<fftw_plan>(plan_), re, im, re, im);
+  auto* z = reinterpret_cast<fftw_complex*>(out);
+  fftw_execute_dft(static_cast<fftw_plan>(plan_), z, z);
 }
 
 void NegacyclicFft::backward_f64(double* spectrum, double* __restrict out) const {
   const uint64_t h = n_ / 2;
-  double* re = spectrum;
-  double* im = spectrum + h;
-  // Swapping real and imaginary parts turns FFTW's forward split transform into the inverse one.
-  fftw_execute_split_dft(static_cast<fftw_plan>(inverse_plan_), im, re, im, re);
+  auto* z = reinterpret_cast<fftw_complex*>(spectrum);
+  fftw_execute_dft(static_cast<fftw_plan>(inverse_plan_), z, z);
   const double* __restrict c = itw_re_.data();
   const double* __restrict s = itw_im_.data();
   for (uint64_t j = 0; j < h; ++j) {
-    double x = re[j], y = im[j];
+    double x = spectrum[2 * j], y = spectrum[2 * j + 1];
     out[j] = x * c[j] + y * s[j];
     out[j + h] = y * c[j] - x * s[j];
   }
@@ -103,17 +110,19 @@ void NegacyclicFft::backward_f64(double* spectrum, double* __restrict out) const
 
 void NegacyclicFft::backward_add_torus(double* spectrum, uint64_t* __restrict out) const {
   const uint64_t h = n_ / 2;
-  double* __restrict re = spectrum;
-  double* __restrict im = spectrum + h;
-  fftw_execute_split_dft(static_cast<fftw_plan>(inverse_plan_), im, re, im, re);
+  auto* z = reinterpret_cast<fftw_complex*>(spectrum);
+  fftw_execute_dft(static_cast<fftw_plan>(inverse_plan_), z, z);
   const double* __restrict c = itw_re_.data();
   const double* __restrict s = itw_im_.data();
   uint64_t j = 0;
 #ifdef BLINDML_AVX512
   const __m512d inv = _mm512_set1_pd(0x1.0p-64);
   const __m512d two64 = _mm512_set1_pd(0x1.0p64);
+  const __m512i even = _mm512_set_epi64(14, 12, 10, 8, 6, 4, 2, 0);
+  const __m512i odd = _mm512_set_epi64(15, 13, 11, 9, 7, 5, 3, 1);
   for (; j + 8 <= h; j += 8) {
-    __m512d x = _mm512_load_pd(re + j), y = _mm512_load_pd(im + j);
+    __m512d v0 = _mm512_load_pd(spectrum + 2 * j), v1 = _mm512_load_pd(spectrum + 2 * j + 8);
+    __m512d x = _mm512_permutex2var_pd(v0, even, v1), y = _mm512_permutex2var_pd(v0, odd, v1);
     __m512d cc = _mm512_load_pd(c + j), ss = _mm512_load_pd(s + j);
     __m512d lo = _mm512_fmadd_pd(x, cc, _mm512_mul_pd(y, ss));
     __m512d hi = _mm512_fmsub_pd(y, cc, _mm512_mul_pd(x, ss));
@@ -130,7 +139,7 @@ void NegacyclicFft::backward_add_torus(double* spectrum, uint64_t* __restrict ou
   }
 #endif
   for (; j < h; ++j) {
-    double x = re[j], y = im[j];
+    double x = spectrum[2 * j], y = spectrum[2 * j + 1];
     out[j] += f64_to_torus(x * c[j] + y * s[j]);
     out[j + h] += f64_to_torus(y * c[j] - x * s[j]);
   }
@@ -155,25 +164,31 @@ void NegacyclicFft::mul_add_exact_small(const uint64_t* a, const double* s_spect
 }
 
 void spectrum_mul_add(double* __restrict out, const double* __restrict a, const double* __restrict b, uint64_t n) {
-  const uint64_t h = n / 2;
-  double* __restrict ore = out;
-  double* __restrict oim = out + h;
-  const double* __restrict are = a;
-  const double* __restrict aim = a + h;
-  const double* __restrict bre = b;
-  const double* __restrict bim = b + h;
-  for (uint64_t j = 0; j < h; ++j) {
-    ore[j] += are[j] * bre[j] - aim[j] * bim[j];
-    oim[j] += are[j] * bim[j] + aim[j] * bre[j];
+  uint64_t j = 0;
+#ifdef BLINDML_AVX512
+  for (; j + 8 <= n; j += 8) {
+    _mm_prefetch(reinterpret_cast<const char*>(b + j + 256), _MM_HINT_T0);
+    __m512d va = _mm512_load_pd(a + j), vb = _mm512_load_pd(b + j), vo = _mm512_load_pd(out + j);
+    __m512d a_re = _mm512_movedup_pd(va);             // (ar, ar)
+    __m512d a_im = _mm512_permute_pd(va, 0xff);       // (ai, ai)
+    __m512d b_sw = _mm512_permute_pd(vb, 0x55);       // (bi, br)
+    // (ar·br − ai·bi, ar·bi + ai·br)
+    __m512d prod = _mm512_fmaddsub_pd(a_re, vb, _mm512_mul_pd(a_im, b_sw));
+    _mm512_store_pd(out + j, _mm512_add_pd(vo, prod));
+  }
+#endif
+  for (; j < n; j += 2) {
+    double ar = a[j], ai = a[j + 1], br = b[j], bi = b[j + 1];
+    out[j] += ar * br - ai * bi;
+    out[j + 1] += ar * bi + ai * br;
   }
 }
 
 void spectrum_mul(double* out, const double* a, const double* b, uint64_t n) {
-  const uint64_t h = n / 2;
-  for (uint64_t j = 0; j < h; ++j) {
-    double ar = a[j], ai = a[j + h], br = b[j], bi = b[j + h];
+  for (uint64_t j = 0; j < n; j += 2) {
+    double ar = a[j], ai = a[j + 1], br = b[j], bi = b[j + 1];
     out[j] = ar * br - ai * bi;
-    out[j + h] = ar * bi + ai * br;
+    out[j + 1] = ar * bi + ai * br;
   }
 }
 

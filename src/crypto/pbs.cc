@@ -16,11 +16,12 @@ struct PbsScratch::Buffers {
   explicit Buffers(const ParameterSet& p)
       : k(p.glwe_dimension.value), n(p.polynomial_size.value), levels(p.pbs_level_count.value),
         base_log(p.pbs_base_log.value), fft(&internal::NegacyclicFft::get(n)),
-        diff((k + 1) * n), digits(levels * n), digit_spectra((k + 1) * levels * n), out_spectra((k + 1) * n),
+        diff((k + 1) * n), decomp_state(n), digits(levels * n), digit_spectra((k + 1) * levels * n), out_spectra((k + 1) * n),
         acc(p.glwe_dimension, p.polynomial_size), ks_out(p.lwe_dimension.value + 1), ms(p.lwe_dimension.value + 1) {}
   uint64_t k, n, levels, base_log;
   const internal::NegacyclicFft* fft;
   AlignedU64 diff;
+  AlignedU64 decomp_state;
   std::vector<int64_t, AlignedAllocator<int64_t>> digits;
   AlignedF64 digit_spectra;
   AlignedF64 out_spectra;
@@ -35,7 +36,7 @@ PbsScratch::~PbsScratch() = default;
 uint64_t pbs_scratch_size(const ParameterSet& p) {
   const uint64_t k = p.glwe_dimension.value, n = p.polynomial_size.value, l = p.pbs_level_count.value;
   const uint64_t lwe = p.lwe_dimension.value + 1;
-  return 8 * ((k + 1) * n + l * n + (k + 1) * l * n + (k + 1) * n + (k + 1) * n + 2 * lwe);
+  return 8 * ((k + 1) * n + n + l * n + (k + 1) * l * n + (k + 1) * n + (k + 1) * n + 2 * lwe);
 }
 
 namespace {
@@ -69,19 +70,21 @@ void external_product_add(const FourierBootstrapKey& bsk, uint64_t i, const uint
   const auto& fft = *b.fft;
   // Digits of every input polynomial, level by level, to the Fourier domain: row r = c·l + (j-1).
   for (uint64_t c = 0; c < k1; ++c) {
-    internal::decompose_polynomial(input + c * n, n, b.base_log, levels, b.digits.data());
+    internal::decompose_polynomial(input + c * n, n, b.base_log, levels, b.digits.data(), b.decomp_state.data());
     for (uint64_t j = 0; j < levels; ++j)
       fft.forward_i64(b.digits.data() + j * n, b.digit_spectra.data() + (c * levels + j) * n);
   }
+  // Multiply-accumulate, reading the GGSW strictly sequentially (row-major, then column): the key
+  // streams from memory once while the (k+1) output spectra stay in cache.
   const double* ggsw = bsk.ggsw(i).data();
   const uint64_t rows = k1 * levels;
-  for (uint64_t col = 0; col < k1; ++col) {
-    double* out = b.out_spectra.data() + col * n;
-    std::memset(out, 0, n * sizeof(double));
-    for (uint64_t r = 0; r < rows; ++r)
-      internal::spectrum_mul_add(out, b.digit_spectra.data() + r * n, ggsw + (r * k1 + col) * n, n);
-    fft.backward_add_torus(out, acc + col * n);
+  std::memset(b.out_spectra.data(), 0, k1 * n * sizeof(double));
+  for (uint64_t r = 0; r < rows; ++r) {
+    const double* digit = b.digit_spectra.data() + r * n;
+    for (uint64_t col = 0; col < k1; ++col)
+      internal::spectrum_mul_add(b.out_spectra.data() + col * n, digit, ggsw + (r * k1 + col) * n, n);
   }
+  for (uint64_t col = 0; col < k1; ++col) fft.backward_add_torus(b.out_spectra.data() + col * n, acc + col * n);
 }
 
 }  // namespace

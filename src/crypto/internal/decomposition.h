@@ -32,23 +32,27 @@ inline void decompose_word(uint64_t x, uint64_t base_log, uint64_t levels, int64
   }
 }
 
-// Decomposes N words at once into level-major digit polynomials: out[(j-1)·N + i].
+// Decomposes N words at once into level-major digit polynomials: out[(j-1)·N + i]. state: N
+// words of scratch. Loops run over coefficients innermost with uniform shifts, so they vectorise.
 inline void decompose_polynomial(const uint64_t* __restrict in, uint64_t n, uint64_t base_log, uint64_t levels,
-                                 int64_t* __restrict out) {
+                                 int64_t* __restrict out, uint64_t* __restrict state) {
   const uint64_t kept = base_log * levels;
-  const uint64_t shift = 64 - kept;
   const uint64_t mask = (uint64_t{1} << base_log) - 1;
-  const uint64_t half = uint64_t{1} << (base_log - 1);
-  const uint64_t kept_mask = kept >= 64 ? ~uint64_t{0} : ((uint64_t{1} << kept) - 1);
-  for (uint64_t i = 0; i < n; ++i) {
-    uint64_t x = in[i];
-    uint64_t v = kept >= 64 ? x : ((x >> shift) + ((x >> (shift - 1)) & 1)) & kept_mask;
-    for (uint64_t j = levels; j >= 1; --j) {
-      uint64_t d = v & mask;
-      v >>= base_log;
-      uint64_t carry = d >= half ? 1 : 0;
-      v += carry;
-      out[(j - 1) * n + i] = static_cast<int64_t>(d) - static_cast<int64_t>(carry << base_log);
+  if (kept < 64) {
+    const uint64_t shift = 64 - kept;
+    const uint64_t kept_mask = (uint64_t{1} << kept) - 1;
+    for (uint64_t i = 0; i < n; ++i) state[i] = ((in[i] >> shift) + ((in[i] >> (shift - 1)) & 1)) & kept_mask;
+  } else {
+    for (uint64_t i = 0; i < n; ++i) state[i] = in[i];
+  }
+  for (uint64_t j = levels; j >= 1; --j) {
+    int64_t* __restrict o = out + (j - 1) * n;
+    for (uint64_t i = 0; i < n; ++i) {
+      const uint64_t v = state[i];
+      const uint64_t d = v & mask;
+      const uint64_t carry = (d >> (base_log - 1)) & 1;  // d >= B/2: use d - B and carry one up
+      state[i] = (v >> base_log) + carry;
+      o[i] = static_cast<int64_t>(d) - static_cast<int64_t>(carry << base_log);
     }
   }
 }

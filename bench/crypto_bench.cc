@@ -1,0 +1,113 @@
+// Benchmarks of the TFHE core: key generation, key sizes, key switching, PBS latency per precision
+// (one thread) and PBS throughput (all threads). scripts/bench turns the output into the table and
+// bench/results/latest.json. Keys are generated once per precision and cached for the process.
+#include <benchmark/benchmark.h>
+
+#include <map>
+#include <memory>
+#include <thread>
+
+#include "blindml/crypto/algorithms.h"
+
+using namespace blindml;
+using namespace blindml::crypto;
+
+namespace {
+
+struct Keys {
+  ParameterSet params;
+  std::unique_ptr<ClientKey> client;
+  std::unique_ptr<SeededEvaluationKeys> seeded;
+  std::unique_ptr<EvaluationKeys> eval;
+};
+
+Keys& keys_for(uint32_t bits) {
+  static std::map<uint32_t, std::unique_ptr<Keys>> cache;
+  auto& slot = cache[bits];
+  if (!slot) {
+    slot = std::make_unique<Keys>(Keys{parameters_for_bits(bits).value(), nullptr, nullptr, nullptr});
+    ThreadPool pool;
+    slot->client = std::make_unique<ClientKey>(ClientKey::generate(slot->params).value());
+    slot->seeded = std::make_unique<SeededEvaluationKeys>(generate_seeded_evaluation_keys(*slot->client, &pool));
+    slot->eval = std::make_unique<EvaluationKeys>(expand_evaluation_keys(*slot->seeded, &pool));
+  }
+  return *slot;
+}
+
+LookupTable identity_table(const ParameterSet& p, uint32_t bits) {
+  std::vector<int64_t> t(size_t{1} << bits);
+  for (size_t i = 0; i < t.size(); ++i) t[i] = static_cast<int64_t>(i);
+  return make_lookup_table(t, bits, bits, p.polynomial_size);
+}
+
+void BM_Keygen(benchmark::State& state) {
+  const uint32_t bits = static_cast<uint32_t>(state.range(0));
+  auto params = parameters_for_bits(bits).value();
+  ThreadPool pool(1);
+  for (auto _ : state) {
+    auto ck = ClientKey::generate(params).value();
+    auto seeded = generate_seeded_evaluation_keys(ck, &pool);
+    benchmark::DoNotOptimize(seeded.bootstrap_key.bodies().data());
+  }
+  state.counters["bits"] = bits;
+  state.counters["threads"] = 1;
+  state.counters["seeded_mb"] = seeded_evaluation_keys_bytes(params) / 1e6;
+  state.counters["expanded_mb"] = expanded_evaluation_keys_bytes(params) / 1e6;
+}
+
+void BM_Keyswitch(benchmark::State& state) {
+  const uint32_t bits = static_cast<uint32_t>(state.range(0));
+  auto& k = keys_for(bits);
+  auto ct = encrypt(*k.client, 1, bits);
+  LweCiphertext out(k.params.lwe_dimension);
+  for (auto _ : state) {
+    keyswitch(k.eval->keyswitch_key(), ct.data(), out.data());
+    benchmark::DoNotOptimize(out.data().data());
+  }
+  state.counters["bits"] = bits;
+  state.counters["threads"] = 1;
+}
+
+void BM_Pbs(benchmark::State& state) {
+  const uint32_t bits = static_cast<uint32_t>(state.range(0));
+  auto& k = keys_for(bits);
+  auto lut = identity_table(k.params, bits);
+  auto ct = encrypt(*k.client, 1, bits);
+  LweCiphertext out(k.params.big_lwe_dimension());
+  PbsScratch scratch(k.params);
+  for (auto _ : state) {
+    programmable_bootstrap(*k.eval, ct.data(), lut, out.data(), scratch);
+    benchmark::DoNotOptimize(out.data().data());
+  }
+  state.counters["bits"] = bits;
+  state.counters["threads"] = 1;
+}
+
+void BM_PbsThroughput(benchmark::State& state) {
+  const uint32_t bits = static_cast<uint32_t>(state.range(0));
+  auto& k = keys_for(bits);
+  ThreadPool pool;
+  auto lut = identity_table(k.params, bits);
+  const uint64_t batch = 4 * pool.size();
+  LweCiphertextList in(k.params.big_lwe_dimension(), batch), out(k.params.big_lwe_dimension(), batch);
+  for (uint64_t i = 0; i < batch; ++i) {
+    auto ct = encrypt(*k.client, static_cast<int64_t>(i % (1u << bits)), bits);
+    std::copy(ct.data().begin(), ct.data().end(), in.at(i).begin());
+  }
+  std::vector<LookupTable> luts{lut};
+  for (auto _ : state) {
+    programmable_bootstrap_batch(*k.eval, in, luts, {}, out, pool);
+    benchmark::DoNotOptimize(out.data().data());
+  }
+  state.SetItemsProcessed(static_cast<int64_t>(state.iterations() * batch));
+  state.counters["bits"] = bits;
+  state.counters["threads"] = static_cast<double>(pool.size());
+}
+
+}  // namespace
+
+BENCHMARK(BM_Keygen)->DenseRange(1, 8)->Unit(benchmark::kMillisecond)->Iterations(1);
+BENCHMARK(BM_Keyswitch)->DenseRange(1, 8)->Unit(benchmark::kMillisecond);
+BENCHMARK(BM_Pbs)->DenseRange(1, 8)->Unit(benchmark::kMillisecond)->MinTime(0.5);
+BENCHMARK(BM_PbsThroughput)->DenseRange(1, 8)->Unit(benchmark::kMillisecond)->Iterations(1)->UseRealTime();
+BENCHMARK_MAIN();

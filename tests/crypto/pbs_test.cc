@@ -1,0 +1,143 @@
+// Programmable bootstrapping, for each precision 1..8: every input value through the identity, a
+// random table and a signed function; output encodings of other precisions; the batched form bit
+// for bit against the serial one.
+#include <gtest/gtest.h>
+
+#include <cstdio>
+
+#include "blindml/crypto/algorithms.h"
+#include "key_cache.h"
+
+using namespace blindml;
+using namespace blindml::crypto;
+using blindml::crypto::testing::keys_for_bits;
+using blindml::crypto::testing::test_pool;
+
+namespace {
+
+struct Check {
+  LookupTable lut;
+  std::vector<int64_t> expected;  // per input value
+  uint32_t output_bits;
+  bool output_signed;
+  const char* name;
+};
+
+// Runs every input value of `bits` through each table, batched on the pool, and counts errors.
+void run_all_inputs(uint32_t bits, const std::vector<Check>& checks) {
+  const auto& keys = keys_for_bits(bits);
+  const uint64_t values = uint64_t{1} << bits;
+  const uint64_t total = values * checks.size();
+  std::vector<int64_t> messages(total);
+  for (uint64_t i = 0; i < total; ++i) messages[i] = static_cast<int64_t>(i % values);
+  auto in = expand_seeded_lwe_list(encrypt_seeded(*keys.client, messages, bits));
+  std::vector<LookupTable> luts;
+  std::vector<uint32_t> index(total);
+  for (const auto& c : checks) luts.push_back(c.lut);
+  for (uint64_t i = 0; i < total; ++i) index[i] = static_cast<uint32_t>(i / values);
+  LweCiphertextList out(keys.params.big_lwe_dimension(), total);
+  programmable_bootstrap_batch(*keys.eval, in, luts, index, out, test_pool());
+  for (uint64_t i = 0; i < total; ++i) {
+    const Check& c = checks[index[i]];
+    const int64_t got = decrypt(*keys.client, out.at(i), c.output_bits, c.output_signed);
+    EXPECT_EQ(got, c.expected[i % values]) << c.name << ", " << bits << "-bit input " << (i % values);
+  }
+}
+
+class PbsEveryPrecision : public ::testing::TestWithParam<uint32_t> {};
+
+TEST_P(PbsEveryPrecision, IdentityRandomTableAndSignedFunctionOnEveryInput) {
+  const uint32_t bits = GetParam();
+  const auto& p = keys_for_bits(bits).params;
+  const int64_t values = int64_t{1} << bits;
+  CsprngStream rng(os_seed());
+  std::vector<int64_t> identity(values), random(values), signed_fn(values);
+  for (int64_t m = 0; m < values; ++m) {
+    identity[m] = m;
+    random[m] = static_cast<int64_t>(rng.next_u64() % static_cast<uint64_t>(values));
+    // A signed function of the input read as two's complement: f(x) = -x/2 - 1 (fits in p bits).
+    const int64_t x = m >= values / 2 ? m - values : m;
+    signed_fn[m] = -(x / 2) - 1;
+  }
+  std::vector<Check> checks = {
+      {make_lookup_table(identity, bits, bits, p.polynomial_size), identity, bits, false, "identity"},
+      {make_lookup_table(random, bits, bits, p.polynomial_size), random, bits, false, "random table"},
+      {make_lookup_table(signed_fn, bits, bits, p.polynomial_size), signed_fn, bits, true, "signed function"},
+  };
+  run_all_inputs(bits, checks);
+}
+
+TEST_P(PbsEveryPrecision, OutputEncodingsOfOtherPrecisions) {
+  const uint32_t bits = GetParam();
+  const auto& p = keys_for_bits(bits).params;
+  const int64_t values = int64_t{1} << bits;
+  std::vector<Check> checks;
+  // Narrower output (requantization: keep the top bit) and wider output (x·3 in bits+2 bits).
+  std::vector<int64_t> top_bit(values), times3(values);
+  for (int64_t m = 0; m < values; ++m) {
+    top_bit[m] = m >> (bits - 1);
+    times3[m] = 3 * m;
+  }
+  checks.push_back({make_lookup_table(top_bit, bits, 1, p.polynomial_size), top_bit, 1, false, "to 1 bit"});
+  if (bits + 2 <= 10)
+    checks.push_back({make_lookup_table(times3, bits, bits + 2, p.polynomial_size), times3, bits + 2, false,
+                      "to bits+2"});
+  run_all_inputs(bits, checks);
+}
+
+INSTANTIATE_TEST_SUITE_P(Bits, PbsEveryPrecision, ::testing::Range(1u, 9u),
+                         [](const auto& info) { return std::to_string(info.param) + "bit"; });
+
+TEST(PbsBatch, BitForBitEqualToSerial) {
+  const auto& keys = keys_for_bits(3);
+  const auto& p = keys.params;
+  std::vector<int64_t> messages = {0, 1, 2, 3, 4, 5, 6, 7, 7, 0, 3};
+  auto in = expand_seeded_lwe_list(encrypt_seeded(*keys.client, messages, 3));
+  std::vector<int64_t> table = {3, 1, 4, 1, 5, 2, 6, 5};
+  std::vector<LookupTable> luts = {make_lookup_table(table, 3, 3, p.polynomial_size)};
+  LweCiphertextList batched(p.big_lwe_dimension(), messages.size());
+  programmable_bootstrap_batch(*keys.eval, in, luts, {}, batched, test_pool());
+  PbsScratch scratch(p);
+  for (size_t i = 0; i < messages.size(); ++i) {
+    LweCiphertext serial(p.big_lwe_dimension());
+    programmable_bootstrap(*keys.eval, in.at(i), luts[0], serial.data(), scratch);
+    EXPECT_TRUE(std::equal(serial.data().begin(), serial.data().end(), batched.at(i).begin())) << i;
+    EXPECT_EQ(decrypt(*keys.client, serial.data(), 3, false), table[messages[i]]);
+  }
+}
+
+TEST(Pbs, ChainedLookupsAfterLeveledOps) {
+  // PBS output → leveled sum → PBS: the input noise of the second PBS is a PBS output's.
+  const auto& keys = keys_for_bits(4);
+  const auto& p = keys.params;
+  PbsScratch scratch(p);
+  std::vector<int64_t> half(16), square_mod(16);
+  for (int m = 0; m < 16; ++m) {
+    half[m] = m / 2;
+    square_mod[m] = (m * m) % 16;
+  }
+  auto lut_half = make_lookup_table(half, 4, 4, p.polynomial_size);
+  auto lut_sq = make_lookup_table(square_mod, 4, 4, p.polynomial_size);
+  for (int a = 0; a < 16; a += 5) {
+    auto ct = encrypt(*keys.client, a, 4);
+    LweCiphertext h(p.big_lwe_dimension()), s(p.big_lwe_dimension());
+    programmable_bootstrap(*keys.eval, ct.data(), lut_half, h.data(), scratch);
+    mul_scalar_inplace(h.data(), 2);  // 2·(a/2), leveled
+    programmable_bootstrap(*keys.eval, h.data(), lut_sq, s.data(), scratch);
+    const int64_t twice = 2 * (a / 2);
+    EXPECT_EQ(decrypt(*keys.client, s.data(), 4, false), (twice * twice) % 16) << a;
+  }
+}
+
+TEST(Pbs, CiphertextOfAnotherKeyDoesNotDecrypt) {
+  const auto& keys = keys_for_bits(2);
+  auto other = ClientKey::generate(keys.params).value();
+  int same = 0;
+  for (int i = 0; i < 20; ++i) {
+    auto ct = encrypt(other, 1, 2);
+    same += decrypt(*keys.client, ct.data(), 2, false) == 1;
+  }
+  EXPECT_LT(same, 20);
+}
+
+}  // namespace
