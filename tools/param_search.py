@@ -4,8 +4,10 @@
 Uses the noise formulas of shared/crypto.md and the 128-bit security line of Zama's
 concrete-security-curves (lattice-estimator, MATZOV cost model, q = 2^64):
     log2(sigma/q) >= max(-0.025696778711484593*d + 2.675931372549016, -62)
-Writes nothing; prints the cheapest set per precision under the Concrete cost model.
-The chosen sets are copied into src/crypto/params/parameter_sets.cc by hand and re-checked
+Writes nothing; prints the fastest set per precision under a time model measured on the CI
+machine (see cost()). Usage: param_search.py [margin_bits=1] [squared_norm=1] [fft_constant=0.3].
+The chosen sets are copied into src/crypto/params.cc by hand, with σ rounded up to 0.01 bit (and n
+raised a little where that rounding pushes the error probability over the target), and re-checked
 there by tests/crypto/params_test.cc with the C++ implementation of the same formulas.
 """
 import math, sys
@@ -33,8 +35,9 @@ def var_pbs(n, k, N, bl, l, s_glwe):
     v = n * l * (k + 1) * N * (B * B + 2) / 12 * s2
     v += n * (Q * Q / B ** (2 * l) - 1) / (24 * Q * Q) * (1 + k * N / 2)
     v += n * k * N / (32 * Q * Q) + n / (16 * Q * Q) * (1 - k * N / 2) ** 2
-    # FFT rounding (see crypto/noise.h): per external product, about FFT_C * 2^-106 relative
-    v += FFT_C * n * (k + 1) * l * N * (B * B / 12) * (2.0 ** -106) * math.log2(N) / 3
+    # FFT rounding (src/crypto/noise.cc): every output polynomial of an external product carries it,
+    # and the mask polynomials' share is multiplied by the key at decryption: (1 + kN/2).
+    v += FFT_C * n * (k + 1) * l * N * (B * B / 12) * (2.0 ** -106) * math.log2(N) / 3 * (1 + k * N / 2)
     return v
 
 def var_ks(n_in, bl, l, s_lwe):

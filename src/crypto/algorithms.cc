@@ -186,9 +186,15 @@ void keyswitch(const LweKeyswitchKey& ksk, std::span<const uint64_t> in, std::sp
   std::fill(out.begin(), out.end(), 0);
   o[n_out] = in[n_in];
   int64_t digits[64];
+  const uint64_t block_words = levels * (n_out + 1);
   for (uint64_t i = 0; i < n_in; ++i) {
     internal::decompose_word(in[i], base_log, levels, digits);
     auto block = ksk.block(i);
+    // The key streams from memory once per key switch: ask for the next block early.
+    if (i + 1 < n_in) {
+      const char* next = reinterpret_cast<const char*>(block.data() + block_words);
+      for (uint64_t off = 0; off < block_words * 8; off += 256) __builtin_prefetch(next + off);
+    }
     for (uint64_t j = 0; j < levels; ++j) {
       const uint64_t d = static_cast<uint64_t>(digits[j]);
       if (d == 0) continue;

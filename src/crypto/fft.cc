@@ -167,7 +167,7 @@ void spectrum_mul_add(double* __restrict out, const double* __restrict a, const 
   uint64_t j = 0;
 #ifdef BLINDML_AVX512
   for (; j + 8 <= n; j += 8) {
-    _mm_prefetch(reinterpret_cast<const char*>(b + j + 256), _MM_HINT_T0);
+    _mm_prefetch(reinterpret_cast<const char*>(b + j + 1024), _MM_HINT_T0);
     __m512d va = _mm512_load_pd(a + j), vb = _mm512_load_pd(b + j), vo = _mm512_load_pd(out + j);
     __m512d a_re = _mm512_movedup_pd(va);             // (ar, ar)
     __m512d a_im = _mm512_permute_pd(va, 0xff);       // (ai, ai)
@@ -181,6 +181,44 @@ void spectrum_mul_add(double* __restrict out, const double* __restrict a, const 
     double ar = a[j], ai = a[j + 1], br = b[j], bi = b[j + 1];
     out[j] += ar * br - ai * bi;
     out[j + 1] += ar * bi + ai * br;
+  }
+}
+
+void spectrum_mac_ggsw(double* __restrict out, const double* __restrict digits, const double* __restrict ggsw,
+                       uint64_t rows, uint64_t cols, uint64_t n) {
+  uint64_t j = 0;
+#ifdef BLINDML_AVX512
+  // One pass over the coefficients: for each block of 4 complex values, every (row, column) product
+  // is accumulated in registers and each output written once; the key is read in storage order
+  // within each block, so its rows·cols streams are all sequential.
+  for (; j + 8 <= n; j += 8) {
+    for (uint64_t col = 0; col < cols; ++col) {
+      __m512d acc = _mm512_setzero_pd();
+      for (uint64_t r = 0; r < rows; ++r) {
+        const double* kb = ggsw + (r * cols + col) * n + j;
+        _mm_prefetch(reinterpret_cast<const char*>(kb + 256), _MM_HINT_T0);
+        __m512d va = _mm512_load_pd(digits + r * n + j), vb = _mm512_load_pd(kb);
+        __m512d a_re = _mm512_movedup_pd(va);
+        __m512d a_im = _mm512_permute_pd(va, 0xff);
+        __m512d b_sw = _mm512_permute_pd(vb, 0x55);
+        acc = _mm512_add_pd(acc, _mm512_fmaddsub_pd(a_re, vb, _mm512_mul_pd(a_im, b_sw)));
+      }
+      _mm512_store_pd(out + col * n + j, acc);
+    }
+  }
+#endif
+  for (; j < n; j += 2) {
+    for (uint64_t col = 0; col < cols; ++col) {
+      double re = 0, im = 0;
+      for (uint64_t r = 0; r < rows; ++r) {
+        const double* a = digits + r * n;
+        const double* b = ggsw + (r * cols + col) * n;
+        re += a[j] * b[j] - a[j + 1] * b[j + 1];
+        im += a[j] * b[j + 1] + a[j + 1] * b[j];
+      }
+      out[col * n + j] = re;
+      out[col * n + j + 1] = im;
+    }
   }
 }
 

@@ -6,11 +6,12 @@ namespace blindml::crypto {
 namespace {
 constexpr double kTwoPow64 = 18446744073709551616.0;
 
-// FFT rounding model. In an external product the output coefficient is a sum of (k+1)·l·N
+// FFT rounding model. In an external product each output coefficient is a sum of (k+1)·l·N
 // products digit × key word, computed in double precision: each carries a relative error of about
-// 2^-53 per FFT stage, so the absolute error variance per product is
+// 2^-53 per FFT stage, so the absolute error variance per coefficient and product is
 //   kFftErrorConstant · 2^-106 · log2(N) · E[digit²] · E[key²],
-// with E[digit²] = B²/12 and E[key²] = q²/3 (uniform torus words; q = 1 here).
+// with E[digit²] = B²/12 and E[key²] = q²/3 (uniform torus words; q = 1 here). The phase sees
+// the body's error plus the mask errors times the key: a factor 1 + kN/2.
 // kFftErrorConstant was fitted by tests/crypto/fft_test.cc (FftErrorMatchesModel), which measures
 // the error of FFT external products against exact integer ones and checks it stays within 2× of this.
 constexpr double kFftErrorConstant = 0.3;
@@ -43,8 +44,10 @@ double pbs_fft_variance(const ParameterSet& p) {
   double N = static_cast<double>(p.polynomial_size.value);
   double l = static_cast<double>(p.pbs_level_count.value);
   double b = std::exp2(static_cast<double>(p.pbs_base_log.value));
+  // Error per output polynomial, times (1 + kN/2): the k mask polynomials' errors are multiplied
+  // by the binary key (kN/2 ones on average) when the phase is computed.
   return kFftErrorConstant * n * (k + 1.0) * l * N * (b * b / 12.0) * (1.0 / 3.0) * std::exp2(-106.0) *
-         std::log2(N);
+         std::log2(N) * (1.0 + k * N / 2.0);
 }
 
 double pbs_variance(const ParameterSet& p) {

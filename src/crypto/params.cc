@@ -23,48 +23,48 @@ constexpr ParameterSet kSets[] = {
      .lwe_noise_log2_std = 48.88, .glwe_noise_log2_std = 28.22, .pbs_base_log = DecompBaseLog(17),
      .pbs_level_count = DecompLevelCount(1), .ks_base_log = DecompBaseLog(5),
      .ks_level_count = DecompLevelCount(2)},
-    // 2 bits: n=750, k=3, N=512, PBS 2^17×1, KS 2^4×3.
-    {.name = "blindml_2bit_2m40", .message_bits = 2, .lwe_dimension = LweDimension(750),
+    // 2 bits: n=754, k=3, N=512, PBS 2^17×1, KS 2^4×3.
+    {.name = "blindml_2bit_2m40", .message_bits = 2, .lwe_dimension = LweDimension(754),
      .glwe_dimension = GlweDimension(3), .polynomial_size = PolynomialSize(512),
-     .lwe_noise_log2_std = 48.41, .glwe_noise_log2_std = 28.22, .pbs_base_log = DecompBaseLog(17),
+     .lwe_noise_log2_std = 48.31, .glwe_noise_log2_std = 28.22, .pbs_base_log = DecompBaseLog(17),
      .pbs_level_count = DecompLevelCount(1), .ks_base_log = DecompBaseLog(4),
      .ks_level_count = DecompLevelCount(3)},
-    // 3 bits: n=820, k=2, N=1024, PBS 2^24×1, KS 2^4×3.
+    // 3 bits: n=820, k=2, N=1024, PBS 2^23×1, KS 2^4×3.
     {.name = "blindml_3bit_2m40", .message_bits = 3, .lwe_dimension = LweDimension(820),
      .glwe_dimension = GlweDimension(2), .polynomial_size = PolynomialSize(1024),
-     .lwe_noise_log2_std = 46.61, .glwe_noise_log2_std = 15.06, .pbs_base_log = DecompBaseLog(24),
+     .lwe_noise_log2_std = 46.61, .glwe_noise_log2_std = 15.06, .pbs_base_log = DecompBaseLog(23),
      .pbs_level_count = DecompLevelCount(1), .ks_base_log = DecompBaseLog(4),
      .ks_level_count = DecompLevelCount(3)},
-    // 4 bits: n=876, k=1, N=2048, PBS 2^24×1, KS 2^5×3.
+    // 4 bits: n=876, k=1, N=2048, PBS 2^23×1, KS 2^5×3.
     {.name = "blindml_4bit_2m40", .message_bits = 4, .lwe_dimension = LweDimension(876),
      .glwe_dimension = GlweDimension(1), .polynomial_size = PolynomialSize(2048),
-     .lwe_noise_log2_std = 45.18, .glwe_noise_log2_std = 15.06, .pbs_base_log = DecompBaseLog(24),
+     .lwe_noise_log2_std = 45.18, .glwe_noise_log2_std = 15.06, .pbs_base_log = DecompBaseLog(23),
      .pbs_level_count = DecompLevelCount(1), .ks_base_log = DecompBaseLog(5),
      .ks_level_count = DecompLevelCount(3)},
-    // 5 bits: n=944, k=1, N=4096, PBS 2^26×1, KS 2^5×3.
+    // 5 bits: n=944, k=1, N=4096, PBS 2^23×1, KS 2^5×3.
     {.name = "blindml_5bit_2m40", .message_bits = 5, .lwe_dimension = LweDimension(944),
      .glwe_dimension = GlweDimension(1), .polynomial_size = PolynomialSize(4096),
-     .lwe_noise_log2_std = 43.43, .glwe_noise_log2_std = 3.0, .pbs_base_log = DecompBaseLog(26),
+     .lwe_noise_log2_std = 43.43, .glwe_noise_log2_std = 3.01, .pbs_base_log = DecompBaseLog(23),
      .pbs_level_count = DecompLevelCount(1), .ks_base_log = DecompBaseLog(5),
      .ks_level_count = DecompLevelCount(3)},
-    // 6 bits: n=986, k=1, N=8192, PBS 2^26×1, KS 2^4×4.
-    {.name = "blindml_6bit_2m40", .message_bits = 6, .lwe_dimension = LweDimension(986),
+    // 6 bits: n=1038, k=1, N=8192, PBS 2^23×1, KS 2^6×3.
+    {.name = "blindml_6bit_2m40", .message_bits = 6, .lwe_dimension = LweDimension(1038),
      .glwe_dimension = GlweDimension(1), .polynomial_size = PolynomialSize(8192),
-     .lwe_noise_log2_std = 42.35, .glwe_noise_log2_std = 3.0, .pbs_base_log = DecompBaseLog(26),
-     .pbs_level_count = DecompLevelCount(1), .ks_base_log = DecompBaseLog(4),
-     .ks_level_count = DecompLevelCount(4)},
-    // 7 bits: n=1114, k=1, N=16384, PBS 2^26×1, KS 2^6×3.
-    {.name = "blindml_7bit_2m40", .message_bits = 7, .lwe_dimension = LweDimension(1114),
-     .glwe_dimension = GlweDimension(1), .polynomial_size = PolynomialSize(16384),
-     .lwe_noise_log2_std = 39.06, .glwe_noise_log2_std = 3.0, .pbs_base_log = DecompBaseLog(26),
+     .lwe_noise_log2_std = 41.01, .glwe_noise_log2_std = 3.01, .pbs_base_log = DecompBaseLog(23),
      .pbs_level_count = DecompLevelCount(1), .ks_base_log = DecompBaseLog(6),
      .ks_level_count = DecompLevelCount(3)},
-    // 8 bits: n=1132, k=1, N=32768, PBS 2^26×1, KS 2^5×4.
-    {.name = "blindml_8bit_2m40", .message_bits = 8, .lwe_dimension = LweDimension(1132),
+    // 7 bits: n=1052, k=1, N=16384, PBS 2^22×1, KS 2^3×7.
+    {.name = "blindml_7bit_2m40", .message_bits = 7, .lwe_dimension = LweDimension(1052),
+     .glwe_dimension = GlweDimension(1), .polynomial_size = PolynomialSize(16384),
+     .lwe_noise_log2_std = 40.65, .glwe_noise_log2_std = 3.01, .pbs_base_log = DecompBaseLog(22),
+     .pbs_level_count = DecompLevelCount(1), .ks_base_log = DecompBaseLog(3),
+     .ks_level_count = DecompLevelCount(7)},
+    // 8 bits: n=1096, k=1, N=32768, PBS 2^15×2, KS 2^4×5.
+    {.name = "blindml_8bit_2m40", .message_bits = 8, .lwe_dimension = LweDimension(1096),
      .glwe_dimension = GlweDimension(1), .polynomial_size = PolynomialSize(32768),
-     .lwe_noise_log2_std = 38.6, .glwe_noise_log2_std = 3.0, .pbs_base_log = DecompBaseLog(26),
-     .pbs_level_count = DecompLevelCount(1), .ks_base_log = DecompBaseLog(5),
-     .ks_level_count = DecompLevelCount(4)},
+     .lwe_noise_log2_std = 39.52, .glwe_noise_log2_std = 3.01, .pbs_base_log = DecompBaseLog(15),
+     .pbs_level_count = DecompLevelCount(2), .ks_base_log = DecompBaseLog(4),
+     .ks_level_count = DecompLevelCount(5)},
 };
 
 constexpr uint64_t kMinCurveDimension = 450;

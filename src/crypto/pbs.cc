@@ -74,16 +74,9 @@ void external_product_add(const FourierBootstrapKey& bsk, uint64_t i, const uint
     for (uint64_t j = 0; j < levels; ++j)
       fft.forward_i64(b.digits.data() + j * n, b.digit_spectra.data() + (c * levels + j) * n);
   }
-  // Multiply-accumulate, reading the GGSW strictly sequentially (row-major, then column): the key
-  // streams from memory once while the (k+1) output spectra stay in cache.
   const double* ggsw = bsk.ggsw(i).data();
   const uint64_t rows = k1 * levels;
-  std::memset(b.out_spectra.data(), 0, k1 * n * sizeof(double));
-  for (uint64_t r = 0; r < rows; ++r) {
-    const double* digit = b.digit_spectra.data() + r * n;
-    for (uint64_t col = 0; col < k1; ++col)
-      internal::spectrum_mul_add(b.out_spectra.data() + col * n, digit, ggsw + (r * k1 + col) * n, n);
-  }
+  internal::spectrum_mac_ggsw(b.out_spectra.data(), b.digit_spectra.data(), ggsw, rows, k1, n);
   for (uint64_t col = 0; col < k1; ++col) fft.backward_add_torus(b.out_spectra.data() + col * n, acc + col * n);
 }
 

@@ -105,13 +105,14 @@ TEST_P(FftError, FftErrorMatchesModel) {
     }
   }
   const double measured = sum_sq / static_cast<double>(count);
-  // One product in the model: the PBS term divided by its n·(k+1)·l multiplicity.
+  // One product in the model: the PBS term divided by its n·(k+1)·l multiplicity and by the
+  // (1 + kN/2) that decryption applies to the mask polynomials (k = 1 here).
   ParameterSet p{.name = "fft_probe", .message_bits = 1, .lwe_dimension = LweDimension(1),
                  .glwe_dimension = GlweDimension(1), .polynomial_size = PolynomialSize(n),
                  .lwe_noise_log2_std = 1, .glwe_noise_log2_std = 1, .pbs_base_log = DecompBaseLog(base_log),
                  .pbs_level_count = DecompLevelCount(1), .ks_base_log = DecompBaseLog(1),
                  .ks_level_count = DecompLevelCount(1)};
-  const double model = pbs_fft_variance(p) / 2.0;
+  const double model = pbs_fft_variance(p) / 2.0 / (1.0 + n / 2.0);
   std::printf("FFT error N=%llu beta=%llu: measured var 2^%.2f, model 2^%.2f, ratio %.3f\n",
               static_cast<unsigned long long>(n), static_cast<unsigned long long>(base_log), std::log2(measured),
               std::log2(model), measured / model);

@@ -22,8 +22,8 @@ double modulus_switch_variance(LweDimension n, PolynomialSize poly_size);
 
 // PBS output variance (Chillotti-Ligier-Orfila-Tap 2021, binary keys) plus the FFT rounding term.
 double pbs_variance(const ParameterSet& params);
-// The FFT rounding term alone: n·(k+1)·l·N·(B²/12)·(1/3)·kFftErrorConstant·2^-106·log2(N)... see
-// noise.cc for the model and the measurement it was fitted on.
+// The FFT rounding term alone:
+//   C·n·(k+1)·l·N·(B²/12)·(1/3)·2^-106·log2(N)·(1 + kN/2), C fitted by tests/crypto/fft_test.cc.
 double pbs_fft_variance(const ParameterSet& params);
 
 // Variance at the modulus-switch output of a PBS whose input has variance input_variance
