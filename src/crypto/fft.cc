@@ -185,7 +185,7 @@ void spectrum_mul_add(double* __restrict out, const double* __restrict a, const 
 }
 
 void spectrum_mac_ggsw(double* __restrict out, const double* __restrict digits, const double* __restrict ggsw,
-                       uint64_t rows, uint64_t cols, uint64_t n) {
+                       const double* next_ggsw, uint64_t rows, uint64_t cols, uint64_t n) {
   uint64_t j = 0;
 #ifdef BLINDML_AVX512
   // One pass over the coefficients: for each block of 4 complex values, every (row, column) product
@@ -196,7 +196,8 @@ void spectrum_mac_ggsw(double* __restrict out, const double* __restrict digits, 
       __m512d acc = _mm512_setzero_pd();
       for (uint64_t r = 0; r < rows; ++r) {
         const double* kb = ggsw + (r * cols + col) * n + j;
-        _mm_prefetch(reinterpret_cast<const char*>(kb + 256), _MM_HINT_T0);
+        if (next_ggsw != nullptr)
+          _mm_prefetch(reinterpret_cast<const char*>(next_ggsw + (r * cols + col) * n + j), _MM_HINT_T1);
         __m512d va = _mm512_load_pd(digits + r * n + j), vb = _mm512_load_pd(kb);
         __m512d a_re = _mm512_movedup_pd(va);
         __m512d a_im = _mm512_permute_pd(va, 0xff);

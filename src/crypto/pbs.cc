@@ -63,35 +63,22 @@ inline void rotate(const uint64_t* __restrict in, uint64_t t, uint64_t n, uint64
   for (uint64_t j = t; j < n; ++j) out[j] = negate ? 0 - in[j - t] : in[j - t];
 }
 
-// Asks the cache hierarchy for bytes [from, to) of a key (to L2: used in the next external product).
-inline void prefetch_range(const double* base, uint64_t from, uint64_t to) {
-  const char* p = reinterpret_cast<const char*>(base);
-  for (uint64_t off = from; off < to; off += 64) __builtin_prefetch(p + off, 0, 2);
-}
-
-// acc += ExtProd(GGSW_i, input), input: (k+1)·N words. While the FFTs run, the next GGSW (if any)
-// is prefetched slice by slice, so the multiply-accumulate reads it from cache, not memory.
+// acc += ExtProd(GGSW_i, input), input: (k+1)·N words. The multiply-accumulate prefetches the next
+// GGSW line by line, so it arrives while this product's FFTs run and is read from cache next time.
 void external_product_add(const FourierBootstrapKey& bsk, uint64_t i, const uint64_t* input, uint64_t* acc,
                           PbsScratch::Buffers& b) {
   const uint64_t n = b.n, k1 = b.k + 1, levels = b.levels;
   const auto& fft = *b.fft;
-  const bool has_next = i + 1 < bsk.input_dimension().value;
-  const double* next = has_next ? bsk.ggsw(i + 1).data() : nullptr;
-  const uint64_t next_bytes = has_next ? bsk.ggsw_size() * sizeof(double) : 0;
-  const uint64_t slices = k1 * levels;
-  uint64_t slice = 0;
+  const double* next = i + 1 < bsk.input_dimension().value ? bsk.ggsw(i + 1).data() : nullptr;
   // Digits of every input polynomial, level by level, to the Fourier domain: row r = c·l + (j-1).
   for (uint64_t c = 0; c < k1; ++c) {
     internal::decompose_polynomial(input + c * n, n, b.base_log, levels, b.digits.data(), b.decomp_state.data());
-    for (uint64_t j = 0; j < levels; ++j) {
-      if (has_next) prefetch_range(next, next_bytes * slice / slices, next_bytes * (slice + 1) / slices);
-      ++slice;
+    for (uint64_t j = 0; j < levels; ++j)
       fft.forward_i64(b.digits.data() + j * n, b.digit_spectra.data() + (c * levels + j) * n);
-    }
   }
   const double* ggsw = bsk.ggsw(i).data();
   const uint64_t rows = k1 * levels;
-  internal::spectrum_mac_ggsw(b.out_spectra.data(), b.digit_spectra.data(), ggsw, rows, k1, n);
+  internal::spectrum_mac_ggsw(b.out_spectra.data(), b.digit_spectra.data(), ggsw, next, rows, k1, n);
   for (uint64_t col = 0; col < k1; ++col) fft.backward_add_torus(b.out_spectra.data() + col * n, acc + col * n);
 }
 

@@ -46,9 +46,10 @@ class NegacyclicFft {
 // Pointwise out += a ⊙ b on spectra of N doubles (N/2 interleaved complex).
 void spectrum_mul_add(double* __restrict out, const double* __restrict a, const double* __restrict b, uint64_t n);
 // out[col] = Σ_r digits[r] ⊙ ggsw[r][col] for col < cols (each a spectrum of n doubles): the
-// multiply-accumulate of an external product, in one pass.
+// multiply-accumulate of an external product, in one pass. next_ggsw (same shape, may be null) is
+// prefetched to L2 line by line for the next call.
 void spectrum_mac_ggsw(double* __restrict out, const double* __restrict digits, const double* __restrict ggsw,
-                       uint64_t rows, uint64_t cols, uint64_t n);
+                       const double* next_ggsw, uint64_t rows, uint64_t cols, uint64_t n);
 // Pointwise out = a ⊙ b.
 void spectrum_mul(double* __restrict out, const double* __restrict a, const double* __restrict b, uint64_t n);
 
