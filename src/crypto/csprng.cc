@@ -4,7 +4,10 @@
 #include <openssl/evp.h>
 #include <openssl/rand.h>
 
+#include <sys/mman.h>
+
 #include <cmath>
+#include <new>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
@@ -24,6 +27,23 @@ constexpr size_t kBufferBytes = 8192;
 }  // namespace
 
 void secure_wipe(void* p, size_t bytes) { OPENSSL_cleanse(p, bytes); }
+
+namespace {
+constexpr size_t kHugePage = size_t{2} << 20;
+}
+
+void* allocate_aligned(size_t bytes) {
+  if (bytes >= kHugePage) {
+    void* p = ::operator new(bytes, std::align_val_t(kHugePage));
+    madvise(p, bytes - bytes % kHugePage, MADV_HUGEPAGE);  // advice only: failure changes nothing
+    return p;
+  }
+  return ::operator new(bytes, std::align_val_t(64));
+}
+
+void free_aligned(void* p, size_t bytes) {
+  ::operator delete(p, std::align_val_t(bytes >= kHugePage ? kHugePage : 64));
+}
 
 Seed os_seed() {
   Seed s;

@@ -12,14 +12,20 @@
 
 namespace blindml::crypto {
 
+// Buffers of 2 MiB and more (keys) are 2 MiB aligned and advised to use transparent huge pages:
+// the blind rotation and the key switch stream tens of megabytes per call, and 4 KiB pages would
+// spend part of that in TLB misses.
+void* allocate_aligned(size_t bytes);
+void free_aligned(void* p, size_t bytes);
+
 template <typename T>
 struct AlignedAllocator {
   using value_type = T;
   AlignedAllocator() = default;
   template <typename U>
   AlignedAllocator(const AlignedAllocator<U>&) {}
-  T* allocate(size_t n) { return static_cast<T*>(::operator new(n * sizeof(T), std::align_val_t(64))); }
-  void deallocate(T* p, size_t) { ::operator delete(p, std::align_val_t(64)); }
+  T* allocate(size_t n) { return static_cast<T*>(allocate_aligned(n * sizeof(T))); }
+  void deallocate(T* p, size_t n) { free_aligned(p, n * sizeof(T)); }
   template <typename U>
   bool operator==(const AlignedAllocator<U>&) const { return true; }
 };
