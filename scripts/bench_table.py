@@ -1,0 +1,239 @@
+#!/usr/bin/env python3
+"""Turns Google Benchmark JSON from build/bin/crypto_bench into a table and bench/results/latest.json.
+
+usage: bench_table.py BENCHMARK_JSON [--out PATH]
+
+Each benchmark family maps to one or more metrics (METRICS below); each run becomes one record
+    {"metric": "pbs_ms", "params": {"bits": 4, "threads": 1}, "value": 9.8, "unit": "ms"}
+with its params taken from the run's user counters named in PARAM_COUNTERS. The table shows one
+row per precision (params.bits) with the columns of TABLE_COLUMNS; records no column shows are
+listed after it. To add a benchmark: give it counters for its params, add its metrics to METRICS,
+and (if it is per precision) a column to TABLE_COLUMNS and a note to TABLE_NOTES.
+
+Standard library only.
+"""
+
+import argparse
+import datetime
+import json
+import os
+import platform
+import sys
+from dataclasses import dataclass
+from typing import Callable, Optional
+
+_TIME_UNIT_TO_MS = {"ns": 1e-6, "us": 1e-3, "ms": 1.0, "s": 1e3}
+
+
+def wall_ms(run: dict) -> Optional[float]:
+    """Wall-clock time per iteration, in milliseconds."""
+    t = run.get("real_time")
+    unit = run.get("time_unit", "ns")
+    if t is None or unit not in _TIME_UNIT_TO_MS:
+        return None
+    return t * _TIME_UNIT_TO_MS[unit]
+
+
+def counter(name: str) -> Callable[[dict], Optional[float]]:
+    """A user counter (or Google Benchmark's items_per_second / bytes_per_second)."""
+    return lambda run: run.get(name)
+
+
+@dataclass(frozen=True)
+class Metric:
+    metric: str  # record name in latest.json
+    family: str  # benchmark name up to the first '/', e.g. BM_Pbs
+    value: Callable[[dict], Optional[float]]
+    unit: str
+
+
+METRICS = [
+    Metric("keygen_ms", "BM_Keygen", wall_ms, "ms"),
+    Metric("eval_key_seeded_mb", "BM_Keygen", counter("seeded_mb"), "MB"),
+    Metric("eval_key_expanded_mb", "BM_Keygen", counter("expanded_mb"), "MB"),
+    Metric("ks_ms", "BM_Keyswitch", wall_ms, "ms"),
+    Metric("pbs_ms", "BM_Pbs", wall_ms, "ms"),
+    Metric("blind_rotate_ms", "BM_BlindRotate", wall_ms, "ms"),
+    Metric("pbs_per_s", "BM_PbsThroughput", counter("items_per_second"), "1/s"),
+]
+
+# User counters that describe a run rather than measure it; they become record params (integers).
+PARAM_COUNTERS = ("bits", "threads")
+
+
+@dataclass(frozen=True)
+class Column:
+    header: str  # "{threads}" is replaced by the thread count of the column's records
+    metric: str
+    fmt: str
+
+
+TABLE_COLUMNS = [
+    Column("keygen ms", "keygen_ms", "{:.0f}"),
+    Column("seeded MB", "eval_key_seeded_mb", "{:.1f}"),
+    Column("expanded MB", "eval_key_expanded_mb", "{:.1f}"),
+    Column("KS ms", "ks_ms", "{:.3f}"),
+    Column("PBS ms ({threads} thr)", "pbs_ms", "{:.2f}"),
+    Column("BR ms ({threads} thr)", "blind_rotate_ms", "{:.2f}"),
+    Column("PBS/s ({threads} thr)", "pbs_per_s", "{:.1f}"),
+]
+
+# A note under the table for each metric it shows.
+TABLE_NOTES = {
+    "keygen_ms": "keygen: client key + seeded evaluation keys, on one thread.",
+    "eval_key_seeded_mb": "seeded/expanded MB: evaluation keys as uploaded (seeded) and as the server holds them.",
+    "ks_ms": "KS: one key switch.",
+    "pbs_ms": "PBS: one whole table lookup (key switch, modulus switch, blind rotation, sample extract).",
+    "blind_rotate_ms": "BR: the PBS without its key switch (what some libraries report as PBS).",
+    "pbs_per_s": "PBS/s: batched table lookups on all threads.",
+}
+
+
+def family_of(name: str) -> str:
+    return name.split("/", 1)[0]
+
+
+def select_runs(benchmarks: list) -> list:
+    """One entry per run: the median aggregate when repetitions were used, else the iteration."""
+    by_run: dict = {}
+    for b in benchmarks:
+        if b.get("error_occurred"):
+            print(f"bench_table: {b.get('name')} failed: {b.get('error_message', '?')}", file=sys.stderr)
+            continue
+        key = b.get("run_name", b["name"])
+        if b.get("run_type") == "aggregate":
+            if b.get("aggregate_name") == "median":
+                by_run[key] = b
+        elif key not in by_run or by_run[key].get("run_type") != "aggregate":
+            by_run[key] = b
+    return list(by_run.values())
+
+
+def params_of(run: dict) -> dict:
+    params = {}
+    for name in PARAM_COUNTERS:
+        if name in run:
+            params[name] = int(round(run[name]))
+    return params
+
+
+def records_from(benchmarks: list) -> list:
+    metrics_by_family: dict = {}
+    for m in METRICS:
+        metrics_by_family.setdefault(m.family, []).append(m)
+    records = []
+    for run in select_runs(benchmarks):
+        for m in metrics_by_family.get(family_of(run["name"]), []):
+            value = m.value(run)
+            if value is None:
+                continue
+            records.append({"metric": m.metric, "params": params_of(run), "value": round(float(value), 6),
+                            "unit": m.unit})
+    return records
+
+
+def render_table(records: list) -> str:
+    cells: dict = {}  # (bits, metric) -> record
+    threads: dict = {}  # metric -> set of thread counts
+    for r in records:
+        bits = r["params"].get("bits")
+        if bits is None:
+            continue
+        cells[(bits, r["metric"])] = r
+        threads.setdefault(r["metric"], set()).add(r["params"].get("threads"))
+
+    def header(c: Column) -> str:
+        t = sorted(x for x in threads.get(c.metric, ()) if x is not None)
+        return c.header.replace("{threads}", "/".join(str(x) for x in t) if t else "?")
+
+    all_bits = sorted({b for b, _ in cells})
+    columns = [c for c in TABLE_COLUMNS if c.metric in threads]
+    head = ["bits"] + [header(c) for c in columns]
+    rows = []
+    for bits in all_bits:
+        row = [str(bits)]
+        for c in columns:
+            r = cells.get((bits, c.metric))
+            row.append(c.fmt.format(r["value"]) if r else "-")
+        rows.append(row)
+    widths = [max(len(x[i]) for x in [head] + rows) for i in range(len(head))]
+    lines = ["  ".join(h.rjust(w) for h, w in zip(head, widths))]
+    lines += ["  ".join(v.rjust(w) for v, w in zip(row, widths)) for row in rows]
+
+    shown = {c.metric for c in columns}
+    others = [r for r in records if r["metric"] not in shown or "bits" not in r["params"]]
+    if others:
+        lines.append("")
+        for r in others:
+            params = ", ".join(f"{k}={v}" for k, v in r["params"].items())
+            lines.append(f"{r['metric']}({params}) = {r['value']:g} {r['unit']}")
+    notes = [TABLE_NOTES[c.metric] for c in columns if c.metric in TABLE_NOTES]
+    if rows and notes:
+        lines.append("")
+        lines += notes
+    return "\n".join(lines)
+
+
+def cpu_model() -> str:
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8", errors="replace") as f:
+            for line in f:
+                if line.lower().startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine() or "unknown"
+
+
+def core_count() -> int:
+    # What nproc prints: the CPUs this process may run on.
+    try:
+        return len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):
+        return os.cpu_count() or 1
+
+
+def main() -> int:
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("benchmark_json", help="output of --benchmark_format=json / --benchmark_out")
+    parser.add_argument("--out", default=os.path.join(root, "bench", "results", "latest.json"),
+                        help="where to write the records (default: bench/results/latest.json)")
+    args = parser.parse_args()
+
+    try:
+        with open(args.benchmark_json, encoding="utf-8") as f:
+            data = json.load(f)
+    except (OSError, ValueError) as e:
+        print(f"bench_table: cannot read {args.benchmark_json}: {e}", file=sys.stderr)
+        return 1
+    benchmarks = data.get("benchmarks") if isinstance(data, dict) else None
+    if not isinstance(benchmarks, list):
+        print(f"bench_table: {args.benchmark_json} has no 'benchmarks' list", file=sys.stderr)
+        return 1
+
+    records = records_from(benchmarks)
+    machine = {"cpu": cpu_model(), "cores": core_count()}
+    result = {
+        "machine": machine,
+        "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+        "records": records,
+    }
+
+    print(f"{machine['cpu']}, {machine['cores']} cores")
+    print(render_table(records))
+
+    os.makedirs(os.path.dirname(os.path.abspath(args.out)), exist_ok=True)
+    base, ext = os.path.splitext(args.out)
+    tmp = f"{base}.tmp{ext}"  # same directory, so the rename is atomic
+    with open(tmp, "w", encoding="utf-8") as f:
+        json.dump(result, f, indent=2)
+        f.write("\n")
+    os.replace(tmp, args.out)
+    shown = os.path.relpath(args.out)
+    print(f"\nwrote {args.out if shown.startswith('..') else shown} ({len(records)} records)")
+    return 0 if records else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
