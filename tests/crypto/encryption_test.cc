@@ -35,13 +35,17 @@ TEST_P(EveryPrecision, SeededListRoundTripsAndRegeneratesTheMask) {
   ASSERT_EQ(seeded.count(), messages.size());
   auto list = expand_seeded_lwe_list(seeded);
   for (size_t i = 0; i < messages.size(); ++i) EXPECT_EQ(decrypt(key, list.at(i), bits, false), messages[i]);
-  // Another seed gives another mask: the body alone does not decrypt.
-  SeededLweCiphertextList wrong_seed(seeded.dimension(), os_seed(),
-                                     std::vector<uint64_t>(seeded.bodies().begin(), seeded.bodies().end()));
+  // Another seed gives another mask: the bodies alone do not decrypt. 64 ciphertexts, so that
+  // chance agreement (probability 2^-(bits+1) each) on all of them is out of the question.
+  std::vector<int64_t> many(64);
+  for (size_t i = 0; i < many.size(); ++i) many[i] = static_cast<int64_t>(i % (uint64_t{1} << bits));
+  auto good = encrypt_seeded(key, many, bits);
+  SeededLweCiphertextList wrong_seed(good.dimension(), os_seed(),
+                                     std::vector<uint64_t>(good.bodies().begin(), good.bodies().end()));
   auto wrong = expand_seeded_lwe_list(wrong_seed);
   int same = 0;
-  for (size_t i = 0; i < messages.size(); ++i) same += decrypt(key, wrong.at(i), bits, false) == messages[i];
-  EXPECT_LT(same, static_cast<int>(messages.size()));
+  for (size_t i = 0; i < many.size(); ++i) same += decrypt(key, wrong.at(i), bits, false) == many[i];
+  EXPECT_LT(same, static_cast<int>(many.size()));
 }
 
 INSTANTIATE_TEST_SUITE_P(Bits, EveryPrecision, ::testing::Range(1u, 9u));

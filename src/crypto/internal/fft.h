@@ -2,17 +2,22 @@
 // A real polynomial a is mapped to z_j = (a_j + i·a_{j+N/2})·e^{iπj/N}, j < N/2, then to its DFT;
 // these are the evaluations of a at N/2 of the primitive 2N-th roots of unity (the other half are
 // their conjugates), so pointwise products are negacyclic products. Spectra are N/2 interleaved
-// complex values (N doubles, 64-byte aligned). The transform itself is FFTW's (interleaved, in
-// place, FFTW_MEASURE plans: faster than its split-format plans on these sizes, measured).
+// complex values (N doubles, 64-byte aligned), in the transform's own (permuted) order: only
+// pointwise operations happen between forward and backward, so every spectrum must come from
+// forward_i64 of this same object. The transform is SimdFft (AVX-512) when the build has it, else
+// FFTW (interleaved, in place, FFTW_MEASURE plans).
 //
 // Thread safety: get() is thread-safe; a NegacyclicFft is immutable and its methods reentrant.
 #pragma once
 
 #include <cstdint>
+#include <memory>
 
 #include "blindml/crypto/aligned.h"
 
 namespace blindml::crypto::internal {
+
+class SimdFft;
 
 class NegacyclicFft {
  public:
@@ -36,7 +41,9 @@ class NegacyclicFft {
 
  private:
   explicit NegacyclicFft(uint64_t n);
+  void inverse_transform(double* spectrum) const;
   uint64_t n_;
+  std::unique_ptr<SimdFft> simd_;  // set when built with AVX-512: then the FFTW plans are unused
   void* plan_;          // fftw_plan, forward
   void* inverse_plan_;  // fftw_plan, real and imaginary parts swapped
   AlignedF64 tw_re_, tw_im_;    // cos(πj/N), sin(πj/N)
