@@ -38,12 +38,19 @@ double modulus_switch_variance(LweDimension n, PolynomialSize poly_size) {
   return (1.0 + static_cast<double>(n.value) / 2.0) / (48.0 * N * N);
 }
 
+namespace {
+// The bootstrap's dimensions as doubles, for the formulas.
+struct PbsDims {
+  explicit PbsDims(const ParameterSet& p)
+      : n(static_cast<double>(p.lwe_dimension.value)), k(static_cast<double>(p.glwe_dimension.value)),
+        N(static_cast<double>(p.polynomial_size.value)), l(static_cast<double>(p.pbs_level_count.value)),
+        b(std::exp2(static_cast<double>(p.pbs_base_log.value))) {}
+  double n, k, N, l, b;
+};
+}  // namespace
+
 double pbs_fft_variance(const ParameterSet& p) {
-  double n = static_cast<double>(p.lwe_dimension.value);
-  double k = static_cast<double>(p.glwe_dimension.value);
-  double N = static_cast<double>(p.polynomial_size.value);
-  double l = static_cast<double>(p.pbs_level_count.value);
-  double b = std::exp2(static_cast<double>(p.pbs_base_log.value));
+  const auto [n, k, N, l, b] = PbsDims(p);
   // Error per output polynomial, times (1 + kN/2): the k mask polynomials' errors are multiplied
   // by the binary key (kN/2 ones on average) when the phase is computed.
   return kFftErrorConstant * n * (k + 1.0) * l * N * (b * b / 12.0) * (1.0 / 3.0) * std::exp2(-106.0) *
@@ -51,11 +58,7 @@ double pbs_fft_variance(const ParameterSet& p) {
 }
 
 double pbs_variance(const ParameterSet& p) {
-  double n = static_cast<double>(p.lwe_dimension.value);
-  double k = static_cast<double>(p.glwe_dimension.value);
-  double N = static_cast<double>(p.polynomial_size.value);
-  double l = static_cast<double>(p.pbs_level_count.value);
-  double b = std::exp2(static_cast<double>(p.pbs_base_log.value));
+  const auto [n, k, N, l, b] = PbsDims(p);
   double q2 = kTwoPow64 * kTwoPow64;
   double s2 = variance_from_log2_std(p.glwe_noise_log2_std);
   double v = n * l * (k + 1.0) * N * (b * b + 2.0) / 12.0 * s2;

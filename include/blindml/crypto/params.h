@@ -22,43 +22,30 @@
 
 namespace blindml::crypto {
 
-// n: the number of mask coefficients of an LWE ciphertext.
-struct LweDimension {
-  constexpr explicit LweDimension(uint64_t v) : value(v) {}
+// A dimension or count with its own type, so that n cannot be passed where n+1 or N is meant.
+// Explicit construction from its value; no arithmetic: code spells out .value where it computes.
+template <typename Tag>
+struct TypedCount {
+  constexpr explicit TypedCount(uint64_t v) : value(v) {}
   uint64_t value;
-  constexpr auto operator<=>(const LweDimension&) const = default;
+  constexpr auto operator<=>(const TypedCount&) const = default;
 };
+
+// n: the number of mask coefficients of an LWE ciphertext.
+using LweDimension = TypedCount<struct LweDimensionTag>;
 // n + 1: the number of 64-bit words of an LWE ciphertext (mask and body).
-struct LweSize {
-  constexpr explicit LweSize(uint64_t v) : value(v) {}
-  constexpr explicit LweSize(LweDimension d) : value(d.value + 1) {}
-  uint64_t value;
-  constexpr auto operator<=>(const LweSize&) const = default;
+struct LweSize : TypedCount<struct LweSizeTag> {
+  using TypedCount::TypedCount;
+  constexpr explicit LweSize(LweDimension d) : TypedCount(d.value + 1) {}
 };
 // k: the number of mask polynomials of a GLWE ciphertext.
-struct GlweDimension {
-  constexpr explicit GlweDimension(uint64_t v) : value(v) {}
-  uint64_t value;
-  constexpr auto operator<=>(const GlweDimension&) const = default;
-};
+using GlweDimension = TypedCount<struct GlweDimensionTag>;
 // N: polynomials live in Z_{2^64}[X]/(X^N + 1); a power of two.
-struct PolynomialSize {
-  constexpr explicit PolynomialSize(uint64_t v) : value(v) {}
-  uint64_t value;
-  constexpr auto operator<=>(const PolynomialSize&) const = default;
-};
+using PolynomialSize = TypedCount<struct PolynomialSizeTag>;
 // β: the decomposition base is 2^β.
-struct DecompBaseLog {
-  constexpr explicit DecompBaseLog(uint64_t v) : value(v) {}
-  uint64_t value;
-  constexpr auto operator<=>(const DecompBaseLog&) const = default;
-};
+using DecompBaseLog = TypedCount<struct DecompBaseLogTag>;
 // l: the number of digits kept by a gadget decomposition.
-struct DecompLevelCount {
-  constexpr explicit DecompLevelCount(uint64_t v) : value(v) {}
-  uint64_t value;
-  constexpr auto operator<=>(const DecompLevelCount&) const = default;
-};
+using DecompLevelCount = TypedCount<struct DecompLevelCountTag>;
 
 // kN: the dimension of the LWE key obtained by flattening a GLWE key.
 constexpr LweDimension flattened_dimension(GlweDimension k, PolynomialSize n) {
