@@ -48,8 +48,10 @@ def var_ms(n, N):
     return (1 + n / 2) / (48 * N * N)
 
 # Time model (seconds) measured on the 2-core AVX-512 machine CI uses (bench/crypto_bench.cc):
-# FFTW complex transform of N/2 points, key streams bounded by memory bandwidth (~10 GB/s for the
-# bootstrapping key's multiply-accumulate, ~15 GB/s for the key-switching key).
+# complex transform of N/2 points, key streams bounded by memory bandwidth (~10 GB/s for the
+# bootstrapping key's multiply-accumulate, ~15 GB/s for the key-switching key). The FFT times are
+# FFTW's, measured when the named sets were chosen; SimdFft (bench/fft_bench.cc) is about 1.7x
+# faster at every size, which scales the bootstrap term evenly and leaves the ranking close.
 FFT_US = {256: 0.45, 512: 0.87, 1024: 1.67, 2048: 4.0, 4096: 10.0, 8192: 23.0, 16384: 48.0}
 def cost(n, k, N, l, n_in, lks):
     ffts = ((k + 1) * l + (k + 1)) * (FFT_US[N // 2] + 0.5 * N / 2048) * 1e-6
