@@ -182,26 +182,25 @@ void keyswitch(const LweKeyswitchKey& ksk, std::span<const uint64_t> in, std::sp
   const uint64_t base_log = ksk.base_log().value;
   BLINDML_CHECK_EQ(in.size(), n_in + 1);
   BLINDML_CHECK_EQ(out.size(), n_out + 1);
-  uint64_t* __restrict o = out.data();
-  std::fill(out.begin(), out.end(), 0);
-  o[n_out] = in[n_in];
+  // Modulo 2^32 on the key's top 32 bits (see LweKeyswitchKey); the accumulator (one per thread,
+  // allocated once) stays in L1.
+  thread_local std::vector<uint32_t, AlignedAllocator<uint32_t>> acc;
+  if (acc.size() < n_out + 1) acc.resize(n_out + 1);
+  uint32_t* __restrict o = acc.data();
+  std::fill(o, o + n_out + 1, 0u);
+  o[n_out] = static_cast<uint32_t>((in[n_in] + (uint64_t{1} << 31)) >> 32);
   int64_t digits[64];
-  const uint64_t block_words = levels * (n_out + 1);
   for (uint64_t i = 0; i < n_in; ++i) {
     internal::decompose_word(in[i], base_log, levels, digits);
     auto block = ksk.block(i);
-    // The key streams from memory once per key switch: ask for the next block early.
-    if (i + 1 < n_in) {
-      const char* next = reinterpret_cast<const char*>(block.data() + block_words);
-      for (uint64_t off = 0; off < block_words * 8; off += 256) __builtin_prefetch(next + off);
-    }
     for (uint64_t j = 0; j < levels; ++j) {
-      const uint64_t d = static_cast<uint64_t>(digits[j]);
+      const uint32_t d = static_cast<uint32_t>(digits[j]);
       if (d == 0) continue;
-      const uint64_t* __restrict row = block.data() + j * (n_out + 1);
+      const uint32_t* __restrict row = block.data() + j * (n_out + 1);
       for (uint64_t t = 0; t <= n_out; ++t) o[t] -= d * row[t];
     }
   }
+  for (uint64_t t = 0; t <= n_out; ++t) out[t] = static_cast<uint64_t>(o[t]) << 32;
 }
 
 void modulus_switch(std::span<const uint64_t> in, PolynomialSize poly_size, std::span<uint64_t> out) {

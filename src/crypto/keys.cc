@@ -47,6 +47,9 @@ std::unique_ptr<CsprngStream> stream_at_word(const Seed& seed, uint64_t word) {
   return s;
 }
 
+// The nearest multiple of 2^32, as its top 32 bits.
+inline uint32_t round_to_top32(uint64_t x) { return static_cast<uint32_t>((x + (uint64_t{1} << 31)) >> 32); }
+
 void run(ThreadPool* pool, size_t count, const std::function<void(size_t, size_t)>& fn) {
   if (pool != nullptr) {
     pool->parallel_for(count, fn);
@@ -154,11 +157,13 @@ EvaluationKeys expand_evaluation_keys(const SeededEvaluationKeys& seeded, Thread
   run(pool, (big_n + chunk - 1) / chunk, [&](size_t c, size_t) {
     const uint64_t begin = c * chunk, end = std::min(big_n, begin + chunk);
     auto mask_rng = stream_at_word(sk.seed(), begin * ks_l * n);
+    std::vector<uint64_t> mask(n);
     for (uint64_t t = begin; t < end; ++t) {
       for (uint64_t j = 0; j < ks_l; ++j) {
-        uint64_t* ct = ksk.data().data() + (t * ks_l + j) * (n + 1);
-        mask_rng->fill_uniform(std::span<uint64_t>(ct, n));
-        ct[n] = sk.bodies()[t * ks_l + j];
+        uint32_t* ct = ksk.data().data() + (t * ks_l + j) * (n + 1);
+        mask_rng->fill_uniform(mask);
+        for (uint64_t w = 0; w < n; ++w) ct[w] = round_to_top32(mask[w]);
+        ct[n] = round_to_top32(sk.bodies()[t * ks_l + j]);
       }
     }
   });
@@ -172,8 +177,7 @@ uint64_t seeded_evaluation_keys_bytes(const ParameterSet& p) {
 
 uint64_t expanded_evaluation_keys_bytes(const ParameterSet& p) {
   const uint64_t n = p.lwe_dimension.value, k = p.glwe_dimension.value, N = p.polynomial_size.value;
-  return 8 * (n * (k + 1) * p.pbs_level_count.value * (k + 1) * N +
-              k * N * p.ks_level_count.value * (n + 1));
+  return 8 * n * (k + 1) * p.pbs_level_count.value * (k + 1) * N + 4 * k * N * p.ks_level_count.value * (n + 1);
 }
 
 }  // namespace blindml::crypto

@@ -33,6 +33,14 @@ double keyswitch_variance(uint64_t input_dimension, DecompBaseLog base_log, Deco
   return key_part + rounding;
 }
 
+double keyswitch_truncation_variance(uint64_t input_dimension, DecompBaseLog base_log, DecompLevelCount levels) {
+  const double b = std::exp2(static_cast<double>(base_log.value));
+  // Each key word rounded to a multiple of 2^-32: uniform error of variance 2^-64/12, times the
+  // digits (E[d²] = (B²+2)/12) over kN·l terms.
+  return static_cast<double>(input_dimension) * static_cast<double>(levels.value) * (b * b + 2.0) / 12.0 *
+         std::exp2(-64.0) / 12.0;
+}
+
 double modulus_switch_variance(LweDimension n, PolynomialSize poly_size) {
   double N = static_cast<double>(poly_size.value);
   return (1.0 + static_cast<double>(n.value) / 2.0) / (48.0 * N * N);
@@ -70,7 +78,8 @@ double pbs_variance(const ParameterSet& p) {
 
 double pbs_input_total_variance(const ParameterSet& p, double input_variance) {
   double ks = keyswitch_variance(p.big_lwe_dimension().value, p.ks_base_log, p.ks_level_count,
-                                 variance_from_log2_std(p.lwe_noise_log2_std));
+                                 variance_from_log2_std(p.lwe_noise_log2_std)) +
+              keyswitch_truncation_variance(p.big_lwe_dimension().value, p.ks_base_log, p.ks_level_count);
   return input_variance + ks + modulus_switch_variance(p.lwe_dimension, p.polynomial_size);
 }
 

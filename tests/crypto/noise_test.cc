@@ -85,7 +85,9 @@ TEST_P(NoisePerSet, KeySwitchingAndModulusSwitching) {
   }
   const double predicted_ks = variance_from_log2_std(p.glwe_noise_log2_std) +
                               keyswitch_variance(p.big_lwe_dimension().value, p.ks_base_log, p.ks_level_count,
-                                                 variance_from_log2_std(p.lwe_noise_log2_std));
+                                                 variance_from_log2_std(p.lwe_noise_log2_std)) +
+                              keyswitch_truncation_variance(p.big_lwe_dimension().value, p.ks_base_log,
+                                                            p.ks_level_count);
   expect_close("key switching", p.name, ks.variance(), predicted_ks, ks.count);
   expect_close("modulus switching", p.name, ms.variance(), modulus_switch_variance(p.lwe_dimension, p.polynomial_size),
                ms.count);

@@ -5,7 +5,7 @@
 //   LWE ciphertext   (a_1..a_n, b),  b = Σ a_i·s_i + μ + e  (mod 2^64)
 //   GLWE ciphertext  (A_1..A_k, B),  B = Σ A_i·S_i + M + E  in Z_{2^64}[X]/(X^N+1)
 //   LWE keyswitch key  for each big-key coefficient i and level j (1..l):
-//                      LWE_s( S_i · 2^64 / B^j ), stored [i][j][n+1]
+//                      LWE_s( S_i · 2^64 / B^j ), stored [i][j][n+1] (top 32 bits, see below)
 //   Fourier bootstrap key  for each small-key bit s_i: GGSW_S(s_i), rows (c, j) for c in 0..k and
 //                      level j: GLWE_S( s_i · 2^64/B^j · e_c ); each polynomial stored as N/2
 //                      complex values in split form (N/2 real parts, then N/2 imaginary parts)
@@ -128,6 +128,11 @@ class GlweCiphertext {
   AlignedU64 data_;
 };
 
+// The expanded key-switching key is kept rounded to the top 32 bits of each word and the key switch
+// computes modulo 2^32: its output is read only to log2(2N) bits by the modulus switch, and the
+// rounding adds kN·l·(B²+2)/12 · 2^-64/12 to the variance (keyswitch_truncation_variance), some
+// 2^-30 of the key switch's own noise. Rounding public samples is post-processing: no security
+// changes. It halves the bytes the key switch streams from memory.
 class LweKeyswitchKey {
  public:
   LweKeyswitchKey(LweDimension input, LweDimension output, DecompBaseLog base_log, DecompLevelCount levels)
@@ -137,20 +142,20 @@ class LweKeyswitchKey {
   LweDimension output_dimension() const { return output_; }
   DecompBaseLog base_log() const { return base_log_; }
   DecompLevelCount level_count() const { return levels_; }
-  // The l ciphertexts for input coefficient i, level-major (level 1 first).
-  std::span<const uint64_t> block(uint64_t i) const {
+  // The l ciphertexts for input coefficient i, level-major (level 1 first), top 32 bits per word.
+  std::span<const uint32_t> block(uint64_t i) const {
     uint64_t s = levels_.value * (output_.value + 1);
-    return std::span<const uint64_t>(data_).subspan(i * s, s);
+    return std::span<const uint32_t>(data_).subspan(i * s, s);
   }
-  std::span<uint64_t> data() { return data_; }
-  std::span<const uint64_t> data() const { return data_; }
+  std::span<uint32_t> data() { return data_; }
+  std::span<const uint32_t> data() const { return data_; }
 
  private:
   LweDimension input_;
   LweDimension output_;
   DecompBaseLog base_log_;
   DecompLevelCount levels_;
-  AlignedU64 data_;
+  std::vector<uint32_t, AlignedAllocator<uint32_t>> data_;
 };
 
 // Bodies only: for each input coefficient i and level j, the body of LWE_s(S_i·2^64/B^j); the

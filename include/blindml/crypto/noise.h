@@ -17,6 +17,10 @@ double variance_from_log2_std(double log2_std);
 double keyswitch_variance(uint64_t input_dimension, DecompBaseLog base_log, DecompLevelCount levels,
                           double ksk_variance);
 
+// What computing the key switch on the key's top 32 bits adds (see LweKeyswitchKey):
+// n_in·l·(B²+2)/12 · 2^-64/12.
+double keyswitch_truncation_variance(uint64_t input_dimension, DecompBaseLog base_log, DecompLevelCount levels);
+
 // Modulus switching an n-dimensional ciphertext to Z_2N: (1 + n/2)/(48 N²).
 double modulus_switch_variance(LweDimension n, PolynomialSize poly_size);
 
