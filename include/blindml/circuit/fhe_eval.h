@@ -5,8 +5,9 @@
 // the torus operations of crypto/algorithms.h. A lookup on v reads y = (v - input_min)·2^(P - w)
 // through a KS-PBS whose table has 2^w boxes and whose entries are encoded at Δ. A rounding that
 // drops s bits is read by its consumers at 2^(P - w - s) (the PBS sees only the top bits); an
-// approximate rounding adds half a step first so that only noise larger than half a step can
-// move it; an exact one first clears the s low bits of x + 2^(s-1), one bit at a time: bit j is
+// approximate rounding adds half a step first, for the clear evaluator's half-up rule, but a value
+// within the key-switching and modulus-switching noise of a half-way point may still round the
+// other way (off by one); an exact one first clears the s low bits of x + 2^(s-1), one bit at a time: bit j is
 // moved to the torus' top bit (multiplication by 2^(P - j)), offset by a quarter turn, and a PBS
 // with a constant table returns ±2^(j-1)·Δ by the sign of the negacyclic rotation. A rounding
 // whose value is used by anything but a lookup gets an identity lookup (it is "materialized").
