@@ -12,6 +12,7 @@
 #include "blindml/circuit/clear_eval.h"
 #include "blindml/circuit/fhe_eval.h"
 #include "blindml/compiler/optimizer.h"
+#include "circuit/sample_circuits.h"
 #include "crypto/key_cache.h"
 
 namespace blindml::circuit {
@@ -86,60 +87,22 @@ int64_t expect_fhe_equals_clear(const Circuit& c, int samples, uint64_t seed, st
 }
 
 TEST(FheEval, DotProductOf30FeaturesWith8BitWeightsNeedsNoBootstrapping) {
-  std::mt19937_64 rng(11);
-  Tensor w{{30}, std::vector<int64_t>(30)};
-  for (auto& v : w.data) v = static_cast<int64_t>(rng() % 256) - 128;
-  Builder b;
-  auto x = b.input({30}, 0, 15, "features");
-  b.output(b.add_const(b.matmul(x, w, "dot"), 1000, "bias"), "score");
-  auto c = b.finish();
-  ASSERT_TRUE(c.ok());
+  auto c = samples::dot_product_30();
+  ASSERT_TRUE(c.ok()) << c.status().to_string();
   Prepared p = prepare(*c);
   EXPECT_FALSE(p.choice.needs_bootstrapping);
   EXPECT_FALSE(p.analysis.needs_bootstrapping());
   EXPECT_GE(expect_fhe_equals_clear(*c, 20, 1), 20);
 }
 
-// The range of a value of a circuit being built (analysis of a copy with that value as output).
-std::pair<int64_t, int64_t> range_of(const Builder& b, ValueId v) {
-  Builder tmp = b;
-  tmp.output(v);
-  auto a = analyze(tmp.finish().value());
-  return {a->values[v].lo, a->values[v].hi};
-}
-
-// x[6] in [0, 15] -> W1 (6x5, 4-bit signed) + b1 -> round to 5 bits -> ReLU table -> W2 (5x3).
-Circuit mlp(bool exact) {
-  std::mt19937_64 rng(exact ? 21 : 22);
-  auto rand_tensor = [&](Shape s, int64_t lo, int64_t hi) {
-    Tensor t{s, std::vector<int64_t>(shape_elements(s))};
-    for (auto& v : t.data) v = lo + static_cast<int64_t>(rng() % static_cast<uint64_t>(hi - lo + 1));
-    return t;
-  };
-  Builder b;
-  auto x = b.input({6}, 0, 15, "x");
-  auto h = b.add_const(b.matmul(x, rand_tensor({6, 5}, -8, 7), "fc1"), rand_tensor({5}, -20, 20), "bias1");
-  auto [lo, hi] = range_of(b, h);
-  uint32_t drop = 1;
-  while (((hi - lo) >> drop) >= 24) ++drop;  // leave the rounded span under 32 (5 bits)
-  auto r = b.round(h, drop, exact, "round1");
-  auto [tlo, thi] = range_of(b, r);
-  EXPECT_LT(thi - tlo, 32);
-  std::vector<int64_t> relu(32);
-  for (int i = 0; i < 32; ++i) relu[i] = std::max<int64_t>(0, tlo + i);  // index = t - tlo
-  auto a = b.lookup(r, relu, 5, tlo, "relu1");
-  b.output(b.matmul(a, rand_tensor({5, 3}, -8, 7), "fc2"), "logits");
-  return b.finish().value();
-}
-
-TEST(FheEval, MlpWithExactRoundingAndRelu) { EXPECT_GE(expect_fhe_equals_clear(mlp(true), 10, 2), 30); }
+TEST(FheEval, MlpWithExactRoundingAndRelu) { EXPECT_GE(expect_fhe_equals_clear(samples::mlp(true).value(), 10, 2), 30); }
 
 // Approximate rounding reads the top bits directly: a value within the key-switching and
 // modulus-switching noise of a half-way point may round either way, so the rounded value is the
 // clear one or its neighbour. Through ReLU that moves each hidden unit by at most 1 and each
 // logit by at most Σ|W2 column| <= 5·8.
 TEST(FheEval, MlpWithApproximateRoundingAndRelu) {
-  EXPECT_GE(expect_fhe_equals_clear(mlp(false), 10, 3, {40}), 30);
+  EXPECT_GE(expect_fhe_equals_clear(samples::mlp(false).value(), 10, 3, {40}), 30);
 }
 
 TEST(FheEval, RoundingsMaterializedAsOutputs) {
@@ -157,24 +120,7 @@ TEST(FheEval, RoundingsMaterializedAsOutputs) {
 // comparisons x[f] <= threshold as lookups, a path matrix, an equality lookup per leaf, the leaf
 // values by a matrix product.
 TEST(FheEval, TreeShapedComparisonAndEquality) {
-  Builder b;
-  auto x = b.input({3}, 0, 15, "x");
-  // Node 0: x0 <= 7; node 1: x1 <= 3; node 2: x2 <= 11.
-  auto feats = b.gather(x, 0, {0, 1, 2}, "node_features");
-  std::vector<std::vector<int64_t>> cmp(3, std::vector<int64_t>(16));
-  const int thr[3] = {7, 3, 11};
-  for (int n = 0; n < 3; ++n)
-    for (int v = 0; v < 16; ++v) cmp[n][v] = v <= thr[n] ? 1 : 0;
-  auto bits = b.lookup(feats, cmp, {0, 1, 2}, 4, 0, "compare");
-  // Leaves: L0 = n0 & n1, L1 = n0 & !n1, L2 = !n0 & n2, L3 = !n0 & !n2. Score per leaf:
-  // Σ (bit or 1-bit) along the path = 2 exactly on the leaf's path.
-  auto path = b.matmul(bits, Tensor{{3, 4}, {1, 1, -1, -1, 1, -1, 0, 0, 0, 0, 1, -1}}, "path");
-  auto score = b.add_const(path, Tensor{{4}, {0, 1, 1, 2}}, "score");  // in [-?, 2]
-  std::vector<int64_t> eq2(8, 0);
-  eq2[2 + 2] = 1;  // index = score + 2
-  auto leaf = b.lookup(score, eq2, 3, -2, "is_leaf");
-  b.output(b.matmul(leaf, Tensor{{4}, {10, -20, 30, 5}}, "leaf_values"), "prediction");
-  auto c = b.finish();
+  auto c = samples::decision_tree();
   ASSERT_TRUE(c.ok()) << c.status().to_string();
   // The clear circuit is the tree: check it on every input first.
   for (int x0 = 0; x0 < 16; x0 += 3)
@@ -187,6 +133,8 @@ TEST(FheEval, TreeShapedComparisonAndEquality) {
       }
   EXPECT_GE(expect_fhe_equals_clear(*c, 20, 4), 20);
 }
+
+using samples::range_of;
 
 // Random circuits: a random input, a chain of random leveled and structural ops, random lookups
 // (tables of random entries, per-element or shared), roundings, and outputs along the way.
