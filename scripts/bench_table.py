@@ -1,13 +1,14 @@
 #!/usr/bin/env python3
-"""Turns Google Benchmark JSON from build/bin/crypto_bench into a table and bench/results/latest.json.
+"""Turns Google Benchmark JSON (crypto_bench, circuit_bench) into tables and bench/results/latest.json.
 
-usage: bench_table.py BENCHMARK_JSON [--out PATH]
+usage: bench_table.py BENCHMARK_JSON [BENCHMARK_JSON ...] [--out PATH]
 
 Each benchmark family maps to one or more metrics (METRICS below); each run becomes one record
     {"metric": "pbs_ms", "params": {"bits": 4, "threads": 1}, "value": 9.8, "unit": "ms"}
-with its params taken from the run's user counters named in PARAM_COUNTERS. The table shows one
-row per precision (params.bits) with the columns of TABLE_COLUMNS; records no column shows are
-listed after it. To add a benchmark: give it counters for its params, add its metrics to METRICS,
+with its params taken from the run's user counters named in PARAM_COUNTERS (and, for the circuit
+benchmarks, params.circuit from the run's label). The first table shows one row per precision
+(params.bits) with the columns of TABLE_COLUMNS; the second one row per circuit with the columns of
+CIRCUIT_COLUMNS; records neither shows are listed after them. To add a benchmark: give it counters for its params, add its metrics to METRICS,
 and (if it is per precision) a column to TABLE_COLUMNS and a note to TABLE_NOTES.
 
 Standard library only.
@@ -55,6 +56,11 @@ METRICS = [
     Metric("pbs_ms", "BM_Pbs", wall_ms, "ms"),
     Metric("blind_rotate_ms", "BM_BlindRotate", wall_ms, "ms"),
     Metric("pbs_per_s", "BM_PbsThroughput", counter("items_per_second"), "1/s"),
+    Metric("circuit_clear_ms", "BM_CircuitClear", wall_ms, "ms"),
+    Metric("circuit_pbs", "BM_CircuitClear", counter("pbs"), "count"),
+    Metric("circuit_lookup_bits", "BM_CircuitClear", counter("lookup_bits"), "bits"),
+    Metric("circuit_poly_size", "BM_CircuitClear", counter("poly_size"), "N"),
+    Metric("circuit_fhe_ms", "BM_CircuitFhe", wall_ms, "ms"),
 ]
 
 # User counters that describe a run rather than measure it; they become record params (integers).
@@ -111,6 +117,8 @@ def select_runs(benchmarks: list) -> list:
 
 def params_of(run: dict) -> dict:
     params = {}
+    if family_of(run["name"]).startswith("BM_Circuit") and run.get("label"):
+        params["circuit"] = run["label"]
     for name in PARAM_COUNTERS:
         if name in run:
             params[name] = int(round(run[name]))
@@ -156,12 +164,20 @@ def render_table(records: list) -> str:
             r = cells.get((bits, c.metric))
             row.append(c.fmt.format(r["value"]) if r else "-")
         rows.append(row)
-    widths = [max(len(x[i]) for x in [head] + rows) for i in range(len(head))]
-    lines = ["  ".join(h.rjust(w) for h, w in zip(head, widths))]
-    lines += ["  ".join(v.rjust(w) for v, w in zip(row, widths)) for row in rows]
+    lines = []
+    if rows:
+        widths = [max(len(x[i]) for x in [head] + rows) for i in range(len(head))]
+        lines = ["  ".join(h.rjust(w) for h, w in zip(head, widths))]
+        lines += ["  ".join(v.rjust(w) for v, w in zip(row, widths)) for row in rows]
 
     shown = {c.metric for c in columns}
-    others = [r for r in records if r["metric"] not in shown or "bits" not in r["params"]]
+    shown_circuit = {c.metric for c in CIRCUIT_COLUMNS}
+    circuit_table = render_circuit_table([r for r in records if "circuit" in r["params"]])
+    if circuit_table:
+        lines += ([""] if lines else []) + circuit_table
+    others = [r for r in records
+              if ("circuit" in r["params"] and r["metric"] not in shown_circuit)
+              or ("circuit" not in r["params"] and (r["metric"] not in shown or "bits" not in r["params"]))]
     if others:
         lines.append("")
         for r in others:
@@ -172,6 +188,47 @@ def render_table(records: list) -> str:
         lines.append("")
         lines += notes
     return "\n".join(lines)
+
+
+CIRCUIT_COLUMNS = [
+    Column("PBS", "circuit_pbs", "{:.0f}"),
+    Column("lookup bits", "circuit_lookup_bits", "{:.0f}"),
+    Column("N", "circuit_poly_size", "{:.0f}"),
+    Column("clear ms", "circuit_clear_ms", "{:.4f}"),
+    Column("FHE ms ({threads} thr)", "circuit_fhe_ms", "{:.2f}"),
+]
+
+
+def render_circuit_table(records: list) -> list:
+    """One row per circuit; circuit_fhe_ms gets one column per thread count."""
+    if not records:
+        return []
+    names = []
+    for r in records:
+        if r["params"]["circuit"] not in names:
+            names.append(r["params"]["circuit"])
+    cols = []  # (header, metric, threads or None, fmt)
+    for c in CIRCUIT_COLUMNS:
+        ts = sorted({r["params"].get("threads") for r in records if r["metric"] == c.metric} - {None})
+        if c.metric == "circuit_fhe_ms":
+            cols += [(c.header.replace("{threads}", str(t)), c.metric, t, c.fmt) for t in ts]
+        elif any(r["metric"] == c.metric for r in records):
+            cols.append((c.header, c.metric, None, c.fmt))
+    head = ["circuit"] + [h for h, _, _, _ in cols]
+    rows = []
+    for name in names:
+        row = [name]
+        for _, metric, t, fmt in cols:
+            hit = [r for r in records if r["params"]["circuit"] == name and r["metric"] == metric
+                   and (t is None or r["params"].get("threads") == t)]
+            row.append(fmt.format(hit[0]["value"]) if hit else "-")
+        rows.append(row)
+    widths = [max(len(x[i]) for x in [head] + rows) for i in range(len(head))]
+    lines = ["  ".join(h.rjust(w) for h, w in zip(head, widths))]
+    lines += ["  ".join(v.rjust(w) for v, w in zip(row, widths)) for row in rows]
+    lines += ["", "circuits: one sample end to end on the parameters the optimizer chose (tests/circuit/sample_circuits.h);",
+              "FHE excludes encryption and decryption; N: the chosen polynomial size; PBS per evaluation."]
+    return lines
 
 
 def cpu_model() -> str:
@@ -196,21 +253,24 @@ def core_count() -> int:
 def main() -> int:
     root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("benchmark_json", help="output of --benchmark_format=json / --benchmark_out")
+    parser.add_argument("benchmark_json", nargs="+", help="outputs of --benchmark_format=json / --benchmark_out")
     parser.add_argument("--out", default=os.path.join(root, "bench", "results", "latest.json"),
                         help="where to write the records (default: bench/results/latest.json)")
     args = parser.parse_args()
 
-    try:
-        with open(args.benchmark_json, encoding="utf-8") as f:
-            data = json.load(f)
-    except (OSError, ValueError) as e:
-        print(f"bench_table: cannot read {args.benchmark_json}: {e}", file=sys.stderr)
-        return 1
-    benchmarks = data.get("benchmarks") if isinstance(data, dict) else None
-    if not isinstance(benchmarks, list):
-        print(f"bench_table: {args.benchmark_json} has no 'benchmarks' list", file=sys.stderr)
-        return 1
+    benchmarks = []
+    for path in args.benchmark_json:
+        try:
+            with open(path, encoding="utf-8") as f:
+                data = json.load(f)
+        except (OSError, ValueError) as e:
+            print(f"bench_table: cannot read {path}: {e}", file=sys.stderr)
+            return 1
+        runs = data.get("benchmarks") if isinstance(data, dict) else None
+        if not isinstance(runs, list):
+            print(f"bench_table: {path} has no 'benchmarks' list", file=sys.stderr)
+            return 1
+        benchmarks += runs
 
     records = records_from(benchmarks)
     machine = {"cpu": cpu_model(), "cores": core_count()}
