@@ -341,6 +341,23 @@ TEST(Compile, RefusesAnInvalidCircuitNamingTheOp) {
   expect_refused(r, StatusCode::kInvalidArgument, "dot");
 }
 
+// A 12-bit lookup needs N >= 2^13 and a noise far below what any 128-bit-secure set reaches at
+// 2^-40: the refusal names the lookup, its width and the way out.
+TEST(Compile, RefusesALookupTooWideForAnyParameters) {
+  Builder b;
+  auto x = b.input({2}, 0, 4095, "x");
+  std::vector<int64_t> table(4096);
+  for (int i = 0; i < 4096; ++i) table[i] = i / 3;
+  b.output(b.lookup(x, table, 12, 0, "wide_lookup"), "y");
+  auto c = b.finish();
+  ASSERT_TRUE(c.ok()) << c.status().to_string();
+  auto r = compile(*c);
+  expect_refused(r, StatusCode::kNonConformant, "wide_lookup");
+  EXPECT_NE(r.status().message().find("12"), std::string::npos) << r.status().message();
+  EXPECT_NE(r.status().message().find("round"), std::string::npos) << r.status().message();
+  std::printf("refusal: %s\n", r.status().message().c_str());
+}
+
 // ---- round trips ----
 
 class RoundTrip : public ::testing::TestWithParam<int> {};
