@@ -61,6 +61,13 @@ METRICS = [
     Metric("circuit_lookup_bits", "BM_CircuitClear", counter("lookup_bits"), "bits"),
     Metric("circuit_poly_size", "BM_CircuitClear", counter("poly_size"), "N"),
     Metric("circuit_fhe_ms", "BM_CircuitFhe", wall_ms, "ms"),
+    Metric("model_accuracy_float", "BM_ModelFhe", counter("acc_float"), "% or R2"),
+    Metric("model_accuracy_quantized", "BM_ModelFhe", counter("acc_quantized"), "% or R2"),
+    Metric("model_accuracy_fhe", "BM_ModelFhe", counter("acc_fhe"), "% or R2"),
+    Metric("model_carrier_bits", "BM_ModelFhe", counter("carrier_bits"), "bits"),
+    Metric("model_pbs", "BM_ModelFhe", counter("pbs"), "count"),
+    Metric("model_key_mb", "BM_ModelFhe", counter("key_mb"), "MB"),
+    Metric("model_fhe_ms", "BM_ModelFhe", wall_ms, "ms"),
 ]
 
 # User counters that describe a run rather than measure it; they become record params (integers).
@@ -119,6 +126,8 @@ def params_of(run: dict) -> dict:
     params = {}
     if family_of(run["name"]).startswith("BM_Circuit") and run.get("label"):
         params["circuit"] = run["label"]
+    if family_of(run["name"]).startswith("BM_Model") and run.get("label"):
+        params["model"] = run["label"]
     for name in PARAM_COUNTERS:
         if name in run:
             params[name] = int(round(run[name]))
@@ -175,9 +184,19 @@ def render_table(records: list) -> str:
     circuit_table = render_circuit_table([r for r in records if "circuit" in r["params"]])
     if circuit_table:
         lines += ([""] if lines else []) + circuit_table
+    model_records = [r for r in records if "model" in r["params"]]
+    model_table = render_circuit_table(
+        model_records, "model", MODEL_COLUMNS, "model_fhe_ms",
+        ["models: tests/data/models; accuracy in % (classifiers) or R² (regressors) on the test split: float model,",
+         "quantized model in the clear, FHE on the first rows (fhe_rows); width: the circuit's carrier bits;",
+         "keys: seeded evaluation keys (0: leveled, none needed); FHE ms: one sample, without encryption."])
+    if model_table:
+        lines += ([""] if lines else []) + model_table
     others = [r for r in records
               if ("circuit" in r["params"] and r["metric"] not in shown_circuit)
-              or ("circuit" not in r["params"] and (r["metric"] not in shown or "bits" not in r["params"]))]
+              or ("model" in r["params"] and r["metric"] not in {c.metric for c in MODEL_COLUMNS})
+              or ("circuit" not in r["params"] and "model" not in r["params"]
+                  and (r["metric"] not in shown or "bits" not in r["params"]))]
     if others:
         lines.append("")
         for r in others:
@@ -199,35 +218,50 @@ CIRCUIT_COLUMNS = [
 ]
 
 
-def render_circuit_table(records: list) -> list:
-    """One row per circuit; circuit_fhe_ms gets one column per thread count."""
+MODEL_COLUMNS = [
+    Column("float", "model_accuracy_float", "{:.3f}"),
+    Column("quantized", "model_accuracy_quantized", "{:.3f}"),
+    Column("FHE", "model_accuracy_fhe", "{:.3f}"),
+    Column("width", "model_carrier_bits", "{:.0f}"),
+    Column("PBS", "model_pbs", "{:.0f}"),
+    Column("keys MB", "model_key_mb", "{:.1f}"),
+    Column("FHE ms ({threads} thr)", "model_fhe_ms", "{:.1f}"),
+]
+
+
+def render_circuit_table(records: list, key: str = "circuit", columns: list = None, per_thread: str = "circuit_fhe_ms",
+                         notes: list = None) -> list:
+    """One row per circuit (or model); the per_thread metric gets one column per thread count."""
+    columns = CIRCUIT_COLUMNS if columns is None else columns
     if not records:
         return []
     names = []
     for r in records:
-        if r["params"]["circuit"] not in names:
-            names.append(r["params"]["circuit"])
+        if r["params"][key] not in names:
+            names.append(r["params"][key])
     cols = []  # (header, metric, threads or None, fmt)
-    for c in CIRCUIT_COLUMNS:
+    for c in columns:
         ts = sorted({r["params"].get("threads") for r in records if r["metric"] == c.metric} - {None})
-        if c.metric == "circuit_fhe_ms":
+        if c.metric == per_thread:
             cols += [(c.header.replace("{threads}", str(t)), c.metric, t, c.fmt) for t in ts]
         elif any(r["metric"] == c.metric for r in records):
             cols.append((c.header, c.metric, None, c.fmt))
-    head = ["circuit"] + [h for h, _, _, _ in cols]
+    head = [key] + [h for h, _, _, _ in cols]
     rows = []
     for name in names:
         row = [name]
         for _, metric, t, fmt in cols:
-            hit = [r for r in records if r["params"]["circuit"] == name and r["metric"] == metric
+            hit = [r for r in records if r["params"][key] == name and r["metric"] == metric
                    and (t is None or r["params"].get("threads") == t)]
             row.append(fmt.format(hit[0]["value"]) if hit else "-")
         rows.append(row)
     widths = [max(len(x[i]) for x in [head] + rows) for i in range(len(head))]
     lines = ["  ".join(h.rjust(w) for h, w in zip(head, widths))]
     lines += ["  ".join(v.rjust(w) for v, w in zip(row, widths)) for row in rows]
-    lines += ["", "circuits: one sample end to end on the parameters the optimizer chose (tests/circuit/sample_circuits.h);",
-              "FHE excludes encryption and decryption; N: the chosen polynomial size; PBS per evaluation."]
+    if notes is None:
+        notes = ["circuits: one sample end to end on the parameters the optimizer chose (tests/circuit/sample_circuits.h);",
+                 "FHE excludes encryption and decryption; N: the chosen polynomial size; PBS per evaluation."]
+    lines += [""] + notes
     return lines
 
 

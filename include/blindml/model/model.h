@@ -1,0 +1,75 @@
+// Models: an ONNX graph and a calibration set become a quantized integer circuit plus the client
+// processing around it (shared/models.md).
+//
+// Families, detected from the graph:
+//   linear         LinearRegressor / LinearClassifier, or a single Gemm/MatMul(+Add) followed by
+//                  nothing but a final Sigmoid/Softmax. Per-feature input quantizers; the weights,
+//                  scaled by each feature's step, quantized per output column (symmetric); the
+//                  circuit is one leveled matrix product, no PBS; bias and scales are applied by the
+//                  client's dequantizer.
+//   tree_ensemble  TreeEnsembleClassifier / TreeEnsembleRegressor (BRANCH_LEQ/BRANCH_GT nodes):
+//                  each feature binned exactly on its sorted thresholds (client side); one
+//                  comparison lookup per internal node; a leveled path matrix; one lookup per leaf
+//                  and output column that yields the quantized leaf value when the leaf is reached;
+//                  the trees summed on the server.
+//   mlp            Gemm/MatMul(+Add) layers with Relu/LeakyRelu/Sigmoid/Tanh/Clip/Identity
+//                  between them (BatchNormalization folded into the layer before), a final
+//                  Softmax/Sigmoid applied by the client: leveled linear layers; per hidden neuron
+//                  the accumulator is rounded to rounding_bits and one lookup applies rescale, bias,
+//                  activation and the next layer's quantization.
+//
+// Thread safety: a CompiledModel is immutable; the functions are pure.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <random>
+#include <string>
+#include <vector>
+
+#include "blindml/base/status.h"
+#include "blindml/base/thread_pool.h"
+#include "blindml/circuit/fhe_eval.h"
+#include "blindml/compiler/compiled.h"
+#include "blindml/crypto/keys.h"
+#include "blindml/model/onnx.h"
+#include "blindml/model/processing.h"
+
+namespace blindml::model {
+
+struct CompileOptions {
+  // Bits of the input quantizers and weights (linear, MLP) / the largest bin index (trees);
+  // 0 = the family's default (linear 8, trees 8, MLP 6).
+  uint32_t n_bits = 0;
+  // MLP: the accumulator is rounded to this many bits before its lookup (0 = default 6).
+  uint32_t rounding_bits = 0;
+  bool exact_rounding = false;
+  // Trees: bits of the quantized leaf values (0 = default 8).
+  uint32_t leaf_bits = 0;
+  // Classifier or regressor when the graph does not say (a network ending in logits without
+  // Softmax); unset: what the graph says, regressor when it says nothing.
+  std::optional<ModelKind> kind;
+  compiler::OptimizerOptions optimizer;
+};
+
+struct CompiledModel {
+  ClientProcessing processing;
+  compiler::CompiledCircuit compiled;
+  std::string report;   // compile report: family, quantization, circuit, parameters
+};
+
+// Rows: one vector of doubles per sample, features in the model's order.
+using Rows = std::vector<std::vector<double>>;
+
+Result<CompiledModel> compile_model(const OnnxGraph& graph, const Rows& calibration, const CompileOptions& options = {});
+
+// The quantized model in the clear (the exact reference for FHE).
+Result<std::vector<Prediction>> predict_clear(const CompiledModel& model, const Rows& rows);
+// The clear model with PBS errors drawn at the compiled per-read probability.
+Result<std::vector<Prediction>> predict_simulated(const CompiledModel& model, const Rows& rows, std::mt19937_64& rng);
+// Encrypts each row with the client key, evaluates under FHE, decrypts. keys may be null for
+// leveled models.
+Result<std::vector<Prediction>> predict_fhe(const CompiledModel& model, const Rows& rows, const crypto::ClientKey& key,
+                                            const crypto::EvaluationKeys* keys, ThreadPool& pool);
+
+}  // namespace blindml::model

@@ -1,0 +1,84 @@
+// Client-side processing: what turns a float feature row into the circuit's integer input, and
+// the circuit's integer output into the model's answer. It travels to the client as
+// serialized_processing.json (docs/formats.md); nothing here is secret and nothing here needs
+// the circuit.
+//
+//   features   one encoder per feature, in the model's feature order:
+//                quantize  q = Quantizer::quantize(x)                (linear models, MLPs)
+//                bin       q = #{ t in thresholds : t < float32(x) } (trees: the tree only asks
+//                          which interval between the feature's sorted thresholds x lies in, so
+//                          this is exact for x <= t comparisons; thresholds are float32 as in
+//                          the ONNX file, and x is rounded to float32 first as ONNX runtimes do);
+//                          strict: q = #{ t : t <= float32(x) }, exact for x < t comparisons
+//   output     per output column c: score_c = scale_c·q_c + offset_c
+//   post       the ONNX post_transform on the scores (NONE, LOGISTIC, SOFTMAX, SOFTMAX_ZERO);
+//              classifiers with one score column and two classes answer [1 - p, p];
+//              normalize_l1 divides the probabilities by their sum (skl2onnx's Normalizer)
+//   labels     classifiers: the class labels; label = labels[argmax(proba)]
+//
+// Regressors answer like scikit-learn's predict (values), classifiers like predict_proba
+// (proba) and predict (label).
+//
+// Thread safety: immutable after construction; share freely.
+#pragma once
+
+#include <cstdint>
+#include <span>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "blindml/base/status.h"
+#include "blindml/circuit/circuit.h"
+#include "blindml/model/quantize.h"
+
+namespace blindml::model {
+
+enum class ModelKind : uint8_t { kRegressor, kClassifier };
+enum class PostTransform : uint8_t { kNone, kLogistic, kSoftmax, kSoftmaxZero };
+const char* post_transform_name(PostTransform p);
+
+struct FeatureEncoder {
+  enum class Kind : uint8_t { kQuantize, kBin };
+  Kind kind = Kind::kQuantize;
+  Quantizer quantizer;              // kQuantize
+  std::vector<double> thresholds;   // kBin: sorted ascending, distinct
+  bool strict = false;              // kBin: the tree compares x < t (else x <= t)
+  int64_t encode(double x) const;
+  int64_t min_code() const;
+  int64_t max_code() const;
+};
+
+struct Prediction {
+  std::vector<double> values;  // regressors: the predictions; classifiers: the scores before post
+  std::vector<double> proba;   // classifiers
+  int64_t label = 0;           // classifiers
+};
+
+struct ClientProcessing {
+  ModelKind kind = ModelKind::kRegressor;
+  std::string family;                       // "linear", "tree_ensemble", "mlp"
+  std::vector<FeatureEncoder> features;
+  std::vector<double> output_scale, output_offset;
+  PostTransform post = PostTransform::kNone;
+  bool binary_single_score = false;
+  bool normalize_l1 = false;
+  std::vector<int64_t> class_labels;
+
+  int64_t feature_count() const { return static_cast<int64_t>(features.size()); }
+  int64_t output_count() const { return static_cast<int64_t>(output_scale.size()); }
+  // The circuit input for one row (shape [features]); invalid_argument on a wrong length or a
+  // non-finite value, naming the feature.
+  Result<circuit::Tensor> encode_row(std::span<const double> row) const;
+  // The answer for one circuit output (shape [outputs]).
+  Result<Prediction> decode(const circuit::Tensor& output) const;
+
+  std::string to_json() const;
+  // Validates every field (kinds, sizes, finite numbers, sorted thresholds, bit widths).
+  static Result<ClientProcessing> from_json(std::string_view json);
+};
+
+// Scores after a post transform (exposed for tests).
+std::vector<double> apply_post_transform(PostTransform post, std::span<const double> scores);
+
+}  // namespace blindml::model

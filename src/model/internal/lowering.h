@@ -1,0 +1,28 @@
+// The model families' lowerings (model.h): each turns an ONNX graph and a calibration set into
+// the client processing and an integer circuit.
+#pragma once
+
+#include <string>
+
+#include "blindml/circuit/circuit.h"
+#include "blindml/model/model.h"
+
+namespace blindml::model::internal {
+
+struct Lowered {
+  ClientProcessing processing;
+  circuit::Circuit circuit;
+  std::string notes;  // what the lowering chose (bits, merged thresholds, ...), for the report
+};
+
+Result<Lowered> lower_linear(const OnnxGraph& graph, const Rows& calibration, const CompileOptions& options);
+Result<Lowered> lower_trees(const OnnxGraph& graph, const Rows& calibration, const CompileOptions& options);
+Result<Lowered> lower_mlp(const OnnxGraph& graph, const Rows& calibration, const CompileOptions& options);
+
+// Per-feature min and max over the calibration rows (invalid_argument when empty or ragged).
+Result<std::pair<std::vector<double>, std::vector<double>>> feature_ranges(const Rows& rows, size_t features);
+
+// Nodes after the model proper that only shape the answer: ZipMap, Cast, Identity, Normalizer.
+bool is_trailing_op(const OnnxNode& node);
+
+}  // namespace blindml::model::internal

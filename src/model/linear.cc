@@ -1,0 +1,218 @@
+// Linear models: y = x·W + b, lowered to one leveled matrix product (model.h).
+//
+// Each feature j gets its own quantizer x_j ≈ s_j·(q_j - z_j) (n_bits, unsigned, asymmetric,
+// from the calibration range). With V_jc = W_jc·s_j quantized per output column,
+// V_jc ≈ t_c·Q_jc (symmetric, n_bits signed):
+//   y_c ≈ t_c·Σ_j Q_jc·q_j + (b_c - t_c·Σ_j Q_jc·z_j)
+// The circuit computes Σ_j Q_jc·q_j; the client's dequantizer applies t_c and the offset.
+#include <cmath>
+#include <cstdio>
+
+#include "internal/lowering.h"
+
+namespace blindml::model::internal {
+
+namespace {
+
+struct LinearForm {
+  int64_t features = 0, outputs = 0;
+  std::vector<double> w;  // [features, outputs]
+  std::vector<double> b;  // [outputs]
+  ModelKind kind = ModelKind::kRegressor;
+  PostTransform post = PostTransform::kNone;
+  bool binary_single_score = false;
+  bool normalize_l1 = false;
+  std::vector<int64_t> labels;
+};
+
+Status unsupported(const OnnxNode& n, const std::string& what) {
+  return unimplemented("node '" + n.name + "' (" + n.op_type + "): " + what);
+}
+
+Result<PostTransform> post_of(const OnnxNode& n) {
+  const std::string p = n.string_attr("post_transform", "NONE");
+  if (p == "NONE") return PostTransform::kNone;
+  if (p == "LOGISTIC") return PostTransform::kLogistic;
+  if (p == "SOFTMAX") return PostTransform::kSoftmax;
+  if (p == "SOFTMAX_ZERO") return PostTransform::kSoftmaxZero;
+  return unsupported(n, "post_transform " + p + " is not supported");
+}
+
+Result<LinearForm> from_onnx_ml(const OnnxGraph& g, const OnnxNode& n, int64_t features) {
+  LinearForm f;
+  const Attribute* coef = n.attribute("coefficients");
+  const Attribute* icpt = n.attribute("intercepts");
+  if (!coef || coef->floats.empty()) return unsupported(n, "no coefficients");
+  if (n.op_type == "LinearRegressor") {
+    f.outputs = n.int_attr("targets", 1);
+  } else {
+    f.outputs = icpt ? static_cast<int64_t>(icpt->floats.size()) : 0;
+    if (f.outputs == 0 && features > 0) f.outputs = static_cast<int64_t>(coef->floats.size()) / features;
+  }
+  if (f.outputs <= 0 || coef->floats.size() % f.outputs != 0) return unsupported(n, "coefficients do not split into the outputs");
+  f.features = static_cast<int64_t>(coef->floats.size()) / f.outputs;
+  if (features > 0 && f.features != features)
+    return invalid_argument("node '" + n.name + "': " + std::to_string(f.features) +
+                            " coefficients per output, the graph input has " + std::to_string(features) + " features");
+  f.w.assign(f.features * f.outputs, 0);
+  for (int64_t c = 0; c < f.outputs; ++c)
+    for (int64_t j = 0; j < f.features; ++j) f.w[j * f.outputs + c] = coef->floats[c * f.features + j];
+  f.b.assign(f.outputs, 0);
+  if (icpt) {
+    if (static_cast<int64_t>(icpt->floats.size()) != f.outputs) return unsupported(n, "intercepts do not match outputs");
+    f.b = icpt->floats;
+  }
+  BLINDML_ASSIGN_OR_RETURN(f.post, post_of(n));
+  if (n.op_type == "LinearClassifier") {
+    f.kind = ModelKind::kClassifier;
+    if (n.attribute("classlabels_strings")) return unsupported(n, "string class labels are not supported (use integers)");
+    const Attribute* labels = n.attribute("classlabels_ints");
+    if (!labels || labels->ints.empty()) return unsupported(n, "no classlabels_ints");
+    f.labels = labels->ints;
+    if (f.outputs == 1 && f.labels.size() == 2) {
+      f.binary_single_score = true;
+    } else if (static_cast<int64_t>(f.labels.size()) != f.outputs) {
+      return unsupported(n, std::to_string(f.labels.size()) + " class labels for " + std::to_string(f.outputs) +
+                                " score columns");
+    }
+  }
+  for (const auto& m : g.nodes) {
+    if (&m == &n || (m.op_type != "Normalizer" && !is_trailing_op(m))) continue;
+    if (m.op_type == "Normalizer") {
+      if (m.string_attr("norm", "MAX") != "L1") return unsupported(m, "only the L1 norm is supported");
+      f.normalize_l1 = true;
+    }
+  }
+  return f;
+}
+
+Result<LinearForm> from_gemm(const OnnxGraph& g) {
+  LinearForm f;
+  const OnnxNode* lin = nullptr;
+  const OnnxNode* add = nullptr;
+  for (const auto& n : g.nodes) {
+    if (n.op_type == "Gemm" || n.op_type == "MatMul") {
+      lin = &n;
+    } else if (n.op_type == "Add" && lin && !add) {
+      add = &n;
+    } else if (n.op_type == "Softmax") {
+      f.kind = ModelKind::kClassifier;
+      f.post = PostTransform::kSoftmax;
+    } else if (n.op_type == "Sigmoid") {
+      f.kind = ModelKind::kClassifier;
+      f.post = PostTransform::kLogistic;
+    } else if (n.op_type == "Flatten" || n.op_type == "Reshape" || is_trailing_op(n)) {
+      // shape only
+    } else {
+      return unimplemented("node '" + n.name + "' (" + n.op_type + ") has no place in a linear model");
+    }
+  }
+  auto init = [&](const std::string& name) -> const FloatTensor* {
+    auto it = g.float_initializers.find(name);
+    return it == g.float_initializers.end() ? nullptr : &it->second;
+  };
+  const FloatTensor* w = lin->inputs.size() > 1 ? init(lin->inputs[1]) : nullptr;
+  if (!w || w->shape.size() != 2) return unimplemented("node '" + lin->name + "': the weights must be a 2-D initializer");
+  const bool trans_b = lin->op_type == "Gemm" && lin->int_attr("transB", 0) != 0;
+  if (lin->op_type == "Gemm" && lin->int_attr("transA", 0) != 0)
+    return unimplemented("node '" + lin->name + "' (Gemm): transA=1 on the input is not supported");
+  const double alpha = lin->op_type == "Gemm" ? lin->float_attr("alpha", 1.0) : 1.0;
+  const double beta = lin->op_type == "Gemm" ? lin->float_attr("beta", 1.0) : 1.0;
+  f.features = trans_b ? w->shape[1] : w->shape[0];
+  f.outputs = trans_b ? w->shape[0] : w->shape[1];
+  f.w.assign(f.features * f.outputs, 0);
+  for (int64_t j = 0; j < f.features; ++j)
+    for (int64_t c = 0; c < f.outputs; ++c)
+      f.w[j * f.outputs + c] = alpha * (trans_b ? w->data[c * f.features + j] : w->data[j * f.outputs + c]);
+  f.b.assign(f.outputs, 0);
+  const FloatTensor* bias = nullptr;
+  double bias_mult = 1.0;
+  if (lin->op_type == "Gemm" && lin->inputs.size() > 2 && !lin->inputs[2].empty()) {
+    bias = init(lin->inputs[2]);
+    bias_mult = beta;
+  } else if (add) {
+    bias = add->inputs.size() > 1 ? (init(add->inputs[1]) ? init(add->inputs[1]) : init(add->inputs[0])) : nullptr;
+  }
+  if (bias) {
+    if (static_cast<int64_t>(bias->data.size()) == f.outputs) {
+      for (int64_t c = 0; c < f.outputs; ++c) f.b[c] = bias_mult * bias->data[c];
+    } else if (bias->data.size() == 1) {
+      for (int64_t c = 0; c < f.outputs; ++c) f.b[c] = bias_mult * bias->data[0];
+    } else {
+      return unimplemented("the bias of node '" + lin->name + "' does not broadcast over its " +
+                           std::to_string(f.outputs) + " outputs");
+    }
+  }
+  if (f.kind == ModelKind::kClassifier) {
+    if (f.outputs == 1) {
+      f.binary_single_score = true;
+      f.labels = {0, 1};
+    } else {
+      for (int64_t c = 0; c < f.outputs; ++c) f.labels.push_back(c);
+    }
+  }
+  return f;
+}
+
+}  // namespace
+
+Result<Lowered> lower_linear(const OnnxGraph& graph, const Rows& calibration, const CompileOptions& options) {
+  const uint32_t n_bits = options.n_bits ? options.n_bits : 8;
+  if (n_bits < 2 || n_bits > 16) return invalid_argument("n_bits must be 2..16 for a linear model");
+  int64_t declared = -1;
+  if (!graph.inputs.empty() && graph.inputs[0].shape.size() == 2 && graph.inputs[0].shape[1] > 0)
+    declared = graph.inputs[0].shape[1];
+  Result<LinearForm> form = unimplemented("no linear node");
+  for (const auto& n : graph.nodes)
+    if (n.op_type == "LinearClassifier" || n.op_type == "LinearRegressor") form = from_onnx_ml(graph, n, declared);
+  if (!form.ok() && form.status().code() == StatusCode::kUnimplemented &&
+      form.status().message() == "no linear node")
+    form = from_gemm(graph);
+  if (!form.ok()) return form.status();
+  const LinearForm& f = *form;
+  BLINDML_ASSIGN_OR_RETURN(auto ranges, feature_ranges(calibration, f.features));
+
+  Lowered out;
+  ClientProcessing& p = out.processing;
+  p.kind = f.kind;
+  p.post = f.post;
+  p.binary_single_score = f.binary_single_score;
+  p.normalize_l1 = f.normalize_l1;
+  p.class_labels = f.labels;
+  for (int64_t j = 0; j < f.features; ++j) {
+    FeatureEncoder e;
+    e.kind = FeatureEncoder::Kind::kQuantize;
+    e.quantizer = Quantizer::calibrate(ranges.first[j], ranges.second[j], n_bits, false, false);
+    p.features.push_back(e);
+  }
+  // V = W scaled by each feature's step, quantized per column.
+  const int64_t wmax = (int64_t{1} << (n_bits - 1)) - 1;
+  circuit::Tensor q{{f.features, f.outputs}, std::vector<int64_t>(f.features * f.outputs)};
+  for (int64_t c = 0; c < f.outputs; ++c) {
+    double vmax = 0;
+    for (int64_t j = 0; j < f.features; ++j)
+      vmax = std::max(vmax, std::fabs(f.w[j * f.outputs + c] * p.features[j].quantizer.scale));
+    const double t = vmax > 0 ? vmax / static_cast<double>(wmax) : 1.0;
+    double offset = f.b[c];
+    for (int64_t j = 0; j < f.features; ++j) {
+      const int64_t qw = static_cast<int64_t>(std::nearbyint(f.w[j * f.outputs + c] * p.features[j].quantizer.scale / t));
+      q.data[j * f.outputs + c] = qw;
+      offset -= t * static_cast<double>(qw) * static_cast<double>(p.features[j].quantizer.zero_point);
+    }
+    p.output_scale.push_back(t);
+    p.output_offset.push_back(offset);
+  }
+  circuit::Builder b;
+  auto x = b.input({f.features}, 0, (int64_t{1} << n_bits) - 1, "features");
+  b.output(b.matmul(x, std::move(q), "linear"), "scores");
+  BLINDML_ASSIGN_OR_RETURN(out.circuit, b.finish());
+  char buf[256];
+  std::snprintf(buf, sizeof buf,
+                "quantization: %u-bit inputs (one quantizer per feature), %u-bit weights per output column; "
+                "leveled only\n",
+                n_bits, n_bits);
+  out.notes = buf;
+  return out;
+}
+
+}  // namespace blindml::model::internal

@@ -1,0 +1,141 @@
+#include "blindml/model/model.h"
+
+#include <cmath>
+#include <cstdio>
+
+#include "blindml/circuit/clear_eval.h"
+#include "internal/lowering.h"
+
+namespace blindml::model {
+
+namespace internal {
+
+Result<std::pair<std::vector<double>, std::vector<double>>> feature_ranges(const Rows& rows, size_t features) {
+  if (rows.empty()) return invalid_argument("the calibration set is empty");
+  std::vector<double> lo(features, INFINITY), hi(features, -INFINITY);
+  for (size_t r = 0; r < rows.size(); ++r) {
+    if (rows[r].size() != features)
+      return invalid_argument("calibration row " + std::to_string(r) + " has " + std::to_string(rows[r].size()) +
+                              " values, the model takes " + std::to_string(features) + " features");
+    for (size_t j = 0; j < features; ++j) {
+      if (!std::isfinite(rows[r][j]))
+        return invalid_argument("calibration row " + std::to_string(r) + ", feature " + std::to_string(j) +
+                                " is not a finite number");
+      lo[j] = std::min(lo[j], rows[r][j]);
+      hi[j] = std::max(hi[j], rows[r][j]);
+    }
+  }
+  return std::make_pair(lo, hi);
+}
+
+bool is_trailing_op(const OnnxNode& node) {
+  return node.op_type == "ZipMap" || node.op_type == "Cast" || node.op_type == "Identity" ||
+         node.op_type == "Normalizer";
+}
+
+}  // namespace internal
+
+namespace {
+
+enum class Family { kLinear, kTrees, kMlp };
+
+Result<Family> detect_family(const OnnxGraph& graph) {
+  int linear_layers = 0;
+  bool activation_between = false;
+  for (const auto& n : graph.nodes) {
+    if (n.op_type == "TreeEnsembleClassifier" || n.op_type == "TreeEnsembleRegressor") return Family::kTrees;
+    if (n.op_type == "LinearClassifier" || n.op_type == "LinearRegressor") return Family::kLinear;
+    if (n.op_type == "Gemm" || n.op_type == "MatMul") ++linear_layers;
+    if ((n.op_type == "Relu" || n.op_type == "LeakyRelu" || n.op_type == "Tanh" || n.op_type == "Clip" ||
+         n.op_type == "Sigmoid") &&
+        linear_layers > 0)
+      activation_between = true;
+  }
+  if (linear_layers == 0)
+    return unimplemented("the model has no linear layer, linear model or tree ensemble: nothing blindml can lower");
+  if (linear_layers == 1 && !activation_between) return Family::kLinear;
+  return Family::kMlp;
+}
+
+const char* family_name(Family f) {
+  switch (f) {
+    case Family::kLinear: return "linear";
+    case Family::kTrees: return "tree_ensemble";
+    case Family::kMlp: return "mlp";
+  }
+  return "?";
+}
+
+}  // namespace
+
+Result<CompiledModel> compile_model(const OnnxGraph& graph, const Rows& calibration, const CompileOptions& options) {
+  BLINDML_ASSIGN_OR_RETURN(Family family, detect_family(graph));
+  Result<internal::Lowered> lowered = invalid_argument("unreachable");
+  switch (family) {
+    case Family::kLinear: lowered = internal::lower_linear(graph, calibration, options); break;
+    case Family::kTrees: lowered = internal::lower_trees(graph, calibration, options); break;
+    case Family::kMlp: lowered = internal::lower_mlp(graph, calibration, options); break;
+  }
+  if (!lowered.ok()) return lowered.status();
+  lowered->processing.family = family_name(family);
+  auto compiled = compiler::compile(lowered->circuit, options.optimizer);
+  if (!compiled.ok())
+    return Status(compiled.status().code(), std::string(family_name(family)) + " model: " + compiled.status().message());
+  CompiledModel m{std::move(lowered->processing), std::move(compiled).value(), ""};
+  m.report = "model: " + std::string(family_name(family)) + " " +
+             (m.processing.kind == ModelKind::kClassifier ? "classifier" : "regressor") + ", " +
+             std::to_string(m.processing.feature_count()) + " features, " +
+             std::to_string(m.processing.output_count()) + " outputs\n" + lowered->notes +
+             compiler::compile_report(m.compiled);
+  return m;
+}
+
+namespace {
+
+template <typename Eval>
+Result<std::vector<Prediction>> predict_with(const CompiledModel& model, const Rows& rows, Eval&& eval) {
+  std::vector<Prediction> out;
+  out.reserve(rows.size());
+  for (size_t r = 0; r < rows.size(); ++r) {
+    auto in = model.processing.encode_row(rows[r]);
+    if (!in.ok()) return Status(in.status().code(), "row " + std::to_string(r) + ": " + in.status().message());
+    auto res = eval(*in);
+    if (!res.ok()) return Status(res.status().code(), "row " + std::to_string(r) + ": " + res.status().message());
+    auto p = model.processing.decode((*res)[0]);
+    if (!p.ok()) return p.status();
+    out.push_back(std::move(p).value());
+  }
+  return out;
+}
+
+}  // namespace
+
+Result<std::vector<Prediction>> predict_clear(const CompiledModel& model, const Rows& rows) {
+  return predict_with(model, rows, [&](const circuit::Tensor& in) {
+    return circuit::evaluate_clear(model.compiled.circuit, std::vector<circuit::Tensor>{in});
+  });
+}
+
+Result<std::vector<Prediction>> predict_simulated(const CompiledModel& model, const Rows& rows, std::mt19937_64& rng) {
+  const double p = std::exp2(model.compiled.log2_p_error_per_read);
+  return predict_with(model, rows, [&](const circuit::Tensor& in) {
+    return circuit::simulate(model.compiled.circuit, std::vector<circuit::Tensor>{in}, p, rng);
+  });
+}
+
+Result<std::vector<Prediction>> predict_fhe(const CompiledModel& model, const Rows& rows, const crypto::ClientKey& key,
+                                            const crypto::EvaluationKeys* keys, ThreadPool& pool) {
+  BLINDML_ASSIGN_OR_RETURN(
+      auto evaluator, circuit::FheEvaluator::create(model.compiled.circuit, model.compiled.params,
+                                                    model.compiled.carrier_bits));
+  const circuit::ValueId out_id = model.compiled.circuit.outputs()[0];
+  const bool is_signed = evaluator.analysis().values[out_id].is_signed;
+  return predict_with(model, rows, [&](const circuit::Tensor& in) -> Result<std::vector<circuit::Tensor>> {
+    std::vector<circuit::EncryptedTensor> enc;
+    enc.push_back(circuit::encrypt_tensor(key, in, model.compiled.carrier_bits));
+    BLINDML_ASSIGN_OR_RETURN(auto out, evaluator.evaluate(std::move(enc), keys, pool));
+    return std::vector<circuit::Tensor>{circuit::decrypt_tensor(key, out[0], model.compiled.carrier_bits, is_signed)};
+  });
+}
+
+}  // namespace blindml::model

@@ -1,0 +1,1538 @@
+// ONNX import and the float reference interpreter. The supported subset, its conventions and the
+// error messages' form are specified in docs/onnx.md; this file follows it section by section:
+// protobuf decoding, per-operator validation, then evaluation.
+#include "blindml/model/onnx.h"
+
+#include <algorithm>
+#include <cmath>
+#include <cstring>
+#include <fstream>
+#include <functional>
+#include <limits>
+#include <numeric>
+#include <optional>
+#include <set>
+#include <sstream>
+#include <unordered_map>
+#include <unordered_set>
+#include <utility>
+
+#include "blindml/base/checked.h"
+#include "onnx/onnx_pb.h"
+
+namespace blindml::model {
+
+// ---------------------------------------------------------------------------------------------
+// OnnxNode accessors
+// ---------------------------------------------------------------------------------------------
+
+const Attribute* OnnxNode::attribute(const std::string& key) const {
+  auto it = attributes.find(key);
+  return it == attributes.end() ? nullptr : &it->second;
+}
+
+int64_t OnnxNode::int_attr(const std::string& key, int64_t fallback) const {
+  const Attribute* a = attribute(key);
+  return a != nullptr && a->kind == Attribute::Kind::kInt ? a->i : fallback;
+}
+
+double OnnxNode::float_attr(const std::string& key, double fallback) const {
+  const Attribute* a = attribute(key);
+  return a != nullptr && a->kind == Attribute::Kind::kFloat ? a->f : fallback;
+}
+
+std::string OnnxNode::string_attr(const std::string& key, const std::string& fallback) const {
+  const Attribute* a = attribute(key);
+  return a != nullptr && a->kind == Attribute::Kind::kString ? a->s : fallback;
+}
+
+namespace {
+
+using Kind = Attribute::Kind;
+
+constexpr int64_t kMinOpset = 9;
+constexpr int64_t kMaxOpset = 18;
+constexpr int64_t kMinMlOpset = 1;
+constexpr int64_t kMaxMlOpset = 3;
+// Bound on the elements of any tensor the interpreter materialises (8 bytes each).
+constexpr uint64_t kMaxElements = uint64_t{1} << 28;
+
+constexpr int32_t kFloat = 1;
+constexpr int32_t kInt64 = 7;
+constexpr int32_t kString = 8;
+constexpr int32_t kDouble = 11;
+
+const char* const kSupportedOps =
+    "Gemm, MatMul, Add, Sub, Mul, Div, Relu, LeakyRelu, Sigmoid, Tanh, Softmax, Clip, Identity, "
+    "Flatten, Reshape, Transpose, Concat, Constant, BatchNormalization, Cast; ai.onnx.ml: "
+    "LinearClassifier, LinearRegressor, TreeEnsembleClassifier, TreeEnsembleRegressor, Normalizer, "
+    "ZipMap";
+
+std::string dtype_name(int32_t t) {
+  switch (t) {
+    case 0: return "undefined";
+    case 1: return "float32";
+    case 2: return "uint8";
+    case 3: return "int8";
+    case 4: return "uint16";
+    case 5: return "int16";
+    case 6: return "int32";
+    case 7: return "int64";
+    case 8: return "string";
+    case 9: return "bool";
+    case 10: return "float16";
+    case 11: return "float64";
+    case 12: return "uint32";
+    case 13: return "uint64";
+    case 14: return "complex64";
+    case 15: return "complex128";
+    case 16: return "bfloat16";
+    default: return "dtype " + std::to_string(t);
+  }
+}
+
+std::string shape_string(const std::vector<int64_t>& shape) {
+  std::string s = "[";
+  for (size_t i = 0; i < shape.size(); ++i) {
+    if (i > 0) s += ',';
+    s += std::to_string(shape[i]);
+  }
+  s += ']';
+  return s;
+}
+
+std::string node_prefix(const OnnxNode& n) { return "node '" + n.name + "' (" + n.op_type + "): "; }
+
+Status node_error(StatusCode code, const OnnxNode& n, const std::string& what) {
+  return Status(code, node_prefix(n) + what);
+}
+
+// Number of elements of a shape, overflow-checked and bounded; nullopt for negative dims too.
+std::optional<uint64_t> element_count(const std::vector<int64_t>& shape, uint64_t limit = kMaxElements) {
+  uint64_t n = 1;
+  for (int64_t d : shape) {
+    if (d < 0) return std::nullopt;
+    auto m = checked_mul(n, static_cast<uint64_t>(d));
+    if (!m || *m > limit) return std::nullopt;
+    n = *m;
+  }
+  return n;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Protobuf decoding
+// ---------------------------------------------------------------------------------------------
+
+template <typename T>
+T read_le(const std::string& raw, size_t index) {
+  T v;
+  std::memcpy(&v, raw.data() + index * sizeof(T), sizeof(T));  // x86-64 and aarch64: little-endian
+  return v;
+}
+
+// Decodes a TensorProto of float32/float64 (into *f) or int64 (into *i, *is_int = true).
+// `what` names the tensor in messages ("initializer 'W'", "attribute 'value' of node ...").
+Status decode_tensor(const onnx::TensorProto& t, const std::string& what, FloatTensor* f, IntTensor* i,
+                     bool* is_int) {
+  if (t.has_data_location() && t.data_location() == onnx::TensorProto_DataLocation_EXTERNAL) {
+    return unimplemented(what + ": external data is not supported (save the model with its tensors inline)");
+  }
+  if (t.has_segment()) return unimplemented(what + ": segmented tensors are not supported");
+  const int32_t dt = t.data_type();
+  if (dt != kFloat && dt != kDouble && dt != kInt64) {
+    return unimplemented(what + ": dtype " + dtype_name(dt) +
+                         " is not supported (supported: float32, float64, int64)");
+  }
+  std::vector<int64_t> shape(t.dims().begin(), t.dims().end());
+  for (int64_t d : shape) {
+    if (d < 0) return corrupted(what + ": negative dimension in shape " + shape_string(shape));
+  }
+  const auto count = element_count(shape, std::numeric_limits<uint64_t>::max() / 16);
+  if (!count) return corrupted(what + ": shape " + shape_string(shape) + " overflows");
+  const size_t elem_size = dt == kFloat ? 4 : 8;
+  const bool raw = t.has_raw_data();
+  uint64_t have = 0;
+  if (raw) {
+    if (t.raw_data().size() % elem_size != 0) {
+      return corrupted(what + ": raw_data of " + std::to_string(t.raw_data().size()) +
+                       " bytes is not a multiple of the element size " + std::to_string(elem_size));
+    }
+    have = t.raw_data().size() / elem_size;
+  } else {
+    have = dt == kFloat ? t.float_data_size() : dt == kDouble ? t.double_data_size() : t.int64_data_size();
+  }
+  if (have != *count) {
+    return corrupted(what + ": shape " + shape_string(shape) + " needs " + std::to_string(*count) +
+                     " elements but the tensor holds " + std::to_string(have));
+  }
+  if (dt == kInt64) {
+    *is_int = true;
+    i->shape = std::move(shape);
+    i->data.resize(*count);
+    for (uint64_t k = 0; k < *count; ++k) {
+      i->data[k] = raw ? read_le<int64_t>(t.raw_data(), k) : t.int64_data(static_cast<int>(k));
+    }
+  } else {
+    *is_int = false;
+    f->shape = std::move(shape);
+    f->data.resize(*count);
+    for (uint64_t k = 0; k < *count; ++k) {
+      if (dt == kFloat) {
+        f->data[k] = raw ? read_le<float>(t.raw_data(), k) : t.float_data(static_cast<int>(k));
+      } else {
+        f->data[k] = raw ? read_le<double>(t.raw_data(), k) : t.double_data(static_cast<int>(k));
+      }
+    }
+  }
+  return Status::ok_status();
+}
+
+Status decode_attribute(const onnx::AttributeProto& a, const OnnxNode& node, Attribute* out) {
+  const std::string what = "attribute '" + a.name() + "'";
+  if (a.has_ref_attr_name()) {
+    return node_error(StatusCode::kUnimplemented, node, what + " refers to a function attribute (not supported)");
+  }
+  auto type = a.type();
+  if (type == onnx::AttributeProto_AttributeType_UNDEFINED) {  // IR < 3 writers: infer from the field set
+    if (a.has_f()) type = onnx::AttributeProto_AttributeType_FLOAT;
+    else if (a.has_i()) type = onnx::AttributeProto_AttributeType_INT;
+    else if (a.has_s()) type = onnx::AttributeProto_AttributeType_STRING;
+    else if (a.has_t()) type = onnx::AttributeProto_AttributeType_TENSOR;
+    else if (a.floats_size()) type = onnx::AttributeProto_AttributeType_FLOATS;
+    else if (a.ints_size()) type = onnx::AttributeProto_AttributeType_INTS;
+    else if (a.strings_size()) type = onnx::AttributeProto_AttributeType_STRINGS;
+    else return node_error(StatusCode::kInvalidArgument, node, what + " has no type and no value");
+  }
+  switch (type) {
+    case onnx::AttributeProto_AttributeType_FLOAT:
+      out->kind = Kind::kFloat;
+      out->f = a.f();
+      break;
+    case onnx::AttributeProto_AttributeType_INT:
+      out->kind = Kind::kInt;
+      out->i = a.i();
+      break;
+    case onnx::AttributeProto_AttributeType_STRING:
+      out->kind = Kind::kString;
+      out->s = a.s();
+      break;
+    case onnx::AttributeProto_AttributeType_FLOATS:
+      out->kind = Kind::kFloats;
+      out->floats.assign(a.floats().begin(), a.floats().end());
+      break;
+    case onnx::AttributeProto_AttributeType_INTS:
+      out->kind = Kind::kInts;
+      out->ints.assign(a.ints().begin(), a.ints().end());
+      break;
+    case onnx::AttributeProto_AttributeType_STRINGS:
+      out->kind = Kind::kStrings;
+      out->strings.assign(a.strings().begin(), a.strings().end());
+      break;
+    case onnx::AttributeProto_AttributeType_TENSOR: {
+      out->kind = Kind::kTensor;
+      Status s = decode_tensor(a.t(), node_prefix(node) + what, &out->tensor, &out->int_tensor, &out->tensor_is_int);
+      if (!s.ok()) return s;
+      break;
+    }
+    default:
+      return node_error(StatusCode::kUnimplemented, node,
+                        what + " has type " + onnx::AttributeProto_AttributeType_Name(type) +
+                            " (graphs, sparse tensors, tensor lists and type protos are not supported)");
+  }
+  return Status::ok_status();
+}
+
+Status decode_value_info(const onnx::ValueInfoProto& v, const char* role, bool require_tensor, ValueInfo* out) {
+  out->name = v.name();
+  if (!v.has_type() || !v.type().has_tensor_type()) {
+    if (require_tensor) {
+      return unimplemented(std::string(role) + " '" + v.name() + "' is not a tensor (sequences and maps are not supported)");
+    }
+    return Status::ok_status();  // e.g. ZipMap's sequence-of-maps output
+  }
+  const auto& tt = v.type().tensor_type();
+  out->elem_type = tt.elem_type();
+  if (tt.has_shape()) {
+    out->has_shape = true;
+    for (const auto& d : tt.shape().dim()) out->shape.push_back(d.has_dim_value() ? d.dim_value() : -1);
+  }
+  return Status::ok_status();
+}
+
+// ---------------------------------------------------------------------------------------------
+// Tree ensembles: decoded from the attributes for validation and for evaluation.
+// ---------------------------------------------------------------------------------------------
+
+enum class Mode : uint8_t { kLeq, kLt, kGte, kGt, kEq, kNeq, kLeaf };
+enum class Transform : uint8_t { kNone, kLogistic, kSoftmax, kSoftmaxZero };
+enum class Aggregate : uint8_t { kSum, kAverage, kMin, kMax };
+
+struct TreeNode {
+  int64_t feature = 0;
+  double threshold = 0;
+  Mode mode = Mode::kLeaf;
+  int64_t true_child = -1;  // indices into TreeEnsemble::nodes
+  int64_t false_child = -1;
+  bool missing_tracks_true = false;
+  std::vector<std::pair<int64_t, double>> weights;  // (target or class id, weight)
+};
+
+struct TreeEnsemble {
+  bool classifier = false;
+  std::vector<TreeNode> nodes;
+  std::vector<int64_t> roots;      // one per tree
+  int64_t n_outputs = 0;           // targets, or class labels
+  std::vector<double> base_values;
+  Transform transform = Transform::kNone;
+  Aggregate aggregate = Aggregate::kSum;
+  int64_t max_feature = -1;
+  // Classifier with two labels whose leaves vote for one class id only: that column is the
+  // positive class's score and the negative class's is derived (docs/onnx.md).
+  bool single_column = false;
+  bool weights_all_positive = true;
+};
+
+Result<Transform> parse_transform(const OnnxNode& node, bool allow_softmax) {
+  const std::string t = node.string_attr("post_transform", "NONE");
+  if (t == "NONE") return Transform::kNone;
+  if (t == "LOGISTIC") return Transform::kLogistic;
+  if (allow_softmax && t == "SOFTMAX") return Transform::kSoftmax;
+  if (allow_softmax && t == "SOFTMAX_ZERO") return Transform::kSoftmaxZero;
+  return node_error(StatusCode::kUnimplemented, node,
+                    "attribute 'post_transform' = '" + t + "' is not supported (supported: NONE, LOGISTIC" +
+                        (allow_softmax ? ", SOFTMAX, SOFTMAX_ZERO)" : ")"));
+}
+
+// The float list `key`, or its `key_as_tensor` twin (ai.onnx.ml opset 3, float64 values).
+Result<std::vector<double>> floats_or_tensor(const OnnxNode& node, const std::string& key) {
+  const Attribute* a = node.attribute(key);
+  const Attribute* t = node.attribute(key + "_as_tensor");
+  if (a != nullptr && t != nullptr) {
+    return node_error(StatusCode::kInvalidArgument, node, "both '" + key + "' and '" + key + "_as_tensor' are set");
+  }
+  if (t != nullptr) {
+    if (t->tensor_is_int) return node_error(StatusCode::kInvalidArgument, node, "'" + key + "_as_tensor' must be a float tensor");
+    return t->tensor.data;
+  }
+  if (a != nullptr) return a->floats;
+  return std::vector<double>{};
+}
+
+std::vector<int64_t> ints_of(const OnnxNode& node, const std::string& key) {
+  const Attribute* a = node.attribute(key);
+  return a != nullptr ? a->ints : std::vector<int64_t>{};
+}
+
+std::vector<std::string> strings_of(const OnnxNode& node, const std::string& key) {
+  const Attribute* a = node.attribute(key);
+  return a != nullptr ? a->strings : std::vector<std::string>{};
+}
+
+int64_t class_label_count(const OnnxNode& node) {
+  return static_cast<int64_t>(std::max(ints_of(node, "classlabels_int64s").size() + ints_of(node, "classlabels_ints").size(),
+                                       strings_of(node, "classlabels_strings").size()));
+}
+
+Result<TreeEnsemble> parse_tree_ensemble(const OnnxNode& node) {
+  TreeEnsemble e;
+  e.classifier = node.op_type == "TreeEnsembleClassifier";
+  auto bad = [&](const std::string& what) { return node_error(StatusCode::kInvalidArgument, node, what); };
+
+  const auto treeids = ints_of(node, "nodes_treeids");
+  const auto nodeids = ints_of(node, "nodes_nodeids");
+  const auto featureids = ints_of(node, "nodes_featureids");
+  const auto modes = strings_of(node, "nodes_modes");
+  const auto trueids = ints_of(node, "nodes_truenodeids");
+  const auto falseids = ints_of(node, "nodes_falsenodeids");
+  const auto missing = ints_of(node, "nodes_missing_value_tracks_true");
+  BLINDML_ASSIGN_OR_RETURN(auto values, floats_or_tensor(node, "nodes_values"));
+  BLINDML_ASSIGN_OR_RETURN(auto hitrates, floats_or_tensor(node, "nodes_hitrates"));
+  const size_t n = treeids.size();
+  if (n == 0) return bad("attribute 'nodes_treeids' is empty: the ensemble has no nodes");
+  auto same = [&](size_t size, const char* name, bool optional) -> Status {
+    if (size == n || (optional && size == 0)) return Status::ok_status();
+    return bad(std::string("attribute '") + name + "' has " + std::to_string(size) + " entries, expected " +
+               std::to_string(n) + " (one per node)");
+  };
+  BLINDML_RETURN_IF_ERROR(same(nodeids.size(), "nodes_nodeids", false));
+  BLINDML_RETURN_IF_ERROR(same(featureids.size(), "nodes_featureids", false));
+  BLINDML_RETURN_IF_ERROR(same(modes.size(), "nodes_modes", false));
+  BLINDML_RETURN_IF_ERROR(same(trueids.size(), "nodes_truenodeids", false));
+  BLINDML_RETURN_IF_ERROR(same(falseids.size(), "nodes_falsenodeids", false));
+  BLINDML_RETURN_IF_ERROR(same(values.size(), "nodes_values", false));
+  BLINDML_RETURN_IF_ERROR(same(missing.size(), "nodes_missing_value_tracks_true", true));
+  BLINDML_RETURN_IF_ERROR(same(hitrates.size(), "nodes_hitrates", true));  // no effect on results
+
+  std::map<std::pair<int64_t, int64_t>, int64_t> index;  // (tree, node id) -> index
+  e.nodes.resize(n);
+  for (size_t k = 0; k < n; ++k) {
+    if (!index.emplace(std::make_pair(treeids[k], nodeids[k]), static_cast<int64_t>(k)).second) {
+      return bad("node id " + std::to_string(nodeids[k]) + " appears twice in tree " + std::to_string(treeids[k]));
+    }
+    TreeNode& t = e.nodes[k];
+    const std::string& m = modes[k];
+    if (m == "BRANCH_LEQ") t.mode = Mode::kLeq;
+    else if (m == "BRANCH_LT") t.mode = Mode::kLt;
+    else if (m == "BRANCH_GTE") t.mode = Mode::kGte;
+    else if (m == "BRANCH_GT") t.mode = Mode::kGt;
+    else if (m == "BRANCH_EQ") t.mode = Mode::kEq;
+    else if (m == "BRANCH_NEQ") t.mode = Mode::kNeq;
+    else if (m == "LEAF") t.mode = Mode::kLeaf;
+    else return node_error(StatusCode::kUnimplemented, node, "attribute 'nodes_modes' has unsupported mode '" + m + "'");
+    t.threshold = values[k];
+    t.feature = featureids[k];
+    t.missing_tracks_true = !missing.empty() && missing[k] != 0;
+    if (t.mode != Mode::kLeaf) {
+      if (t.feature < 0) return bad("node " + std::to_string(nodeids[k]) + " of tree " + std::to_string(treeids[k]) + " has negative feature id");
+      e.max_feature = std::max(e.max_feature, t.feature);
+    }
+  }
+  // Children, then roots: the nodes of a tree that no node of that tree points to.
+  std::vector<char> is_child(n, 0);
+  for (size_t k = 0; k < n; ++k) {
+    TreeNode& t = e.nodes[k];
+    if (t.mode == Mode::kLeaf) continue;
+    for (int side = 0; side < 2; ++side) {
+      const int64_t id = side == 0 ? trueids[k] : falseids[k];
+      auto it = index.find({treeids[k], id});
+      if (it == index.end()) {
+        return bad("node " + std::to_string(nodeids[k]) + " of tree " + std::to_string(treeids[k]) +
+                   " points to missing node " + std::to_string(id));
+      }
+      (side == 0 ? t.true_child : t.false_child) = it->second;
+      is_child[it->second] = 1;
+    }
+  }
+  std::map<int64_t, int64_t> root_of_tree;
+  for (size_t k = 0; k < n; ++k) {
+    if (is_child[k]) continue;
+    if (!root_of_tree.emplace(treeids[k], static_cast<int64_t>(k)).second) {
+      return bad("tree " + std::to_string(treeids[k]) + " has more than one root (unreachable nodes)");
+    }
+  }
+  for (const auto& [tree, root] : root_of_tree) e.roots.push_back(root);
+  if (root_of_tree.size() != std::set<int64_t>(treeids.begin(), treeids.end()).size()) {
+    return bad("a tree has no root (its nodes form a cycle)");
+  }
+  // Cycle check: iterative DFS, 0 = unseen, 1 = on the stack, 2 = done.
+  std::vector<char> color(n, 0);
+  for (int64_t root : e.roots) {
+    std::vector<std::pair<int64_t, int>> stack{{root, 0}};
+    color[root] = 1;
+    while (!stack.empty()) {
+      auto& [k, side] = stack.back();
+      const TreeNode& t = e.nodes[k];
+      if (t.mode == Mode::kLeaf || side == 2) {
+        color[k] = 2;
+        stack.pop_back();
+        continue;
+      }
+      const int64_t child = side == 0 ? t.true_child : t.false_child;
+      ++side;
+      if (color[child] == 1) return bad("the nodes of tree " + std::to_string(treeids[k]) + " form a cycle");
+      if (color[child] == 0) {
+        color[child] = 1;
+        stack.emplace_back(child, 0);
+      }
+    }
+  }
+
+  // Leaf votes.
+  const std::string p = e.classifier ? "class_" : "target_";
+  const auto w_tree = ints_of(node, p + "treeids");
+  const auto w_node = ints_of(node, p + "nodeids");
+  const auto w_id = ints_of(node, p + "ids");
+  BLINDML_ASSIGN_OR_RETURN(auto w_value, floats_or_tensor(node, p + "weights"));
+  if (w_node.size() != w_tree.size() || w_id.size() != w_tree.size() || w_value.size() != w_tree.size()) {
+    return bad("attributes '" + p + "treeids', '" + p + "nodeids', '" + p + "ids' and '" + p +
+               "weights' must have the same length");
+  }
+  if (e.classifier) {
+    e.n_outputs = class_label_count(node);
+    if (e.n_outputs == 0) return bad("no class labels (classlabels_int64s or classlabels_strings)");
+  } else {
+    e.n_outputs = node.int_attr("n_targets", 1);
+    if (e.n_outputs <= 0 || e.n_outputs > (int64_t{1} << 20)) return bad("attribute 'n_targets' must be in [1, 2^20]");
+  }
+  std::set<int64_t> ids_used;
+  for (size_t k = 0; k < w_tree.size(); ++k) {
+    auto it = index.find({w_tree[k], w_node[k]});
+    if (it == index.end()) {
+      return bad(p + "weights[" + std::to_string(k) + "] refers to missing node " + std::to_string(w_node[k]) +
+                 " of tree " + std::to_string(w_tree[k]));
+    }
+    if (e.nodes[it->second].mode != Mode::kLeaf) {
+      return bad(p + "weights[" + std::to_string(k) + "] is attached to a branch node, not a leaf");
+    }
+    if (w_id[k] < 0 || w_id[k] >= e.n_outputs) {
+      return bad(p + "ids[" + std::to_string(k) + "] = " + std::to_string(w_id[k]) + " is outside [0, " +
+                 std::to_string(e.n_outputs) + ")");
+    }
+    e.nodes[it->second].weights.emplace_back(w_id[k], w_value[k]);
+    ids_used.insert(w_id[k]);
+    if (w_value[k] < 0) e.weights_all_positive = false;
+  }
+  BLINDML_ASSIGN_OR_RETURN(e.base_values, floats_or_tensor(node, "base_values"));
+  if (!e.base_values.empty() && static_cast<int64_t>(e.base_values.size()) != e.n_outputs &&
+      !(e.classifier && e.n_outputs == 2 && e.base_values.size() == 1)) {
+    return bad("attribute 'base_values' has " + std::to_string(e.base_values.size()) + " entries, expected " +
+               std::to_string(e.n_outputs));
+  }
+  e.single_column = e.classifier && e.n_outputs == 2 && ids_used.size() == 1;
+  BLINDML_ASSIGN_OR_RETURN(e.transform, parse_transform(node, !e.single_column));
+  if (e.classifier) {
+    if (node.attribute("aggregate_function") != nullptr) {
+      return node_error(StatusCode::kUnimplemented, node, "attribute 'aggregate_function' is not a classifier attribute");
+    }
+  } else {
+    const std::string agg = node.string_attr("aggregate_function", "SUM");
+    if (agg == "SUM") e.aggregate = Aggregate::kSum;
+    else if (agg == "AVERAGE") e.aggregate = Aggregate::kAverage;
+    else if (agg == "MIN") e.aggregate = Aggregate::kMin;
+    else if (agg == "MAX") e.aggregate = Aggregate::kMax;
+    else {
+      return node_error(StatusCode::kUnimplemented, node,
+                        "attribute 'aggregate_function' = '" + agg + "' is not supported (supported: SUM, AVERAGE, MIN, MAX)");
+    }
+  }
+  return e;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Linear models
+// ---------------------------------------------------------------------------------------------
+
+struct LinearModel {
+  std::vector<double> coefficients;  // [outputs, features] row-major
+  std::vector<double> intercepts;    // [outputs] (empty = zeros)
+  int64_t n_outputs = 0;             // score columns computed
+  int64_t n_labels = 0;              // classifier: labels; regressor: targets
+  Transform transform = Transform::kNone;
+};
+
+Result<LinearModel> parse_linear(const OnnxNode& node) {
+  LinearModel m;
+  auto bad = [&](const std::string& what) { return node_error(StatusCode::kInvalidArgument, node, what); };
+  const Attribute* c = node.attribute("coefficients");
+  if (c == nullptr || c->floats.empty()) return bad("attribute 'coefficients' is missing or empty");
+  m.coefficients = c->floats;
+  if (const Attribute* i = node.attribute("intercepts")) m.intercepts = i->floats;
+  if (node.op_type == "LinearRegressor") {
+    m.n_outputs = node.int_attr("targets", 1);
+    if (m.n_outputs <= 0) return bad("attribute 'targets' must be positive");
+    m.n_labels = m.n_outputs;
+    BLINDML_ASSIGN_OR_RETURN(m.transform, parse_transform(node, false));
+    if (m.transform != Transform::kNone) {
+      return node_error(StatusCode::kUnimplemented, node, "attribute 'post_transform' must be NONE for LinearRegressor");
+    }
+  } else {
+    m.n_labels = class_label_count(node);
+    if (m.n_labels == 0) return bad("no class labels (classlabels_ints or classlabels_strings)");
+    m.n_outputs = static_cast<int64_t>(m.intercepts.size());
+    if (m.n_outputs == 0) return bad("attribute 'intercepts' is missing: it gives the number of score columns");
+    if (m.n_outputs != m.n_labels && !(m.n_outputs == 1 && m.n_labels == 2)) {
+      return bad(std::to_string(m.n_outputs) + " intercepts for " + std::to_string(m.n_labels) +
+                 " class labels (expected one per class, or one for two classes)");
+    }
+    BLINDML_ASSIGN_OR_RETURN(m.transform, parse_transform(node, m.n_outputs != 1));
+    const int64_t mc = node.int_attr("multi_class", 0);
+    if (mc != 0 && mc != 1) return bad("attribute 'multi_class' must be 0 or 1");
+  }
+  if (!m.intercepts.empty() && static_cast<int64_t>(m.intercepts.size()) != m.n_outputs) {
+    return bad("attribute 'intercepts' has " + std::to_string(m.intercepts.size()) + " entries, expected " +
+               std::to_string(m.n_outputs));
+  }
+  if (m.coefficients.size() % static_cast<uint64_t>(m.n_outputs) != 0) {
+    return bad(std::to_string(m.coefficients.size()) + " coefficients are not a multiple of " +
+               std::to_string(m.n_outputs) + " outputs");
+  }
+  return m;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Per-operator validation
+// ---------------------------------------------------------------------------------------------
+
+struct OpSpec {
+  int min_inputs;
+  int max_inputs;
+  int min_outputs;
+  int max_outputs;
+  std::vector<std::pair<const char*, Kind>> attributes;
+};
+
+const char* kind_name(Kind k) {
+  switch (k) {
+    case Kind::kInt: return "int";
+    case Kind::kFloat: return "float";
+    case Kind::kString: return "string";
+    case Kind::kInts: return "ints";
+    case Kind::kFloats: return "floats";
+    case Kind::kStrings: return "strings";
+    case Kind::kTensor: return "tensor";
+  }
+  return "?";
+}
+
+const std::map<std::string, OpSpec>& default_domain_ops() {
+  static const auto* ops = new std::map<std::string, OpSpec>{
+      {"Gemm", {2, 3, 1, 1, {{"alpha", Kind::kFloat}, {"beta", Kind::kFloat}, {"transA", Kind::kInt}, {"transB", Kind::kInt}}}},
+      {"MatMul", {2, 2, 1, 1, {}}},
+      {"Add", {2, 2, 1, 1, {}}},
+      {"Sub", {2, 2, 1, 1, {}}},
+      {"Mul", {2, 2, 1, 1, {}}},
+      {"Div", {2, 2, 1, 1, {}}},
+      {"Relu", {1, 1, 1, 1, {}}},
+      {"LeakyRelu", {1, 1, 1, 1, {{"alpha", Kind::kFloat}}}},
+      {"Sigmoid", {1, 1, 1, 1, {}}},
+      {"Tanh", {1, 1, 1, 1, {}}},
+      {"Softmax", {1, 1, 1, 1, {{"axis", Kind::kInt}}}},
+      {"Clip", {1, 3, 1, 1, {{"min", Kind::kFloat}, {"max", Kind::kFloat}}}},
+      {"Identity", {1, 1, 1, 1, {}}},
+      {"Flatten", {1, 1, 1, 1, {{"axis", Kind::kInt}}}},
+      {"Reshape", {2, 2, 1, 1, {{"allowzero", Kind::kInt}}}},
+      {"Transpose", {1, 1, 1, 1, {{"perm", Kind::kInts}}}},
+      {"Concat", {1, 1 << 20, 1, 1, {{"axis", Kind::kInt}}}},
+      {"BatchNormalization",
+       {5, 5, 1, 5, {{"epsilon", Kind::kFloat}, {"momentum", Kind::kFloat}, {"training_mode", Kind::kInt}, {"spatial", Kind::kInt}}}},
+      {"Cast", {1, 1, 1, 1, {{"to", Kind::kInt}}}},
+  };
+  return *ops;
+}
+
+const std::vector<std::pair<const char*, Kind>> kTreeCommon = {
+    {"nodes_treeids", Kind::kInts}, {"nodes_nodeids", Kind::kInts}, {"nodes_featureids", Kind::kInts},
+    {"nodes_values", Kind::kFloats}, {"nodes_values_as_tensor", Kind::kTensor}, {"nodes_modes", Kind::kStrings},
+    {"nodes_truenodeids", Kind::kInts}, {"nodes_falsenodeids", Kind::kInts},
+    {"nodes_missing_value_tracks_true", Kind::kInts}, {"nodes_hitrates", Kind::kFloats},
+    {"nodes_hitrates_as_tensor", Kind::kTensor}, {"base_values", Kind::kFloats},
+    {"base_values_as_tensor", Kind::kTensor}, {"post_transform", Kind::kString}};
+
+std::vector<std::pair<const char*, Kind>> with_tree_common(std::vector<std::pair<const char*, Kind>> extra) {
+  extra.insert(extra.end(), kTreeCommon.begin(), kTreeCommon.end());
+  return extra;
+}
+
+const std::map<std::string, OpSpec>& ml_domain_ops() {
+  static const auto* ops = new std::map<std::string, OpSpec>{
+      {"LinearRegressor",
+       {1, 1, 1, 1, {{"coefficients", Kind::kFloats}, {"intercepts", Kind::kFloats}, {"targets", Kind::kInt}, {"post_transform", Kind::kString}}}},
+      {"LinearClassifier",
+       {1, 1, 1, 2,
+        {{"coefficients", Kind::kFloats}, {"intercepts", Kind::kFloats}, {"classlabels_ints", Kind::kInts},
+         {"classlabels_strings", Kind::kStrings}, {"multi_class", Kind::kInt}, {"post_transform", Kind::kString}}}},
+      {"TreeEnsembleRegressor",
+       {1, 1, 1, 1,
+        with_tree_common({{"target_treeids", Kind::kInts}, {"target_nodeids", Kind::kInts}, {"target_ids", Kind::kInts},
+                          {"target_weights", Kind::kFloats}, {"target_weights_as_tensor", Kind::kTensor},
+                          {"n_targets", Kind::kInt}, {"aggregate_function", Kind::kString}})}},
+      {"TreeEnsembleClassifier",
+       {1, 1, 1, 2,
+        with_tree_common({{"class_treeids", Kind::kInts}, {"class_nodeids", Kind::kInts}, {"class_ids", Kind::kInts},
+                          {"class_weights", Kind::kFloats}, {"class_weights_as_tensor", Kind::kTensor},
+                          {"classlabels_int64s", Kind::kInts}, {"classlabels_strings", Kind::kStrings}})}},
+      {"Normalizer", {1, 1, 1, 1, {{"norm", Kind::kString}}}},
+      {"ZipMap", {1, 1, 1, 1, {{"classlabels_int64s", Kind::kInts}, {"classlabels_strings", Kind::kStrings}}}},
+  };
+  return *ops;
+}
+
+bool is_ml_domain(const std::string& d) { return d == "ai.onnx.ml"; }
+bool is_default_domain(const std::string& d) { return d.empty() || d == "ai.onnx"; }
+
+Status validate_node(const OnnxNode& node, const OnnxGraph& g) {
+  const OpSpec* spec = nullptr;
+  if (is_default_domain(node.domain)) {
+    auto it = default_domain_ops().find(node.op_type);
+    if (it != default_domain_ops().end()) spec = &it->second;
+  } else if (is_ml_domain(node.domain)) {
+    auto it = ml_domain_ops().find(node.op_type);
+    if (it != ml_domain_ops().end()) spec = &it->second;
+  }
+  if (spec == nullptr) {
+    const std::string full = is_default_domain(node.domain) ? node.op_type : node.domain + "." + node.op_type;
+    return node_error(StatusCode::kUnimplemented, node,
+                      "operator " + full + " is not supported (supported: " + kSupportedOps + ")");
+  }
+  if (is_default_domain(node.domain) && g.opset == 0) {
+    return node_error(StatusCode::kInvalidArgument, node, "the model does not import the default ONNX domain");
+  }
+  if (is_ml_domain(node.domain) && g.ml_opset == 0) {
+    return node_error(StatusCode::kInvalidArgument, node, "the model does not import the ai.onnx.ml domain");
+  }
+  const int n_in = static_cast<int>(node.inputs.size());
+  const int n_out = static_cast<int>(node.outputs.size());
+  if (n_in < spec->min_inputs || n_in > spec->max_inputs) {
+    return node_error(StatusCode::kInvalidArgument, node,
+                      "has " + std::to_string(n_in) + " inputs, expected " + std::to_string(spec->min_inputs) +
+                          (spec->max_inputs != spec->min_inputs ? " to " + std::to_string(spec->max_inputs) : ""));
+  }
+  if (n_out < spec->min_outputs || n_out > spec->max_outputs) {
+    return node_error(StatusCode::kInvalidArgument, node, "has " + std::to_string(n_out) + " outputs");
+  }
+  for (int k = 0; k < spec->min_inputs; ++k) {
+    if (node.inputs[k].empty()) return node_error(StatusCode::kInvalidArgument, node, "required input " + std::to_string(k) + " is empty");
+  }
+  for (const auto& [name, attr] : node.attributes) {
+    auto it = std::find_if(spec->attributes.begin(), spec->attributes.end(),
+                           [&](const auto& p) { return name == p.first; });
+    if (it == spec->attributes.end()) {
+      return node_error(StatusCode::kUnimplemented, node, "attribute '" + name + "' is not supported");
+    }
+    if (attr.kind != it->second) {
+      return node_error(StatusCode::kInvalidArgument, node,
+                        "attribute '" + name + "' has kind " + kind_name(attr.kind) + ", expected " + kind_name(it->second));
+    }
+  }
+  auto unsupported_value = [&](const std::string& attr, const std::string& value, const std::string& supported) {
+    return node_error(StatusCode::kUnimplemented, node,
+                      "attribute '" + attr + "' = " + value + " is not supported (supported: " + supported + ")");
+  };
+  const std::string& op = node.op_type;
+  if (op == "Gemm") {
+    for (const char* a : {"transA", "transB"}) {
+      const int64_t v = node.int_attr(a, 0);
+      if (v != 0 && v != 1) return unsupported_value(a, std::to_string(v), "0, 1");
+    }
+  } else if (op == "Clip") {
+    if (g.opset >= 11 && (node.attribute("min") || node.attribute("max"))) {
+      return node_error(StatusCode::kInvalidArgument, node, "attributes 'min'/'max' were replaced by inputs in opset 11");
+    }
+    if (g.opset < 11 && n_in > 1) return node_error(StatusCode::kInvalidArgument, node, "takes min/max as attributes before opset 11");
+  } else if (op == "Reshape") {
+    const int64_t v = node.int_attr("allowzero", 0);
+    if (v != 0 && v != 1) return unsupported_value("allowzero", std::to_string(v), "0, 1");
+  } else if (op == "Concat") {
+    if (node.attribute("axis") == nullptr) return node_error(StatusCode::kInvalidArgument, node, "attribute 'axis' is required");
+  } else if (op == "Transpose") {
+    if (const Attribute* p = node.attribute("perm")) {
+      std::vector<int64_t> sorted = p->ints;
+      std::sort(sorted.begin(), sorted.end());
+      for (size_t k = 0; k < sorted.size(); ++k) {
+        if (sorted[k] != static_cast<int64_t>(k)) {
+          return node_error(StatusCode::kInvalidArgument, node, "attribute 'perm' is not a permutation of 0..rank-1");
+        }
+      }
+    }
+  } else if (op == "BatchNormalization") {
+    if (node.int_attr("training_mode", 0) != 0) {
+      return unsupported_value("training_mode", std::to_string(node.int_attr("training_mode", 0)), "0 (inference)");
+    }
+    if (node.int_attr("spatial", 1) != 1) return unsupported_value("spatial", std::to_string(node.int_attr("spatial", 1)), "1");
+    if (n_out != 1) {
+      return node_error(StatusCode::kUnimplemented, node, "training outputs (running mean/variance) are not supported: inference form has 1 output");
+    }
+  } else if (op == "Cast") {
+    const Attribute* to = node.attribute("to");
+    if (to == nullptr) return node_error(StatusCode::kInvalidArgument, node, "attribute 'to' is required");
+    if (to->i != kFloat && to->i != kDouble && to->i != kInt64) {
+      return unsupported_value("to", std::to_string(to->i) + " (" + dtype_name(static_cast<int32_t>(to->i)) + ")",
+                               "1 float32, 7 int64, 11 float64");
+    }
+  } else if (op == "LinearRegressor" || op == "LinearClassifier") {
+    BLINDML_ASSIGN_OR_RETURN(auto m, parse_linear(node));
+    (void)m;
+  } else if (op == "TreeEnsembleRegressor" || op == "TreeEnsembleClassifier") {
+    BLINDML_ASSIGN_OR_RETURN(auto e, parse_tree_ensemble(node));
+    (void)e;
+  } else if (op == "Normalizer") {
+    const std::string norm = node.string_attr("norm", "MAX");
+    if (norm != "MAX" && norm != "L1" && norm != "L2") return unsupported_value("norm", "'" + norm + "'", "MAX, L1, L2");
+  }
+  return Status::ok_status();
+}
+
+// Folds a Constant node into the graph's initializers.
+Status fold_constant(const OnnxNode& node, OnnxGraph* g) {
+  if (!node.inputs.empty() || node.outputs.size() != 1) {
+    return node_error(StatusCode::kInvalidArgument, node, "a Constant has no inputs and one output");
+  }
+  if (node.attributes.size() != 1) {
+    return node_error(StatusCode::kInvalidArgument, node, "a Constant has exactly one value attribute");
+  }
+  const auto& [key, a] = *node.attributes.begin();
+  const std::string& out = node.outputs[0];
+  if (key == "value" && a.kind == Kind::kTensor) {
+    if (a.tensor_is_int) g->int_initializers[out] = a.int_tensor;
+    else g->float_initializers[out] = a.tensor;
+  } else if (key == "value_float" && a.kind == Kind::kFloat) {
+    g->float_initializers[out] = FloatTensor{{}, {a.f}};
+  } else if (key == "value_floats" && a.kind == Kind::kFloats) {
+    g->float_initializers[out] = FloatTensor{{static_cast<int64_t>(a.floats.size())}, a.floats};
+  } else if (key == "value_int" && a.kind == Kind::kInt) {
+    g->int_initializers[out] = IntTensor{{}, {a.i}};
+  } else if (key == "value_ints" && a.kind == Kind::kInts) {
+    g->int_initializers[out] = IntTensor{{static_cast<int64_t>(a.ints.size())}, a.ints};
+  } else {
+    return node_error(StatusCode::kUnimplemented, node,
+                      "attribute '" + key + "' of kind " + kind_name(a.kind) +
+                          " is not supported (supported: value (float32/float64/int64 tensor), value_float(s), value_int(s))");
+  }
+  return Status::ok_status();
+}
+
+}  // namespace
+
+// ---------------------------------------------------------------------------------------------
+// Loading
+// ---------------------------------------------------------------------------------------------
+
+Result<OnnxGraph> load_onnx(std::span<const uint8_t> bytes, uint64_t max_bytes) {
+  if (bytes.size() > max_bytes) {
+    return resource_exhausted("ONNX model of " + std::to_string(bytes.size()) + " bytes exceeds the limit of " +
+                              std::to_string(max_bytes) + " bytes");
+  }
+  if (bytes.empty()) return invalid_argument("not an ONNX model: the input is empty");
+  if (bytes.size() > static_cast<uint64_t>(std::numeric_limits<int>::max())) {
+    return resource_exhausted("ONNX model of " + std::to_string(bytes.size()) + " bytes exceeds protobuf's 2 GiB limit");
+  }
+  onnx::ModelProto model;
+  if (!model.ParseFromArray(bytes.data(), static_cast<int>(bytes.size()))) {
+    return corrupted("not an ONNX model: the bytes do not parse as an ONNX ModelProto (truncated or not protobuf)");
+  }
+  if (model.ir_version() <= 0) return corrupted("not an ONNX model: ir_version is missing");
+  if (!model.has_graph()) return corrupted("not an ONNX model: it has no graph");
+
+  OnnxGraph g;
+  g.producer = model.producer_name() + (model.producer_version().empty() ? "" : " " + model.producer_version());
+  for (const auto& imp : model.opset_import()) {
+    const std::string& d = imp.domain();
+    const int64_t v = imp.version();
+    if (is_default_domain(d)) {
+      if (v < kMinOpset || v > kMaxOpset) {
+        return unimplemented("opset " + std::to_string(v) + " of the default ONNX domain is not supported (supported: " +
+                             std::to_string(kMinOpset) + " to " + std::to_string(kMaxOpset) + "); convert the model with onnx.version_converter");
+      }
+      g.opset = v;
+    } else if (is_ml_domain(d)) {
+      if (v < kMinMlOpset || v > kMaxMlOpset) {
+        return unimplemented("opset " + std::to_string(v) + " of domain ai.onnx.ml is not supported (supported: " +
+                             std::to_string(kMinMlOpset) + " to " + std::to_string(kMaxMlOpset) + ")");
+      }
+      g.ml_opset = v;
+    } else {
+      return unimplemented("operator domain '" + d + "' (opset " + std::to_string(v) +
+                           ") is not supported (supported: the default ONNX domain and ai.onnx.ml)");
+    }
+  }
+  if (model.opset_import_size() == 0) return corrupted("not an ONNX model: it imports no opset");
+
+  const onnx::GraphProto& graph = model.graph();
+  if (graph.sparse_initializer_size() > 0) return unimplemented("sparse initializers are not supported");
+  std::unordered_set<std::string> defined;
+  for (const auto& t : graph.initializer()) {
+    if (t.name().empty()) return corrupted("an initializer has no name");
+    if (!defined.insert(t.name()).second) return invalid_argument("initializer '" + t.name() + "' is defined twice");
+    FloatTensor f;
+    IntTensor i;
+    bool is_int = false;
+    BLINDML_RETURN_IF_ERROR(decode_tensor(t, "initializer '" + t.name() + "'", &f, &i, &is_int));
+    if (is_int) g.int_initializers.emplace(t.name(), std::move(i));
+    else g.float_initializers.emplace(t.name(), std::move(f));
+  }
+  for (const auto& v : graph.input()) {
+    if (defined.count(v.name())) continue;  // IR < 4 lists initializers among the inputs
+    ValueInfo info;
+    BLINDML_RETURN_IF_ERROR(decode_value_info(v, "graph input", true, &info));
+    if (info.elem_type != kFloat && info.elem_type != kDouble && info.elem_type != kInt64) {
+      return unimplemented("graph input '" + v.name() + "' has dtype " + dtype_name(info.elem_type) +
+                           " (supported: float32, float64, int64)");
+    }
+    if (v.name().empty()) return invalid_argument("a graph input has no name");
+    defined.insert(v.name());
+    g.inputs.push_back(std::move(info));
+  }
+  for (const auto& v : graph.output()) {
+    ValueInfo info;
+    BLINDML_RETURN_IF_ERROR(decode_value_info(v, "graph output", false, &info));
+    g.outputs.push_back(std::move(info));
+  }
+
+  // Nodes, in file order: each must only read values defined before it.
+  int index = 0;
+  for (const auto& np : graph.node()) {
+    OnnxNode node;
+    node.op_type = np.op_type();
+    node.name = np.name().empty() ? np.op_type() + "_" + std::to_string(index) : np.name();
+    ++index;
+    node.domain = np.domain();
+    node.inputs.assign(np.input().begin(), np.input().end());
+    node.outputs.assign(np.output().begin(), np.output().end());
+    for (const auto& a : np.attribute()) {
+      Attribute attr;
+      BLINDML_RETURN_IF_ERROR(decode_attribute(a, node, &attr));
+      if (!node.attributes.emplace(a.name(), std::move(attr)).second) {
+        return node_error(StatusCode::kInvalidArgument, node, "attribute '" + a.name() + "' is set twice");
+      }
+    }
+    for (const auto& in : node.inputs) {
+      if (!in.empty() && !defined.count(in)) {
+        return node_error(StatusCode::kInvalidArgument, node,
+                          "input '" + in + "' is not defined before use (not a graph input, an initializer or an earlier node's output)");
+      }
+    }
+    for (const auto& out : node.outputs) {
+      if (out.empty()) continue;
+      if (!defined.insert(out).second) {
+        return node_error(StatusCode::kInvalidArgument, node, "output '" + out + "' is already defined");
+      }
+    }
+    if (node.op_type == "Constant" && is_default_domain(node.domain)) {
+      BLINDML_RETURN_IF_ERROR(fold_constant(node, &g));
+      continue;
+    }
+    BLINDML_RETURN_IF_ERROR(validate_node(node, g));
+    g.nodes.push_back(std::move(node));
+  }
+  if (g.outputs.empty()) return invalid_argument("the graph has no outputs");
+  for (const auto& o : g.outputs) {
+    if (!defined.count(o.name)) return invalid_argument("graph output '" + o.name + "' is not computed by any node");
+  }
+  return g;
+}
+
+Result<OnnxGraph> load_onnx_file(const std::string& path, uint64_t max_bytes) {
+  std::ifstream in(path, std::ios::binary | std::ios::ate);
+  if (!in) return not_found("cannot open ONNX model '" + path + "'");
+  const std::streamoff size = in.tellg();
+  if (size < 0) return io_error("cannot determine the size of '" + path + "'");
+  if (static_cast<uint64_t>(size) > max_bytes) {
+    return resource_exhausted("ONNX model '" + path + "' of " + std::to_string(size) + " bytes exceeds the limit of " +
+                              std::to_string(max_bytes) + " bytes");
+  }
+  std::vector<uint8_t> bytes(static_cast<size_t>(size));
+  in.seekg(0);
+  if (size > 0 && !in.read(reinterpret_cast<char*>(bytes.data()), size)) return io_error("cannot read '" + path + "'");
+  auto g = load_onnx(bytes, max_bytes);
+  if (!g.ok()) return Status(g.status().code(), path + ": " + g.status().message());
+  return g;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Evaluation
+// ---------------------------------------------------------------------------------------------
+
+namespace {
+
+using Values = std::map<std::string, FloatTensor>;
+
+Result<FloatTensor> make_tensor(const OnnxNode& node, std::vector<int64_t> shape) {
+  auto n = element_count(shape);
+  if (!n) return node_error(StatusCode::kResourceExhausted, node, "output shape " + shape_string(shape) + " is too large");
+  FloatTensor t;
+  t.shape = std::move(shape);
+  t.data.assign(*n, 0.0);
+  return t;
+}
+
+int64_t normalize_axis(int64_t axis, int64_t rank) { return axis < 0 ? axis + rank : axis; }
+
+Result<std::vector<int64_t>> broadcast_shapes(const OnnxNode& node, const std::vector<int64_t>& a,
+                                              const std::vector<int64_t>& b) {
+  const size_t r = std::max(a.size(), b.size());
+  std::vector<int64_t> out(r);
+  for (size_t k = 0; k < r; ++k) {
+    const int64_t da = k < r - a.size() ? 1 : a[k - (r - a.size())];
+    const int64_t db = k < r - b.size() ? 1 : b[k - (r - b.size())];
+    if (da != db && da != 1 && db != 1) {
+      return node_error(StatusCode::kInvalidArgument, node,
+                        "shapes " + shape_string(a) + " and " + shape_string(b) + " do not broadcast");
+    }
+    out[k] = da == 1 ? db : da;
+  }
+  return out;
+}
+
+// Strides of `shape` seen from a broadcast `out` shape: 0 along broadcast dimensions.
+std::vector<uint64_t> broadcast_strides(const std::vector<int64_t>& shape, const std::vector<int64_t>& out) {
+  std::vector<uint64_t> s(out.size(), 0);
+  uint64_t stride = 1;
+  for (size_t k = shape.size(); k-- > 0;) {
+    const size_t o = k + (out.size() - shape.size());
+    s[o] = shape[k] == 1 ? 0 : stride;
+    stride *= static_cast<uint64_t>(shape[k]);
+  }
+  return s;
+}
+
+// Calls f(out_index, a_index, b_index) for every element of the broadcast result.
+void for_each_broadcast(const std::vector<int64_t>& out, const std::vector<uint64_t>& sa, const std::vector<uint64_t>& sb,
+                        const std::function<void(uint64_t, uint64_t, uint64_t)>& f) {
+  const uint64_t total = *element_count(out, std::numeric_limits<uint64_t>::max());
+  std::vector<int64_t> idx(out.size(), 0);
+  uint64_t ia = 0, ib = 0;
+  for (uint64_t o = 0; o < total; ++o) {
+    f(o, ia, ib);
+    for (size_t k = out.size(); k-- > 0;) {
+      ++idx[k];
+      ia += sa[k];
+      ib += sb[k];
+      if (idx[k] < out[k]) break;
+      ia -= sa[k] * static_cast<uint64_t>(out[k]);
+      ib -= sb[k] * static_cast<uint64_t>(out[k]);
+      idx[k] = 0;
+    }
+  }
+}
+
+Result<FloatTensor> binary_op(const OnnxNode& node, const FloatTensor& a, const FloatTensor& b,
+                              const std::function<double(double, double)>& op) {
+  BLINDML_ASSIGN_OR_RETURN(auto shape, broadcast_shapes(node, a.shape, b.shape));
+  BLINDML_ASSIGN_OR_RETURN(auto out, make_tensor(node, shape));
+  const auto sa = broadcast_strides(a.shape, shape);
+  const auto sb = broadcast_strides(b.shape, shape);
+  for_each_broadcast(shape, sa, sb, [&](uint64_t o, uint64_t i, uint64_t j) { out.data[o] = op(a.data[i], b.data[j]); });
+  return out;
+}
+
+FloatTensor unary_op(const FloatTensor& x, const std::function<double(double)>& op) {
+  FloatTensor y = x;
+  for (double& v : y.data) v = op(v);
+  return y;
+}
+
+double logistic(double v) { return v >= 0 ? 1 / (1 + std::exp(-v)) : std::exp(v) / (1 + std::exp(v)); }
+
+void softmax_inplace(double* v, size_t n, size_t stride) {
+  double m = -std::numeric_limits<double>::infinity();
+  for (size_t k = 0; k < n; ++k) m = std::max(m, v[k * stride]);
+  double sum = 0;
+  for (size_t k = 0; k < n; ++k) sum += (v[k * stride] = std::exp(v[k * stride] - m));
+  for (size_t k = 0; k < n; ++k) v[k * stride] /= sum;
+}
+
+// SOFTMAX_ZERO: zero scores stay zero and take no part in the normalisation (ONNX-ML).
+void softmax_zero_inplace(std::vector<double>& v) {
+  double m = -std::numeric_limits<double>::infinity();
+  for (double x : v) m = std::max(m, x);
+  double sum = 0;
+  for (double& x : v) {
+    if (x != 0) sum += (x = std::exp(x - m));
+  }
+  if (sum > 0) {
+    for (double& x : v) x /= sum;
+  }
+}
+
+void apply_transform(Transform t, std::vector<double>& v) {
+  switch (t) {
+    case Transform::kNone: break;
+    case Transform::kLogistic: for (double& x : v) x = logistic(x); break;
+    case Transform::kSoftmax: softmax_inplace(v.data(), v.size(), 1); break;
+    case Transform::kSoftmaxZero: softmax_zero_inplace(v); break;
+  }
+}
+
+// Views an input as [rows, features]: a 1-D input is one row.
+Result<std::pair<int64_t, int64_t>> as_matrix(const OnnxNode& node, const FloatTensor& x) {
+  if (x.shape.size() == 1) return std::make_pair(int64_t{1}, x.shape[0]);
+  if (x.shape.size() == 2) return std::make_pair(x.shape[0], x.shape[1]);
+  return node_error(StatusCode::kInvalidArgument, node, "expects a 2-D input [N, C], got " + shape_string(x.shape));
+}
+
+Result<FloatTensor> eval_matmul(const OnnxNode& node, const FloatTensor& a0, const FloatTensor& b0) {
+  if (a0.shape.empty() || b0.shape.empty()) return node_error(StatusCode::kInvalidArgument, node, "MatMul of a scalar");
+  std::vector<int64_t> as = a0.shape, bs = b0.shape;
+  const bool a_vec = as.size() == 1, b_vec = bs.size() == 1;
+  if (a_vec) as.insert(as.begin(), 1);
+  if (b_vec) bs.push_back(1);
+  const int64_t m = as[as.size() - 2], k = as.back(), k2 = bs[bs.size() - 2], n = bs.back();
+  if (k != k2) {
+    return node_error(StatusCode::kInvalidArgument, node,
+                      "inner dimensions differ: " + shape_string(a0.shape) + " x " + shape_string(b0.shape));
+  }
+  std::vector<int64_t> ab(as.begin(), as.end() - 2), bb(bs.begin(), bs.end() - 2);
+  BLINDML_ASSIGN_OR_RETURN(auto batch, broadcast_shapes(node, ab, bb));
+  std::vector<int64_t> out_shape = batch;
+  out_shape.push_back(m);
+  out_shape.push_back(n);
+  BLINDML_ASSIGN_OR_RETURN(auto out, make_tensor(node, out_shape));
+  const auto sa = broadcast_strides(ab, batch), sb = broadcast_strides(bb, batch);
+  const uint64_t mat_a = static_cast<uint64_t>(m * k), mat_b = static_cast<uint64_t>(k * n), mat_o = static_cast<uint64_t>(m * n);
+  for_each_broadcast(batch, sa, sb, [&](uint64_t o, uint64_t i, uint64_t j) {
+    const double* pa = a0.data.data() + i * mat_a;
+    const double* pb = b0.data.data() + j * mat_b;
+    double* po = out.data.data() + o * mat_o;
+    for (int64_t r = 0; r < m; ++r) {
+      for (int64_t c = 0; c < n; ++c) {
+        double s = 0;
+        for (int64_t t = 0; t < k; ++t) s += pa[r * k + t] * pb[t * n + c];
+        po[r * n + c] = s;
+      }
+    }
+  });
+  if (a_vec) out_shape.erase(out_shape.end() - 2);
+  if (b_vec) out_shape.pop_back();
+  out.shape = out_shape;
+  return out;
+}
+
+Result<FloatTensor> eval_gemm(const OnnxNode& node, const FloatTensor& a, const FloatTensor& b, const FloatTensor* c) {
+  if (a.shape.size() != 2 || b.shape.size() != 2) {
+    return node_error(StatusCode::kInvalidArgument, node,
+                      "expects 2-D A and B, got " + shape_string(a.shape) + " and " + shape_string(b.shape));
+  }
+  const bool ta = node.int_attr("transA", 0) != 0, tb = node.int_attr("transB", 0) != 0;
+  const double alpha = node.float_attr("alpha", 1.0), beta = node.float_attr("beta", 1.0);
+  const int64_t m = ta ? a.shape[1] : a.shape[0], k = ta ? a.shape[0] : a.shape[1];
+  const int64_t kb = tb ? b.shape[1] : b.shape[0], n = tb ? b.shape[0] : b.shape[1];
+  if (k != kb) {
+    return node_error(StatusCode::kInvalidArgument, node,
+                      "inner dimensions differ: A " + shape_string(a.shape) + (ta ? "^T" : "") + " x B " +
+                          shape_string(b.shape) + (tb ? "^T" : ""));
+  }
+  BLINDML_ASSIGN_OR_RETURN(auto out, make_tensor(node, {m, n}));
+  for (int64_t r = 0; r < m; ++r) {
+    for (int64_t col = 0; col < n; ++col) {
+      double s = 0;
+      for (int64_t t = 0; t < k; ++t) {
+        const double av = ta ? a.data[t * a.shape[1] + r] : a.data[r * k + t];
+        const double bv = tb ? b.data[col * b.shape[1] + t] : b.data[t * n + col];
+        s += av * bv;
+      }
+      out.data[r * n + col] = alpha * s;
+    }
+  }
+  if (c != nullptr) {
+    BLINDML_ASSIGN_OR_RETURN(auto shape, broadcast_shapes(node, c->shape, out.shape));
+    if (shape != out.shape) {
+      return node_error(StatusCode::kInvalidArgument, node,
+                        "C " + shape_string(c->shape) + " does not broadcast to " + shape_string(out.shape));
+    }
+    const auto sc = broadcast_strides(c->shape, out.shape), so = broadcast_strides(out.shape, out.shape);
+    for_each_broadcast(out.shape, so, sc, [&](uint64_t o, uint64_t, uint64_t j) { out.data[o] += beta * c->data[j]; });
+  }
+  return out;
+}
+
+Result<FloatTensor> eval_softmax(const OnnxNode& node, const FloatTensor& x, int64_t opset) {
+  const int64_t rank = static_cast<int64_t>(x.shape.size());
+  const int64_t axis = normalize_axis(node.int_attr("axis", opset >= 13 ? -1 : 1), rank);
+  if (rank == 0 || axis < 0 || axis >= rank) {
+    return node_error(StatusCode::kInvalidArgument, node, "axis out of range for shape " + shape_string(x.shape));
+  }
+  FloatTensor y = x;
+  int64_t outer = 1, n = 1, inner = 1;
+  for (int64_t k = 0; k < rank; ++k) {
+    if (k < axis) outer *= x.shape[k];
+    else if (k == axis || opset < 13) n *= x.shape[k];  // before 13: the input is coerced to 2-D at axis
+    else inner *= x.shape[k];
+  }
+  for (int64_t o = 0; o < outer; ++o) {
+    for (int64_t i = 0; i < inner; ++i) {
+      if (n > 0) softmax_inplace(y.data.data() + o * n * inner + i, static_cast<size_t>(n), static_cast<size_t>(inner));
+    }
+  }
+  return y;
+}
+
+Result<FloatTensor> eval_transpose(const OnnxNode& node, const FloatTensor& x) {
+  const size_t r = x.shape.size();
+  std::vector<int64_t> perm;
+  if (const Attribute* p = node.attribute("perm")) perm = p->ints;
+  else for (size_t k = 0; k < r; ++k) perm.push_back(static_cast<int64_t>(r - 1 - k));
+  if (perm.size() != r) {
+    return node_error(StatusCode::kInvalidArgument, node, "perm has " + std::to_string(perm.size()) + " entries for rank " + std::to_string(r));
+  }
+  std::vector<int64_t> shape(r);
+  for (size_t k = 0; k < r; ++k) shape[k] = x.shape[perm[k]];
+  BLINDML_ASSIGN_OR_RETURN(auto y, make_tensor(node, shape));
+  std::vector<uint64_t> in_stride(r, 1);
+  for (size_t k = r; k-- > 1;) in_stride[k - 1] = in_stride[k] * static_cast<uint64_t>(x.shape[k]);
+  std::vector<uint64_t> s(r);
+  for (size_t k = 0; k < r; ++k) s[k] = in_stride[perm[k]];
+  std::vector<uint64_t> zero(r, 0);
+  for_each_broadcast(shape, s, zero, [&](uint64_t o, uint64_t i, uint64_t) { y.data[o] = x.data[i]; });
+  return y;
+}
+
+Result<FloatTensor> eval_concat(const OnnxNode& node, const std::vector<const FloatTensor*>& xs) {
+  const auto& first = xs[0]->shape;
+  const int64_t rank = static_cast<int64_t>(first.size());
+  const int64_t axis = normalize_axis(node.int_attr("axis", 0), rank);
+  if (axis < 0 || axis >= rank) return node_error(StatusCode::kInvalidArgument, node, "axis out of range for shape " + shape_string(first));
+  std::vector<int64_t> shape = first;
+  shape[axis] = 0;
+  for (const FloatTensor* x : xs) {
+    if (static_cast<int64_t>(x->shape.size()) != rank) return node_error(StatusCode::kInvalidArgument, node, "inputs have different ranks");
+    for (int64_t k = 0; k < rank; ++k) {
+      if (k != axis && x->shape[k] != first[k]) {
+        return node_error(StatusCode::kInvalidArgument, node,
+                          "shapes " + shape_string(first) + " and " + shape_string(x->shape) + " differ outside the axis");
+      }
+    }
+    shape[axis] += x->shape[axis];
+  }
+  BLINDML_ASSIGN_OR_RETURN(auto y, make_tensor(node, shape));
+  int64_t outer = 1, inner = 1;
+  for (int64_t k = 0; k < axis; ++k) outer *= shape[k];
+  for (int64_t k = axis + 1; k < rank; ++k) inner *= shape[k];
+  size_t pos = 0;
+  for (int64_t o = 0; o < outer; ++o) {
+    for (const FloatTensor* x : xs) {
+      const size_t chunk = static_cast<size_t>(x->shape[axis] * inner);
+      std::copy_n(x->data.begin() + o * chunk, chunk, y.data.begin() + pos);
+      pos += chunk;
+    }
+  }
+  return y;
+}
+
+Result<FloatTensor> eval_reshape(const OnnxNode& node, const FloatTensor& x, const FloatTensor& shape_t) {
+  if (shape_t.shape.size() != 1) return node_error(StatusCode::kInvalidArgument, node, "the shape input must be 1-D");
+  const bool allowzero = node.int_attr("allowzero", 0) != 0;
+  std::vector<int64_t> shape;
+  int infer = -1;
+  uint64_t known = 1;
+  for (size_t k = 0; k < shape_t.data.size(); ++k) {
+    const double v = shape_t.data[k];
+    if (v != std::trunc(v) || v < -1 || v > 9e15) {
+      return node_error(StatusCode::kInvalidArgument, node, "invalid target dimension " + std::to_string(v));
+    }
+    int64_t d = static_cast<int64_t>(v);
+    if (d == 0 && !allowzero) {
+      if (k >= x.shape.size()) return node_error(StatusCode::kInvalidArgument, node, "dimension 0 copies a dimension the input does not have");
+      d = x.shape[k];
+    }
+    if (d == -1) {
+      if (infer >= 0) return node_error(StatusCode::kInvalidArgument, node, "more than one -1 in the target shape");
+      infer = static_cast<int>(k);
+    } else {
+      auto m = checked_mul(known, static_cast<uint64_t>(d));
+      if (!m) return node_error(StatusCode::kInvalidArgument, node, "target shape overflows");
+      known = *m;
+    }
+    shape.push_back(d);
+  }
+  const uint64_t total = x.data.size();
+  if (infer >= 0) {
+    if (known == 0 || total % known != 0) {
+      return node_error(StatusCode::kInvalidArgument, node,
+                        "cannot reshape " + shape_string(x.shape) + " to " + shape_string(shape));
+    }
+    shape[infer] = static_cast<int64_t>(total / known);
+  } else if (known != total) {
+    return node_error(StatusCode::kInvalidArgument, node, "cannot reshape " + shape_string(x.shape) + " to " + shape_string(shape));
+  }
+  return FloatTensor{shape, x.data};
+}
+
+Result<FloatTensor> eval_batchnorm(const OnnxNode& node, const FloatTensor& x, const FloatTensor& scale, const FloatTensor& bias,
+                                   const FloatTensor& mean, const FloatTensor& var) {
+  if (x.shape.size() < 2) return node_error(StatusCode::kInvalidArgument, node, "X must be [N, C, ...], got " + shape_string(x.shape));
+  const int64_t c = x.shape[1];
+  for (const FloatTensor* p : {&scale, &bias, &mean, &var}) {
+    if (static_cast<int64_t>(p->data.size()) != c) {
+      return node_error(StatusCode::kInvalidArgument, node,
+                        "per-channel parameters must have " + std::to_string(c) + " entries, got " + shape_string(p->shape));
+    }
+  }
+  const double eps = node.float_attr("epsilon", 1e-5);
+  int64_t inner = 1;
+  for (size_t k = 2; k < x.shape.size(); ++k) inner *= x.shape[k];
+  FloatTensor y = x;
+  for (size_t i = 0; i < y.data.size(); ++i) {
+    const int64_t ch = (static_cast<int64_t>(i) / inner) % c;
+    y.data[i] = scale.data[ch] * (x.data[i] - mean.data[ch]) / std::sqrt(var.data[ch] + eps) + bias.data[ch];
+  }
+  return y;
+}
+
+Result<FloatTensor> eval_cast(const OnnxNode& node, const FloatTensor& x) {
+  const int64_t to = node.int_attr("to", kFloat);
+  FloatTensor y = x;
+  for (double& v : y.data) {
+    if (to == kFloat) {
+      v = static_cast<double>(static_cast<float>(v));
+    } else if (to == kInt64) {
+      if (!std::isfinite(v) || std::fabs(v) >= 9.2e18) {
+        return node_error(StatusCode::kInvalidArgument, node, "cannot cast " + std::to_string(v) + " to int64");
+      }
+      v = static_cast<double>(static_cast<int64_t>(v));
+    }
+  }
+  return y;
+}
+
+Result<FloatTensor> eval_normalizer(const OnnxNode& node, const FloatTensor& x) {
+  BLINDML_ASSIGN_OR_RETURN(auto rc, as_matrix(node, x));
+  const auto [rows, cols] = rc;
+  const std::string norm = node.string_attr("norm", "MAX");
+  FloatTensor y = x;
+  for (int64_t r = 0; r < rows; ++r) {
+    double* row = y.data.data() + r * cols;
+    double d = 0;
+    if (norm == "MAX") {
+      d = cols > 0 ? *std::max_element(row, row + cols) : 0;
+    } else if (norm == "L1") {
+      for (int64_t k = 0; k < cols; ++k) d += std::fabs(row[k]);
+    } else {
+      for (int64_t k = 0; k < cols; ++k) d += row[k] * row[k];
+      d = std::sqrt(d);
+    }
+    if (d != 0) {
+      for (int64_t k = 0; k < cols; ++k) row[k] /= d;
+    }
+  }
+  return y;
+}
+
+// Binary one-column classifiers: the score s of the positive class expands to two columns.
+void expand_binary(Transform t, bool probabilities, double s, double* out) {
+  if (t == Transform::kLogistic) {
+    out[0] = logistic(-s);
+    out[1] = logistic(s);
+  } else if (probabilities) {
+    out[0] = 1 - s;
+    out[1] = s;
+  } else {
+    out[0] = -s;
+    out[1] = s;
+  }
+}
+
+Status eval_linear(const OnnxNode& node, const FloatTensor& x, Values& values) {
+  BLINDML_ASSIGN_OR_RETURN(auto m, parse_linear(node));
+  BLINDML_ASSIGN_OR_RETURN(auto rc, as_matrix(node, x));
+  const auto [rows, cols] = rc;
+  const int64_t features = static_cast<int64_t>(m.coefficients.size()) / m.n_outputs;
+  if (features != cols) {
+    return node_error(StatusCode::kInvalidArgument, node,
+                      "the model has " + std::to_string(features) + " features per row, the input " + std::to_string(cols));
+  }
+  std::vector<double> raw(static_cast<size_t>(rows * m.n_outputs));
+  for (int64_t r = 0; r < rows; ++r) {
+    for (int64_t o = 0; o < m.n_outputs; ++o) {
+      double s = m.intercepts.empty() ? 0 : m.intercepts[o];
+      for (int64_t f = 0; f < cols; ++f) s += x.data[r * cols + f] * m.coefficients[o * cols + f];
+      raw[r * m.n_outputs + o] = s;
+    }
+  }
+  if (node.op_type == "LinearRegressor") {
+    values[node.outputs[0]] = FloatTensor{{rows, m.n_outputs}, std::move(raw)};
+    return Status::ok_status();
+  }
+  FloatTensor labels{{rows}, std::vector<double>(rows)};
+  FloatTensor scores{{rows, m.n_labels}, std::vector<double>(static_cast<size_t>(rows * m.n_labels))};
+  for (int64_t r = 0; r < rows; ++r) {
+    double* out = scores.data.data() + r * m.n_labels;
+    if (m.n_outputs == 1) {
+      const double s = raw[r];
+      labels.data[r] = s > 0 ? 1 : 0;
+      expand_binary(m.transform, false, s, out);
+    } else {
+      std::vector<double> row(raw.begin() + r * m.n_outputs, raw.begin() + (r + 1) * m.n_outputs);
+      labels.data[r] = static_cast<double>(std::max_element(row.begin(), row.end()) - row.begin());
+      apply_transform(m.transform, row);
+      std::copy(row.begin(), row.end(), out);
+    }
+  }
+  values[node.outputs[0]] = std::move(labels);
+  if (node.outputs.size() > 1 && !node.outputs[1].empty()) values[node.outputs[1]] = std::move(scores);
+  return Status::ok_status();
+}
+
+Status eval_trees(const OnnxNode& node, const FloatTensor& x, Values& values) {
+  BLINDML_ASSIGN_OR_RETURN(auto e, parse_tree_ensemble(node));
+  BLINDML_ASSIGN_OR_RETURN(auto rc, as_matrix(node, x));
+  const auto [rows, cols] = rc;
+  if (e.max_feature >= cols) {
+    return node_error(StatusCode::kInvalidArgument, node,
+                      "the trees read feature " + std::to_string(e.max_feature) + " but rows have " + std::to_string(cols));
+  }
+  const int64_t n_out = e.n_outputs;
+  const double n_trees = static_cast<double>(e.roots.size());
+  FloatTensor scores{{rows, n_out}, std::vector<double>(static_cast<size_t>(rows * n_out))};
+  FloatTensor labels{{rows}, std::vector<double>(rows)};
+  std::vector<double> acc(n_out);
+  std::vector<char> has(n_out);
+  for (int64_t r = 0; r < rows; ++r) {
+    const double* row = x.data.data() + r * cols;
+    std::fill(acc.begin(), acc.end(), 0.0);
+    std::fill(has.begin(), has.end(), 0);
+    for (int64_t root : e.roots) {
+      int64_t k = root;
+      while (e.nodes[k].mode != Mode::kLeaf) {
+        const TreeNode& t = e.nodes[k];
+        const double v = row[t.feature];
+        bool go_true = false;
+        switch (t.mode) {
+          case Mode::kLeq: go_true = v <= t.threshold; break;
+          case Mode::kLt: go_true = v < t.threshold; break;
+          case Mode::kGte: go_true = v >= t.threshold; break;
+          case Mode::kGt: go_true = v > t.threshold; break;
+          case Mode::kEq: go_true = v == t.threshold; break;
+          case Mode::kNeq: go_true = v != t.threshold; break;
+          case Mode::kLeaf: break;
+        }
+        if (std::isnan(v) && t.missing_tracks_true) go_true = true;
+        k = go_true ? t.true_child : t.false_child;
+      }
+      for (const auto& [id, w] : e.nodes[k].weights) {
+        switch (e.aggregate) {
+          case Aggregate::kSum:
+          case Aggregate::kAverage: acc[id] += w; break;
+          case Aggregate::kMin: acc[id] = has[id] ? std::min(acc[id], w) : w; break;
+          case Aggregate::kMax: acc[id] = has[id] ? std::max(acc[id], w) : w; break;
+        }
+        has[id] = 1;
+      }
+    }
+    if (e.aggregate == Aggregate::kAverage) {
+      for (double& a : acc) a /= n_trees;
+    }
+    double* out = scores.data.data() + r * n_out;
+    if (e.single_column) {
+      double s = 0;
+      for (int64_t k = 0; k < n_out; ++k) s += acc[k];  // the one class id that has votes
+      if (!e.base_values.empty()) s += e.base_values[0];
+      const bool probabilities = e.weights_all_positive && e.transform == Transform::kNone;
+      labels.data[r] = (probabilities ? s > 0.5 : s > 0) ? 1 : 0;
+      expand_binary(e.transform, probabilities, s, out);
+      continue;
+    }
+    if (e.base_values.size() == static_cast<size_t>(n_out)) {
+      for (int64_t k = 0; k < n_out; ++k) acc[k] += e.base_values[k];
+    }
+    if (e.classifier) {  // argmax over the classes that have a score (first on ties)
+      const bool all = e.base_values.size() == static_cast<size_t>(n_out);
+      int64_t best = -1;
+      for (int64_t k = 0; k < n_out; ++k) {
+        if ((all || has[k]) && (best < 0 || acc[k] > acc[best])) best = k;
+      }
+      labels.data[r] = static_cast<double>(std::max<int64_t>(best, 0));
+    }
+    apply_transform(e.transform, acc);
+    std::copy(acc.begin(), acc.end(), out);
+  }
+  if (e.classifier) {
+    values[node.outputs[0]] = std::move(labels);
+    if (node.outputs.size() > 1 && !node.outputs[1].empty()) values[node.outputs[1]] = std::move(scores);
+  } else {
+    values[node.outputs[0]] = std::move(scores);
+  }
+  return Status::ok_status();
+}
+
+Status eval_node(const OnnxNode& node, const OnnxGraph& g, Values& values) {
+  std::vector<const FloatTensor*> in;
+  for (const auto& name : node.inputs) {
+    if (name.empty()) {
+      in.push_back(nullptr);
+      continue;
+    }
+    auto it = values.find(name);
+    if (it == values.end()) return node_error(StatusCode::kInternal, node, "input '" + name + "' has no value");
+    in.push_back(&it->second);
+  }
+  const std::string& op = node.op_type;
+  auto set = [&](Result<FloatTensor> r) -> Status {
+    if (!r.ok()) return r.status();
+    values[node.outputs[0]] = std::move(r).value();
+    return Status::ok_status();
+  };
+  auto arith = [&](auto f) { return set(binary_op(node, *in[0], *in[1], f)); };
+  if (op == "Add") return arith([](double a, double b) { return a + b; });
+  if (op == "Sub") return arith([](double a, double b) { return a - b; });
+  if (op == "Mul") return arith([](double a, double b) { return a * b; });
+  if (op == "Div") return arith([](double a, double b) { return a / b; });
+  if (op == "Relu") return set(unary_op(*in[0], [](double v) { return v > 0 ? v : 0.0; }));
+  if (op == "Sigmoid") return set(unary_op(*in[0], logistic));
+  if (op == "Tanh") return set(unary_op(*in[0], [](double v) { return std::tanh(v); }));
+  if (op == "LeakyRelu") {
+    const double alpha = node.float_attr("alpha", 0.01);
+    return set(unary_op(*in[0], [alpha](double v) { return v >= 0 ? v : alpha * v; }));
+  }
+  if (op == "Identity" || op == "ZipMap") return set(*in[0]);
+  if (op == "Gemm") return set(eval_gemm(node, *in[0], *in[1], in.size() > 2 ? in[2] : nullptr));
+  if (op == "MatMul") return set(eval_matmul(node, *in[0], *in[1]));
+  if (op == "Softmax") return set(eval_softmax(node, *in[0], g.opset));
+  if (op == "Transpose") return set(eval_transpose(node, *in[0]));
+  if (op == "Concat") {
+    for (const FloatTensor* p : in) {
+      if (p == nullptr) return node_error(StatusCode::kInvalidArgument, node, "empty input name");
+    }
+    return set(eval_concat(node, in));
+  }
+  if (op == "Reshape") return set(eval_reshape(node, *in[0], *in[1]));
+  if (op == "Flatten") {
+    const int64_t rank = static_cast<int64_t>(in[0]->shape.size());
+    const int64_t axis = normalize_axis(node.int_attr("axis", 1), rank);
+    if (axis < 0 || axis > rank) return node_error(StatusCode::kInvalidArgument, node, "axis out of range for shape " + shape_string(in[0]->shape));
+    int64_t outer = 1, inner = 1;
+    for (int64_t k = 0; k < rank; ++k) (k < axis ? outer : inner) *= in[0]->shape[k];
+    return set(FloatTensor{{outer, inner}, in[0]->data});
+  }
+  if (op == "Clip") {
+    double lo = node.float_attr("min", std::numeric_limits<float>::lowest());
+    double hi = node.float_attr("max", std::numeric_limits<float>::max());
+    for (size_t k = 1; k < in.size(); ++k) {
+      if (in[k] == nullptr) continue;
+      if (in[k]->data.size() != 1) return node_error(StatusCode::kInvalidArgument, node, "min and max must be scalars");
+      (k == 1 ? lo : hi) = in[k]->data[0];
+    }
+    return set(unary_op(*in[0], [lo, hi](double v) { return std::min(std::max(v, lo), hi); }));
+  }
+  if (op == "BatchNormalization") return set(eval_batchnorm(node, *in[0], *in[1], *in[2], *in[3], *in[4]));
+  if (op == "Cast") return set(eval_cast(node, *in[0]));
+  if (op == "Normalizer") return set(eval_normalizer(node, *in[0]));
+  if (op == "LinearRegressor" || op == "LinearClassifier") return eval_linear(node, *in[0], values);
+  if (op == "TreeEnsembleRegressor" || op == "TreeEnsembleClassifier") return eval_trees(node, *in[0], values);
+  return node_error(StatusCode::kUnimplemented, node, "operator " + op + " has no evaluator");
+}
+
+}  // namespace
+
+Result<std::map<std::string, FloatTensor>> evaluate_float(const OnnxGraph& graph,
+                                                          const std::map<std::string, FloatTensor>& inputs) {
+  Values values;
+  for (const auto& [name, t] : graph.float_initializers) values[name] = t;
+  for (const auto& [name, t] : graph.int_initializers) {
+    values[name] = FloatTensor{t.shape, std::vector<double>(t.data.begin(), t.data.end())};
+  }
+  for (const ValueInfo& info : graph.inputs) {
+    auto it = inputs.find(info.name);
+    if (it == inputs.end()) return invalid_argument("graph input '" + info.name + "' is missing");
+    const FloatTensor& t = it->second;
+    auto n = element_count(t.shape);
+    if (!n || *n != t.data.size()) {
+      return invalid_argument("graph input '" + info.name + "': shape " + shape_string(t.shape) + " does not match its " +
+                              std::to_string(t.data.size()) + " values");
+    }
+    if (info.has_shape) {
+      bool ok = info.shape.size() == t.shape.size();
+      for (size_t k = 0; ok && k < info.shape.size(); ++k) ok = info.shape[k] < 0 || info.shape[k] == t.shape[k];
+      if (!ok) {
+        return invalid_argument("graph input '" + info.name + "' has shape " + shape_string(t.shape) + ", the model declares " +
+                                shape_string(info.shape) + " (-1: any)");
+      }
+    }
+    FloatTensor v = t;
+    // The file's dtype is what a runtime would hold: float32 inputs are rounded to float32
+    // (tree thresholds are float32 and compare with float32 features), int64 must be integral.
+    for (double& x : v.data) {
+      if (info.elem_type == kFloat) {
+        x = static_cast<double>(static_cast<float>(x));
+      } else if (info.elem_type == kInt64 && x != std::trunc(x)) {
+        return invalid_argument("graph input '" + info.name + "' is int64 but holds " + std::to_string(x));
+      }
+    }
+    values[info.name] = std::move(v);
+  }
+  std::map<std::string, FloatTensor> computed;
+  for (const OnnxNode& node : graph.nodes) {
+    BLINDML_RETURN_IF_ERROR(eval_node(node, graph, values));
+    for (const auto& out : node.outputs) {
+      auto it = values.find(out);
+      if (!out.empty() && it != values.end()) computed[out] = it->second;
+    }
+  }
+  for (const ValueInfo& o : graph.outputs) {
+    auto it = values.find(o.name);
+    if (it == values.end()) return internal_error("graph output '" + o.name + "' was not computed");
+    computed[o.name] = it->second;
+  }
+  return computed;
+}
+
+}  // namespace blindml::model

@@ -1,0 +1,52 @@
+// FHE predictions of the committed test models equal their quantized-clear predictions, row by
+// row (the integers decrypted equal the clear evaluator's, so the decoded answers are identical).
+// MLPs are compiled with exact rounding here: approximate rounding may move an accumulator that
+// sits within the PBS noise of a half-way point by one step (docs/circuits.md).
+#include <gtest/gtest.h>
+
+#include <cstdio>
+
+#include "blindml/circuit/analysis.h"
+#include "blindml/model/model.h"
+#include "crypto/key_cache.h"
+#include "model_data.h"
+
+namespace blindml::model {
+namespace {
+
+class ModelFhe : public ::testing::TestWithParam<testing::ModelCase> {};
+
+TEST_P(ModelFhe, EqualsQuantizedClear) {
+  const auto& mc = GetParam();
+  auto graph = load_onnx_file(testing::data_dir() + "/models/" + mc.name + ".onnx");
+  ASSERT_TRUE(graph.ok()) << graph.status().to_string();
+  testing::DataSet train, test;
+  ASSERT_TRUE(testing::load_split(mc.dataset, "train", train));
+  ASSERT_TRUE(testing::load_split(mc.dataset, "test", test));
+  CompileOptions options;
+  if (mc.classifier) options.kind = ModelKind::kClassifier;
+  options.exact_rounding = true;
+  auto model = compile_model(*graph, train.features, options);
+  ASSERT_TRUE(model.ok()) << model.status().to_string();
+  Rows rows(test.features.begin(), test.features.begin() + std::min<size_t>(mc.fhe_rows, test.features.size()));
+  auto clear = predict_clear(*model, rows);
+  ASSERT_TRUE(clear.ok()) << clear.status().to_string();
+  const auto& keys = crypto::testing::keys_for(model->compiled.params);
+  const crypto::EvaluationKeys* eval = model->compiled.needs_bootstrapping ? keys.eval.get() : nullptr;
+  auto fhe = predict_fhe(*model, rows, *keys.client, eval, crypto::testing::test_pool());
+  ASSERT_TRUE(fhe.ok()) << fhe.status().to_string();
+  ASSERT_EQ(fhe->size(), rows.size());
+  for (size_t i = 0; i < rows.size(); ++i) {
+    EXPECT_EQ((*fhe)[i].values, (*clear)[i].values) << "row " << i;
+    EXPECT_EQ((*fhe)[i].label, (*clear)[i].label) << "row " << i;
+  }
+  std::printf("%s: %zu rows, FHE = quantized clear; %llu PBS per row, N = %llu\n", mc.name, rows.size(),
+              static_cast<unsigned long long>(circuit::analyze(model->compiled.circuit)->pbs_count),
+              static_cast<unsigned long long>(model->compiled.params.polynomial_size.value));
+}
+
+INSTANTIATE_TEST_SUITE_P(Committed, ModelFhe, ::testing::ValuesIn(testing::model_cases()),
+                         [](const auto& info) { return std::string(info.param.name); });
+
+}  // namespace
+}  // namespace blindml::model

@@ -1,0 +1,1058 @@
+#!/usr/bin/python3
+"""Generate blindml's committed test data sets and ONNX test models.
+
+Usage:  /usr/bin/python3 tools/make_test_models.py [--out tests/data]
+
+Needs only Debian 12's packages: python3-numpy, python3-sklearn, python3-onnx,
+python3-torch (python3-xgboost optional, for xgboost_breast_cancer).
+
+What it writes (see tests/data/README.md for the full description):
+  <out>/<dataset>/{train,test}.csv        breast_cancer, iris, diabetes
+  <out>/models/<name>.onnx                the float models
+  <out>/models/<name>.expected.csv        their predictions on <dataset>/test.csv
+
+Everything is deterministic (fixed seeds, single-threaded torch).
+
+The scikit-learn -> ONNX exporter is OURS (skl2onnx / onnxmltools are not
+packaged in Debian).  It emits the same standard ONNX-ML graphs that
+skl2onnx emits for these estimators with a float32 input named "X":
+  * LinearRegression -> ai.onnx.ml LinearRegressor(coefficients, intercepts,
+    targets=1), output "variable" [N, 1].
+  * LogisticRegression -> LinearClassifier(coefficients, intercepts,
+    classlabels_ints, multi_class, post_transform) -> (label,
+    probabilities) -> Cast(label -> output_label, INT64) and
+    ZipMap(classlabels_int64s) -> output_probability.  Binary: coefficients
+    [-w, w], intercepts [-b, b], multi_class=0, post_transform LOGISTIC, no
+    Normalizer.  Multinomial: coef_ row-major, multi_class=1, post_transform
+    SOFTMAX, followed by Normalizer(norm="L1") exactly as skl2onnx does.
+  * Tree classifiers -> TreeEnsembleClassifier with nodes_* attributes in
+    sklearn's node order (node id = sklearn node index, tree id = estimator
+    index), nodes_modes BRANCH_LEQ / LEAF, nodes_truenodeids = left child
+    (x <= t), nodes_falsenodeids = right child, leaves with feature 0,
+    value 0, children 0, nodes_missing_value_tracks_true 0, nodes_hitrates 1,
+    then Cast + ZipMap as above.  Thresholds are float32 chosen with
+    skl2onnx's `sklearn_threshold` rule (if float32(t) > t, take the next
+    float32 below), so that float32(x) <= t' <=> float32(x) <= t (sklearn
+    casts inputs to float32 before comparing with its float64 threshold).
+    Leaf class_weights: DecisionTree / RandomForest leaf counts normalised to
+    probabilities and multiplied by the tree weight (1 / n_trees for forests);
+    for binary problems only the weight of class 1 is stored, under
+    class_id 0 (skl2onnx's binary encoding: the runtime outputs
+    [1 - s, s], label = s > 0.5).  GradientBoosting (binary):
+    class_weights = learning_rate * leaf value, class_id 0,
+    base_values = [init log-odds] (sklearn's _raw_predict_init),
+    post_transform LOGISTIC (runtime: s += base, probabilities
+    [sigmoid(-s), sigmoid(s)], label = s > 0).
+  * DecisionTreeRegressor -> TreeEnsembleRegressor(n_targets=1,
+    target_* attributes, post_transform NONE, aggregate SUM), output
+    "variable" [N, 1].
+  * XGBoost (optional) -> TreeEnsembleClassifier as onnxmltools emits it:
+    node ids renumbered in pre-order, nodes_modes BRANCH_LT (xgboost goes
+    to "yes" when x < split; both are float32), true = "yes", false = "no",
+    nodes_missing_value_tracks_true = (missing == yes), no nodes_hitrates,
+    class_id 0, class_weights = leaf values, post_transform LOGISTIC,
+    base_values = [logit(base_score)] only if base_score != 0.5 (xgboost
+    1.7's default is 0.5, so none).
+Opsets: default domain 13, ai.onnx.ml 1.
+
+The MLPs are torch models exported with torch.onnx.export (opset 13: Gemm +
+Relu + Gemm, output "logits", no Softmax); the training-set standardisation
+is folded into the first Gemm so the ONNX takes raw features.
+
+Every file is checked with onnx.checker.check_model and then re-loaded and
+run through a small numpy interpreter of the ONNX / ONNX-ML semantics
+(ONNX Runtime's rules for TreeEnsembleClassifier's binary case); its outputs
+must reproduce the trained model (probabilities within 1e-5, regression
+within 1e-4 absolute), on the train and test rows, or the script fails.
+The expected.csv files are the interpreter's outputs.
+"""
+
+import argparse
+import os
+import re
+import sys
+import time
+
+import numpy as np
+import onnx
+from onnx import TensorProto, helper, numpy_helper
+
+from sklearn.datasets import load_breast_cancer, load_diabetes, load_iris
+from sklearn.ensemble import GradientBoostingClassifier, RandomForestClassifier
+from sklearn.linear_model import LinearRegression, LogisticRegression
+from sklearn.metrics import accuracy_score, r2_score
+from sklearn.model_selection import train_test_split
+from sklearn.tree import DecisionTreeClassifier, DecisionTreeRegressor
+
+SPLIT_SEED = 42
+MODEL_SEED = 0
+PROBA_TOL = 1e-5
+REG_TOL = 1e-4
+OPSET = 13
+ML_OPSET = 1
+MAX_MODEL_BYTES = 200 * 1024
+
+# ---------------------------------------------------------------------------
+# data sets
+# ---------------------------------------------------------------------------
+
+
+def sanitize(name):
+    s = re.sub(r"[^A-Za-z0-9_]+", "_", name.strip())
+    s = re.sub(r"_+", "_", s).strip("_")
+    return s
+
+
+class Dataset:
+    def __init__(self, name, feature_names, Xtr, Xte, ytr, yte, task,
+                 n_classes=0):
+        self.name = name
+        self.feature_names = feature_names
+        self.Xtr, self.Xte, self.ytr, self.yte = Xtr, Xte, ytr, yte
+        self.task = task
+        self.n_classes = n_classes
+
+
+def load_datasets():
+    out = {}
+    for name, loader, task in (("breast_cancer", load_breast_cancer, "clf"),
+                               ("iris", load_iris, "clf"),
+                               ("diabetes", load_diabetes, "reg")):
+        d = loader()
+        X = np.asarray(d.data, dtype=np.float64)
+        y = np.asarray(d.target)
+        names = [sanitize(n) for n in d.feature_names]
+        assert len(set(names)) == len(names), names
+        if task == "clf":
+            y = y.astype(np.int64)
+            Xtr, Xte, ytr, yte = train_test_split(
+                X, y, test_size=0.25, random_state=SPLIT_SEED, stratify=y)
+            nc = int(y.max()) + 1
+            assert sorted(set(y.tolist())) == list(range(nc))
+        else:
+            y = y.astype(np.float64)
+            Xtr, Xte, ytr, yte = train_test_split(
+                X, y, test_size=0.25, random_state=SPLIT_SEED)
+            nc = 0
+        out[name] = Dataset(name, names, Xtr, Xte, ytr, yte, task, nc)
+    return out
+
+
+def fmt(v):
+    """Shortest text that round-trips the float64 exactly."""
+    r = repr(float(v))
+    assert float(r) == float(v)
+    return r
+
+
+def write_dataset_csv(path, names, X, y, task):
+    with open(path, "w", newline="\n") as f:
+        f.write(",".join(names + ["target"]) + "\n")
+        for row, t in zip(X, y):
+            tv = str(int(t)) if task == "clf" else fmt(t)
+            f.write(",".join(fmt(v) for v in row) + "," + tv + "\n")
+
+
+def read_dataset_csv(path):
+    with open(path) as f:
+        header = f.readline().strip().split(",")
+        rows = [[float(x) for x in line.strip().split(",")] for line in f
+                if line.strip()]
+    a = np.array(rows, dtype=np.float64)
+    return header, a[:, :-1], a[:, -1]
+
+
+# ---------------------------------------------------------------------------
+# ONNX building helpers
+# ---------------------------------------------------------------------------
+
+
+def input_X(n_features):
+    return helper.make_tensor_value_info("X", TensorProto.FLOAT,
+                                         [None, n_features])
+
+
+def zipmap_output_type():
+    t = onnx.TypeProto()
+    m = t.sequence_type.elem_type.map_type
+    m.key_type = TensorProto.INT64
+    m.value_type.CopyFrom(helper.make_tensor_type_proto(TensorProto.FLOAT,
+                                                        None))
+    return helper.make_value_info("output_probability", t)
+
+
+def make_ml_model(name, nodes, inputs, outputs, doc):
+    graph = helper.make_graph(nodes, name, inputs, outputs)
+    model = helper.make_model(
+        graph,
+        opset_imports=[helper.make_opsetid("", OPSET),
+                       helper.make_opsetid("ai.onnx.ml", ML_OPSET)],
+        producer_name="blindml-make_test_models",
+        producer_version="1",
+        doc_string=doc)
+    return model
+
+
+def classifier_tail(n_classes, proba_name="probabilities"):
+    """Cast(label) + ZipMap(probabilities) as skl2onnx's SklearnZipMap."""
+    labels = list(range(n_classes))
+    nodes = [
+        helper.make_node("Cast", ["label"], ["output_label"],
+                         name="Cast", to=TensorProto.INT64),
+        helper.make_node("ZipMap", [proba_name], ["output_probability"],
+                         name="ZipMap", domain="ai.onnx.ml",
+                         classlabels_int64s=labels),
+    ]
+    outputs = [
+        helper.make_tensor_value_info("output_label", TensorProto.INT64,
+                                      [None]),
+        zipmap_output_type(),
+    ]
+    return nodes, outputs
+
+
+def f32list(values):
+    return [float(np.float32(v)) for v in values]
+
+
+def export_linear_regressor(coef, intercept, n_features, name):
+    coef = np.asarray(coef, dtype=np.float64).ravel()
+    node = helper.make_node(
+        "LinearRegressor", ["X"], ["variable"], name="LinearRegressor",
+        domain="ai.onnx.ml",
+        coefficients=f32list(coef), intercepts=f32list([intercept]),
+        targets=1, post_transform="NONE")
+    out = helper.make_tensor_value_info("variable", TensorProto.FLOAT,
+                                        [None, 1])
+    return make_ml_model(name, [node], [input_X(n_features)], [out],
+                         "LinearRegression (blindml exporter, skl2onnx "
+                         "LinearRegressor conventions)")
+
+
+def export_logistic_regression(coef, intercept, n_classes, multinomial,
+                               name):
+    coef = np.asarray(coef, dtype=np.float64)
+    intercept = np.asarray(intercept, dtype=np.float64).ravel()
+    n_features = coef.shape[1]
+    coefficients = coef.ravel().tolist()
+    intercepts = intercept.tolist()
+    if n_classes == 2:
+        assert coef.shape[0] == 1
+        coefficients = [-c for c in coefficients] + coefficients
+        intercepts = [-b for b in intercepts] + intercepts
+        multi_class = 0
+        post = "LOGISTIC"
+    else:
+        assert multinomial and coef.shape[0] == n_classes
+        multi_class = 1
+        post = "SOFTMAX"
+    nodes = []
+    lc_out = "probabilities" if multi_class == 0 else "probability_tensor"
+    nodes.append(helper.make_node(
+        "LinearClassifier", ["X"], ["label", lc_out],
+        name="LinearClassifier", domain="ai.onnx.ml",
+        coefficients=f32list(coefficients), intercepts=f32list(intercepts),
+        classlabels_ints=list(range(n_classes)), multi_class=multi_class,
+        post_transform=post))
+    if multi_class > 0:
+        nodes.append(helper.make_node(
+            "Normalizer", ["probability_tensor"], ["probabilities"],
+            name="Normalizer", domain="ai.onnx.ml", norm="L1"))
+    tail, outputs = classifier_tail(n_classes)
+    return make_ml_model(name, nodes + tail, [input_X(n_features)], outputs,
+                         "LogisticRegression (blindml exporter, skl2onnx "
+                         "LinearClassifier conventions)")
+
+
+# --- trees -----------------------------------------------------------------
+
+
+def sklearn_threshold_f32(dy):
+    """skl2onnx's sklearn_threshold(dy, np.float32, 'BRANCH_LEQ')."""
+    dy = np.float64(dy)
+    fy = np.float32(dy)
+    if np.float64(fy) == dy or np.float64(fy) < dy:
+        return float(fy)
+    eps = max(abs(fy), np.finfo(np.float32).eps) * 10
+    nfy = np.nextafter(np.array([fy], dtype=np.float32),
+                       np.array([fy - eps], dtype=np.float32))[0]
+    return float(nfy)
+
+
+def empty_tree_attrs(classifier):
+    keys = ["nodes_treeids", "nodes_nodeids", "nodes_featureids",
+            "nodes_modes", "nodes_values", "nodes_truenodeids",
+            "nodes_falsenodeids", "nodes_missing_value_tracks_true",
+            "nodes_hitrates"]
+    keys += (["class_treeids", "class_nodeids", "class_ids", "class_weights"]
+             if classifier else
+             ["target_treeids", "target_nodeids", "target_ids",
+              "target_weights"])
+    return {k: [] for k in keys}
+
+
+def add_sklearn_tree(attrs, classifier, tree, tree_id, tree_weight,
+                     weight_id_bias, leaf_weights_are_counts):
+    """skl2onnx's add_tree_to_attribute_pairs (adjust_threshold=True)."""
+    for i in range(tree.node_count):
+        left, right = int(tree.children_left[i]), int(tree.children_right[i])
+        if left > i or right > i:
+            mode, feat = "BRANCH_LEQ", int(tree.feature[i])
+            value = sklearn_threshold_f32(tree.threshold[i])
+            t_id, f_id = left, right
+        else:
+            mode, feat, value, t_id, f_id = "LEAF", 0, 0.0, 0, 0
+        attrs["nodes_treeids"].append(tree_id)
+        attrs["nodes_nodeids"].append(i)
+        attrs["nodes_featureids"].append(feat)
+        attrs["nodes_modes"].append(mode)
+        attrs["nodes_values"].append(value)
+        attrs["nodes_truenodeids"].append(t_id)
+        attrs["nodes_falsenodeids"].append(f_id)
+        attrs["nodes_missing_value_tracks_true"].append(0)
+        attrs["nodes_hitrates"].append(1.0)
+        if mode != "LEAF":
+            continue
+        w = np.asarray(tree.value[i], dtype=np.float64).ravel()
+        factor = tree_weight
+        if leaf_weights_are_counts:
+            s = float(w.sum())
+            factor /= s if s != 0.0 else 1.0
+        w = [float(x) * factor for x in w]
+        if len(w) == 2 and classifier:
+            w = [w[1]]
+        pre = "class" if classifier else "target"
+        for k, x in enumerate(w):
+            attrs[pre + "_treeids"].append(tree_id)
+            attrs[pre + "_nodeids"].append(i)
+            attrs[pre + "_ids"].append(k + weight_id_bias)
+            attrs[pre + "_weights"].append(x)
+
+
+def _f32_attrs(attrs):
+    for k in ("nodes_values", "class_weights", "target_weights",
+              "nodes_hitrates", "base_values"):
+        if k in attrs:
+            attrs[k] = f32list(attrs[k])
+    return attrs
+
+
+def export_tree_classifier(attrs, n_classes, n_features, name, doc):
+    attrs = _f32_attrs(dict(attrs))
+    attrs["classlabels_int64s"] = list(range(n_classes))
+    attrs.setdefault("post_transform", "NONE")
+    node = helper.make_node("TreeEnsembleClassifier", ["X"],
+                            ["label", "probabilities"],
+                            name="TreeEnsembleClassifier",
+                            domain="ai.onnx.ml", **attrs)
+    tail, outputs = classifier_tail(n_classes)
+    return make_ml_model(name, [node] + tail, [input_X(n_features)], outputs,
+                         doc)
+
+
+def export_tree_regressor(attrs, n_features, name, doc):
+    attrs = _f32_attrs(dict(attrs))
+    attrs["n_targets"] = 1
+    attrs.setdefault("post_transform", "NONE")
+    node = helper.make_node("TreeEnsembleRegressor", ["X"], ["variable"],
+                            name="TreeEnsembleRegressor",
+                            domain="ai.onnx.ml", **attrs)
+    out = helper.make_tensor_value_info("variable", TensorProto.FLOAT,
+                                        [None, 1])
+    return make_ml_model(name, [node], [input_X(n_features)], [out], doc)
+
+
+def export_decision_tree_classifier(m, n_features, name):
+    attrs = empty_tree_attrs(True)
+    add_sklearn_tree(attrs, True, m.tree_, 0, 1.0, 0, True)
+    return export_tree_classifier(attrs, len(m.classes_), n_features, name,
+                                  "DecisionTreeClassifier (blindml exporter,"
+                                  " skl2onnx conventions)")
+
+
+def export_random_forest_classifier(m, n_features, name):
+    attrs = empty_tree_attrs(True)
+    n = len(m.estimators_)
+    for t, est in enumerate(m.estimators_):
+        add_sklearn_tree(attrs, True, est.tree_, t, 1.0 / n, 0, True)
+    return export_tree_classifier(attrs, len(m.classes_), n_features, name,
+                                  "RandomForestClassifier (blindml exporter,"
+                                  " skl2onnx conventions)")
+
+
+def export_gradient_boosting_classifier(m, n_features, name):
+    assert m.n_classes_ == 2 and m.init is None
+    attrs = empty_tree_attrs(True)
+    base = m._raw_predict_init(np.zeros((1, n_features))).ravel()
+    attrs["base_values"] = [float(v) for v in base]
+    attrs["post_transform"] = "LOGISTIC"
+    for t in range(m.n_estimators_):
+        add_sklearn_tree(attrs, True, m.estimators_[t][0].tree_, t,
+                         m.learning_rate, 0, False)
+    return export_tree_classifier(attrs, 2, n_features, name,
+                                  "GradientBoostingClassifier (blindml "
+                                  "exporter, skl2onnx conventions)")
+
+
+def export_decision_tree_regressor(m, n_features, name):
+    attrs = empty_tree_attrs(False)
+    add_sklearn_tree(attrs, False, m.tree_, 0, 1.0, 0, False)
+    return export_tree_regressor(attrs, n_features, name,
+                                 "DecisionTreeRegressor (blindml exporter, "
+                                 "skl2onnx conventions)")
+
+
+# ---------------------------------------------------------------------------
+# numpy interpreter of the ONNX / ONNX-ML semantics used here
+# ---------------------------------------------------------------------------
+
+
+def _attrs(node):
+    return {a.name: helper.get_attribute_value(a) for a in node.attribute}
+
+
+def _s(v):
+    return v.decode() if isinstance(v, bytes) else v
+
+
+def _sigmoid(x):
+    return 1.0 / (1.0 + np.exp(-x))
+
+
+def _softmax(x, axis=-1):
+    e = np.exp(x - x.max(axis=axis, keepdims=True))
+    return e / e.sum(axis=axis, keepdims=True)
+
+
+def _post(scores, post):
+    post = _s(post)
+    if post == "NONE":
+        return scores
+    if post == "LOGISTIC":
+        return _sigmoid(scores)
+    if post == "SOFTMAX":
+        return _softmax(scores, axis=1)
+    raise NotImplementedError(post)
+
+
+class _Trees:
+    def __init__(self, a, prefix):
+        self.nodes = {}
+        for k in range(len(a["nodes_nodeids"])):
+            key = (a["nodes_treeids"][k], a["nodes_nodeids"][k])
+            self.nodes[key] = (_s(a["nodes_modes"][k]),
+                               a["nodes_featureids"][k],
+                               np.float32(a["nodes_values"][k]),
+                               a["nodes_truenodeids"][k],
+                               a["nodes_falsenodeids"][k])
+        children = set()
+        for (t, _), (mode, _, _, tn, fn) in self.nodes.items():
+            if mode != "LEAF":
+                children.add((t, tn))
+                children.add((t, fn))
+        self.roots = sorted(k for k in self.nodes if k not in children)
+        self.leaf_w = {}
+        for k in range(len(a[prefix + "_nodeids"])):
+            key = (a[prefix + "_treeids"][k], a[prefix + "_nodeids"][k])
+            self.leaf_w.setdefault(key, []).append(
+                (a[prefix + "_ids"][k], float(a[prefix + "_weights"][k])))
+
+    def leaves(self, x):
+        """x: float32 row.  Yields the (tree, node) leaf of each tree."""
+        for root in self.roots:
+            t, n = root
+            while True:
+                mode, f, v, tn, fn = self.nodes[(t, n)]
+                if mode == "LEAF":
+                    break
+                xv = x[f]
+                if mode == "BRANCH_LEQ":
+                    go = xv <= v
+                elif mode == "BRANCH_LT":
+                    go = xv < v
+                elif mode == "BRANCH_GTE":
+                    go = xv >= v
+                elif mode == "BRANCH_GT":
+                    go = xv > v
+                elif mode == "BRANCH_EQ":
+                    go = xv == v
+                elif mode == "BRANCH_NEQ":
+                    go = xv != v
+                else:
+                    raise NotImplementedError(mode)
+                n = tn if go else fn
+            yield (t, n)
+
+
+def _tree_classifier(a, X):
+    trees = _Trees(a, "class")
+    labels = list(a["classlabels_int64s"])
+    nc = len(labels)
+    base = [float(b) for b in a.get("base_values", [])]
+    post = _s(a.get("post_transform", b"NONE"))
+    class_ids = set(a["class_ids"])
+    binary_case = nc == 2 and len(class_ids) == 1
+    all_pos = all(w >= 0 for w in a["class_weights"])
+    Y = np.zeros(len(X), dtype=np.int64)
+    Z = np.zeros((len(X), nc), dtype=np.float64)
+    for r, x in enumerate(X):
+        score = np.zeros(nc)
+        has = np.zeros(nc, dtype=bool)
+        for leaf in trees.leaves(x):
+            for cid, w in trees.leaf_w.get(leaf, []):
+                score[cid] += w
+                has[cid] = True
+        if nc > 2:
+            for k, b in enumerate(base):
+                score[k] += b
+                has[k] = True
+            best = -1
+            for k in range(nc):
+                if has[k] and (best < 0 or score[k] > score[best]):
+                    best = k
+            Y[r] = labels[best]
+            Z[r] = _post(score[None, :], post)[0]
+            continue
+        # binary: ONNX Runtime's rules (tree_ensemble_aggregator.h)
+        preds = [[score[0], has[0]], [score[1], has[1]]]
+        if len(base) == 2:
+            if preds[1][1]:
+                preds[1][0] = base[1] + preds[0][0]
+                preds[0][0] = -preds[1][0]
+            else:
+                preds[1][0] += base[1]
+                preds[0][0] += base[0]
+        elif len(base) == 1:
+            preds[0][0] += base[0]
+            if not preds[1][1]:
+                preds.pop()
+        elif not preds[1][1]:
+            preds.pop()
+        if len(preds) == 2 and preds[1][1]:
+            pos = preds[1][0]
+        else:
+            pos = preds[0][0] if preds[0][1] else 0.0
+        assert binary_case, "only skl2onnx's binary encoding is supported"
+        if all_pos:
+            second = 0 if pos > 0.5 else 1
+            Y[r] = labels[1] if pos > 0.5 else labels[0]
+        else:
+            second = 2 if pos > 0 else 3
+            Y[r] = labels[1] if pos > 0 else labels[0]
+        if len(preds) == 2:
+            Z[r] = _post(np.array([[preds[0][0], preds[1][0]]]), post)[0]
+        else:
+            s = preds[0][0]
+            if second in (0, 1):
+                Z[r] = [1.0 - s, s]
+            elif post == "LOGISTIC":
+                Z[r] = [_sigmoid(-s), _sigmoid(s)]
+            else:
+                Z[r] = [-s, s]
+    return Y, Z
+
+
+def _tree_regressor(a, X):
+    trees = _Trees(a, "target")
+    nt = a.get("n_targets", 1)
+    base = [float(b) for b in a.get("base_values", [])]
+    agg = _s(a.get("aggregate_function", b"SUM"))
+    assert agg == "SUM"
+    out = np.zeros((len(X), nt))
+    for r, x in enumerate(X):
+        for leaf in trees.leaves(x):
+            for tid, w in trees.leaf_w.get(leaf, []):
+                out[r, tid] += w
+        for k, b in enumerate(base):
+            out[r, k] += b
+    return _post(out, a.get("post_transform", b"NONE"))
+
+
+def run_onnx(model, X):
+    """Evaluate the graph on X (float64 array, cast to float32 as input)."""
+    env = {}
+    for init in model.graph.initializer:
+        env[init.name] = numpy_helper.to_array(init).astype(np.float64)
+    env[model.graph.input[0].name] = np.asarray(X, np.float32).astype(
+        np.float64)
+    for node in model.graph.node:
+        a = _attrs(node)
+        i = [env[n] if n else None for n in node.input]
+        op = node.op_type
+        if op == "LinearRegressor":
+            coef = np.array(a["coefficients"]).reshape(a.get("targets", 1),
+                                                       -1)
+            y = i[0] @ coef.T + np.array(a.get("intercepts", [0.0]))
+            res = [_post(y, a.get("post_transform", b"NONE"))]
+        elif op == "LinearClassifier":
+            labels = a["classlabels_ints"]
+            inter = np.array(a["intercepts"])
+            coef = np.array(a["coefficients"]).reshape(len(inter), -1)
+            scores = i[0] @ coef.T + inter
+            assert scores.shape[1] == len(labels)
+            lab = np.array([labels[k] for k in scores.argmax(axis=1)])
+            res = [lab, _post(scores, a.get("post_transform", b"NONE"))]
+        elif op == "Normalizer":
+            assert _s(a["norm"]) == "L1"
+            res = [i[0] / np.abs(i[0]).sum(axis=1, keepdims=True)]
+        elif op == "TreeEnsembleClassifier":
+            res = list(_tree_classifier(a, np.asarray(i[0], np.float32)))
+        elif op == "TreeEnsembleRegressor":
+            res = [_tree_regressor(a, np.asarray(i[0], np.float32))]
+        elif op == "Cast":
+            assert a["to"] in (TensorProto.INT64, TensorProto.FLOAT)
+            res = [i[0].astype(np.int64) if a["to"] == TensorProto.INT64
+                   else i[0].astype(np.float64)]
+        elif op == "ZipMap":
+            labels = a["classlabels_int64s"]
+            res = [[{labels[k]: float(v) for k, v in enumerate(row)}
+                    for row in i[0]]]
+        elif op == "Identity":
+            res = [i[0]]
+        elif op == "Gemm":
+            A, B = i[0], i[1]
+            if a.get("transA", 0):
+                A = A.T
+            if a.get("transB", 0):
+                B = B.T
+            y = a.get("alpha", 1.0) * (A @ B)
+            if len(i) > 2 and i[2] is not None:
+                y = y + a.get("beta", 1.0) * i[2]
+            res = [y]
+        elif op == "MatMul":
+            res = [i[0] @ i[1]]
+        elif op == "Add":
+            res = [i[0] + i[1]]
+        elif op == "Relu":
+            res = [np.maximum(i[0], 0.0)]
+        elif op == "Sigmoid":
+            res = [_sigmoid(i[0])]
+        elif op == "Softmax":
+            res = [_softmax(i[0], axis=a.get("axis", -1))]
+        else:
+            raise NotImplementedError("interpreter: op %s" % op)
+        for name, v in zip(node.output, res):
+            env[name] = v
+    return [env[o.name] for o in model.graph.output]
+
+
+def onnx_classifier_outputs(model, X):
+    """(labels, probabilities[N, C]) of an ONNX-ML classifier."""
+    lab, zm = run_onnx(model, X)
+    keys = sorted(zm[0].keys())
+    proba = np.array([[d[k] for k in keys] for d in zm])
+    return np.asarray(lab, np.int64).ravel(), proba
+
+
+# ---------------------------------------------------------------------------
+# checks and outputs
+# ---------------------------------------------------------------------------
+
+
+class Fail(Exception):
+    pass
+
+
+def save_model(model, path):
+    onnx.checker.check_model(model)
+    onnx.save(model, path)
+    size = os.path.getsize(path)
+    if size >= MAX_MODEL_BYTES:
+        raise Fail("%s is %d bytes (limit %d)" % (path, size, MAX_MODEL_BYTES))
+    m = onnx.load(path)
+    onnx.checker.check_model(m)
+    return m
+
+
+def check_classifier(name, model, ref_proba_fn, ds, results):
+    """Compare the ONNX semantics against the trained model."""
+    for split, X in (("train", ds.Xtr), ("test", ds.Xte)):
+        lab, proba = onnx_classifier_outputs(model, X)
+        ref = ref_proba_fn(X)
+        d = float(np.abs(proba - ref).max())
+        if not d < PROBA_TOL:
+            raise Fail("%s: %s max |proba_onnx - proba_ref| = %g >= %g"
+                       % (name, split, d, PROBA_TOL))
+        ref_lab = ref.argmax(axis=1)
+        diff = np.nonzero(lab != ref_lab)[0]
+        for r in diff:
+            print("  NOTE %s %s row %d: ONNX label %d, reference %d "
+                  "(proba %s vs %s)" % (name, split, r, lab[r], ref_lab[r],
+                                        proba[r], ref[r]))
+        if split == "test":
+            acc = accuracy_score(ds.yte, lab)
+            ref_acc = accuracy_score(ds.yte, ref_lab)
+            results.append((name, "accuracy", ref_acc, acc, d, len(diff)))
+            print("  %-36s test accuracy %.4f (ONNX %.4f), max|dproba| %.2e,"
+                  " label mismatches %d" % (name, ref_acc, acc, d, len(diff)))
+    return lab, proba
+
+
+def note_float64_paths(name, model, ds):
+    """Rows whose tree path changes if the float64 CSV value were compared
+    with the float32 threshold instead of float32(value) (the ONNX input is
+    float32).  Informational: blindml must cast to float32 first."""
+    node = [n for n in model.graph.node
+            if n.op_type.startswith("TreeEnsemble")][0]
+    a = _attrs(node)
+    trees = _Trees(a, "class" if "class_ids" in a else "target")
+    for split, X in (("train", ds.Xtr), ("test", ds.Xte)):
+        X32 = X.astype(np.float32)
+        rows = [r for r in range(len(X))
+                if list(trees.leaves(X32[r])) != list(trees.leaves(X[r]))]
+        if rows:
+            print("  NOTE %s %s: rows %s take another path when compared in "
+                  "float64" % (name, split, rows))
+
+
+def write_expected_classifier(path, lab, proba):
+    n = proba.shape[1]
+    with open(path, "w", newline="\n") as f:
+        f.write(",".join(["label"] + ["proba_%d" % k for k in range(n)])
+                + "\n")
+        for l, p in zip(lab, proba):
+            f.write(",".join([str(int(l))] + [fmt(v) for v in p]) + "\n")
+
+
+def write_expected_regressor(path, pred):
+    with open(path, "w", newline="\n") as f:
+        f.write("prediction\n")
+        for v in pred:
+            f.write(fmt(v) + "\n")
+
+
+def check_regressor(name, model, ref_fn, ds, results):
+    for split, X, y in (("train", ds.Xtr, ds.ytr), ("test", ds.Xte, ds.yte)):
+        pred = np.asarray(run_onnx(model, X)[0]).ravel()
+        ref = np.asarray(ref_fn(X)).ravel()
+        d = float(np.abs(pred - ref).max())
+        if not d < REG_TOL:
+            raise Fail("%s: %s max |pred_onnx - pred_ref| = %g >= %g"
+                       % (name, split, d, REG_TOL))
+        if split == "test":
+            r2 = r2_score(y, ref)
+            r2o = r2_score(y, pred)
+            results.append((name, "R2", r2, r2o, d, 0))
+            print("  %-36s test R2 %.4f (ONNX %.4f), max|dpred| %.2e"
+                  % (name, r2, r2o, d))
+    return pred
+
+
+# ---------------------------------------------------------------------------
+# models
+# ---------------------------------------------------------------------------
+
+
+def fold_standardization(coef, intercept, mean, scale):
+    """w.(x-mean)/scale + b == (w/scale).x + (b - (w/scale).mean)."""
+    coef = np.asarray(coef, np.float64)
+    w = coef / scale[None, :]
+    b = np.asarray(intercept, np.float64) - w @ mean
+    return w, b
+
+
+def train_mlp(ds, hidden, n_out, epochs, lr, weight_decay):
+    import torch
+    torch.manual_seed(MODEL_SEED)
+    mean = ds.Xtr.mean(axis=0)
+    scale = ds.Xtr.std(axis=0)
+    scale[scale == 0] = 1.0
+    Xs = torch.tensor((ds.Xtr - mean) / scale, dtype=torch.float32)
+    y = torch.tensor(ds.ytr, dtype=torch.long)
+    net = torch.nn.Sequential(torch.nn.Linear(Xs.shape[1], hidden),
+                              torch.nn.ReLU(),
+                              torch.nn.Linear(hidden, n_out))
+    opt = torch.optim.Adam(net.parameters(), lr=lr,
+                           weight_decay=weight_decay)
+    loss_fn = torch.nn.CrossEntropyLoss()
+    for _ in range(epochs):
+        opt.zero_grad()
+        loss = loss_fn(net(Xs), y)
+        loss.backward()
+        opt.step()
+    net.eval()
+
+    def ref_proba(X):
+        with torch.no_grad():
+            z = net(torch.tensor((X - mean) / scale, dtype=torch.float32))
+            return torch.softmax(z.double(), dim=1).numpy()
+
+    # folded copy: raw features in, same logits out
+    folded = torch.nn.Sequential(torch.nn.Linear(Xs.shape[1], hidden),
+                                 torch.nn.ReLU(),
+                                 torch.nn.Linear(hidden, n_out))
+    w1, b1 = fold_standardization(net[0].weight.detach().double().numpy(),
+                                  net[0].bias.detach().double().numpy(),
+                                  mean, scale)
+    with torch.no_grad():
+        folded[0].weight.copy_(torch.tensor(w1, dtype=torch.float32))
+        folded[0].bias.copy_(torch.tensor(b1, dtype=torch.float32))
+        folded[2].weight.copy_(net[2].weight)
+        folded[2].bias.copy_(net[2].bias)
+    folded.eval()
+    return folded, ref_proba
+
+
+def export_torch(net, n_features, path):
+    import torch
+    dummy = torch.zeros(1, n_features, dtype=torch.float32)
+    torch.onnx.export(net, dummy, path, input_names=["X"],
+                      output_names=["logits"],
+                      dynamic_axes={"X": {0: "N"}, "logits": {0: "N"}},
+                      opset_version=OPSET, do_constant_folding=True)
+    m = onnx.load(path)
+    m.producer_name = "pytorch (blindml make_test_models)"
+    m.doc_string = "MLP, standardisation folded into the first Gemm; " \
+                   "output: logits (no Softmax)"
+    return m
+
+
+def mlp_outputs(model, X):
+    z = np.asarray(run_onnx(model, X)[0])
+    return z.argmax(axis=1), _softmax(z, axis=1)
+
+
+def check_mlp(name, model, ref_proba_fn, ds, results):
+    for split, X in (("train", ds.Xtr), ("test", ds.Xte)):
+        lab, proba = mlp_outputs(model, X)
+        ref = ref_proba_fn(X)
+        d = float(np.abs(proba - ref).max())
+        if not d < PROBA_TOL:
+            raise Fail("%s: %s max |proba_onnx - proba_torch| = %g"
+                       % (name, split, d))
+        diff = np.nonzero(lab != ref.argmax(axis=1))[0]
+        for r in diff:
+            print("  NOTE %s %s row %d differs" % (name, split, r))
+        if split == "test":
+            acc = accuracy_score(ds.yte, lab)
+            ref_acc = accuracy_score(ds.yte, ref.argmax(axis=1))
+            results.append((name, "accuracy", ref_acc, acc, d, len(diff)))
+            print("  %-36s test accuracy %.4f (ONNX %.4f), max|dproba| %.2e,"
+                  " label mismatches %d" % (name, ref_acc, acc, d, len(diff)))
+    return lab, proba
+
+
+def try_import_xgboost():
+    try:
+        import xgboost  # noqa: F401
+        return xgboost
+    except Exception:
+        return None
+
+
+def export_xgboost_classifier(booster_model, n_features, name):
+    """onnxmltools' XGBoost binary:logistic conventions (XGBConverter):
+    node ids renumbered in pre-order (node, children[0], children[1]), nodes
+    listed in that order, BRANCH_LT, true = "yes", false = "no",
+    nodes_missing_value_tracks_true = (missing == yes), no nodes_hitrates,
+    class_ids 0, class_weights = leaf values, post_transform LOGISTIC,
+    base_values = [logit(base_score)] only when base_score != 0.5."""
+    import json
+    bst = booster_model.get_booster()
+    cfg = json.loads(bst.save_config())
+    base_score = float(cfg["learner"]["learner_model_param"]["base_score"])
+    attrs = empty_tree_attrs(True)
+    del attrs["nodes_hitrates"]
+    trees = [json.loads(js) for js in bst.get_dump(dump_format="json")]
+
+    def remap_ids(nd, remap):
+        remap[nd["nodeid"]] = len(remap)
+        for ch in nd.get("children", []):
+            remap_ids(ch, remap)
+        return remap
+
+    def fill(t, nd, remap):
+        nid = remap[nd["nodeid"]]
+        attrs["nodes_treeids"].append(t)
+        attrs["nodes_nodeids"].append(nid)
+        if "children" in nd:
+            feat = nd["split"]
+            fid = int(feat[1:]) if str(feat).startswith("f") else int(feat)
+            attrs["nodes_featureids"].append(fid)
+            attrs["nodes_modes"].append("BRANCH_LT")
+            attrs["nodes_values"].append(float(nd["split_condition"]))
+            attrs["nodes_truenodeids"].append(remap[nd["yes"]])
+            attrs["nodes_falsenodeids"].append(remap[nd["no"]])
+            attrs["nodes_missing_value_tracks_true"].append(
+                1 if nd.get("missing", -1) == nd["yes"] else 0)
+            for ch in nd["children"]:
+                fill(t, ch, remap)
+        else:
+            attrs["nodes_featureids"].append(0)
+            attrs["nodes_modes"].append("LEAF")
+            attrs["nodes_values"].append(0.0)
+            attrs["nodes_truenodeids"].append(0)
+            attrs["nodes_falsenodeids"].append(0)
+            attrs["nodes_missing_value_tracks_true"].append(0)
+            attrs["class_treeids"].append(t)
+            attrs["class_nodeids"].append(nid)
+            attrs["class_ids"].append(0)
+            attrs["class_weights"].append(float(nd["leaf"]))
+
+    for t, tree in enumerate(trees):
+        fill(t, tree, remap_ids(tree, {}))
+    if base_score != 0.5:
+        attrs["base_values"] = [
+            float(-np.log(1 / np.float32(base_score) - 1.0))]
+    attrs["post_transform"] = "LOGISTIC"
+    return export_tree_classifier(attrs, 2, n_features, name,
+                                  "XGBClassifier (blindml exporter, "
+                                  "onnxmltools conventions)")
+
+
+def build_all(out_dir):
+    t0 = time.time()
+    dss = load_datasets()
+    os.makedirs(os.path.join(out_dir, "models"), exist_ok=True)
+    for ds in dss.values():
+        d = os.path.join(out_dir, ds.name)
+        os.makedirs(d, exist_ok=True)
+        write_dataset_csv(os.path.join(d, "train.csv"), ds.feature_names,
+                          ds.Xtr, ds.ytr, ds.task)
+        write_dataset_csv(os.path.join(d, "test.csv"), ds.feature_names,
+                          ds.Xte, ds.yte, ds.task)
+        # the CSVs must round-trip exactly (the models are trained on them)
+        for split, X, y in (("train", ds.Xtr, ds.ytr), ("test", ds.Xte,
+                                                        ds.yte)):
+            h, Xr, yr = read_dataset_csv(os.path.join(d, split + ".csv"))
+            assert h == ds.feature_names + ["target"]
+            assert np.array_equal(Xr, X) and np.array_equal(yr, y)
+        print("dataset %-14s train %d, test %d, features %d%s"
+              % (ds.name, len(ds.Xtr), len(ds.Xte), ds.Xtr.shape[1],
+                 ", classes %d" % ds.n_classes if ds.task == "clf" else ""))
+
+    mdir = os.path.join(out_dir, "models")
+    results = []
+
+    def path(name, ext):
+        return os.path.join(mdir, name + ext)
+
+    bc, iris, diab = dss["breast_cancer"], dss["iris"], dss["diabetes"]
+    nf_bc, nf_diab = bc.Xtr.shape[1], diab.Xtr.shape[1]
+
+    # 1. linear regression, diabetes
+    name = "linear_regression_diabetes"
+    m = LinearRegression().fit(diab.Xtr, diab.ytr)
+    model = save_model(export_linear_regressor(m.coef_, m.intercept_,
+                                               nf_diab, name),
+                       path(name, ".onnx"))
+    pred = check_regressor(name, model, m.predict, diab, results)
+    write_expected_regressor(path(name, ".expected.csv"), pred)
+
+    # 2./3. logistic regression, standardisation folded into the weights
+    for name, ds, multinomial in (
+            ("logistic_regression_breast_cancer", bc, False),
+            ("logistic_regression_iris", iris, True)):
+        mean = ds.Xtr.mean(axis=0)
+        scale = ds.Xtr.std(axis=0)
+        lr = LogisticRegression(max_iter=10000, random_state=MODEL_SEED)
+        lr.fit((ds.Xtr - mean) / scale, ds.ytr)
+        assert lr.n_iter_.max() < lr.max_iter, "did not converge"
+        w, b = fold_standardization(lr.coef_, lr.intercept_, mean, scale)
+        model = save_model(export_logistic_regression(
+            w, b, ds.n_classes, multinomial, name), path(name, ".onnx"))
+
+        def ref(X, lr=lr, mean=mean, scale=scale):
+            return lr.predict_proba((X - mean) / scale)
+        lab, proba = check_classifier(name, model, ref, ds, results)
+        write_expected_classifier(path(name, ".expected.csv"), lab, proba)
+
+    # 4. decision tree classifier
+    name = "decision_tree_breast_cancer"
+    m = DecisionTreeClassifier(max_depth=5, random_state=MODEL_SEED)
+    m.fit(bc.Xtr, bc.ytr)
+    model = save_model(export_decision_tree_classifier(m, nf_bc, name),
+                       path(name, ".onnx"))
+    lab, proba = check_classifier(name, model, m.predict_proba, bc, results)
+    note_float64_paths(name, model, bc)
+    write_expected_classifier(path(name, ".expected.csv"), lab, proba)
+
+    # 5. random forest
+    name = "random_forest_breast_cancer"
+    m = RandomForestClassifier(n_estimators=20, max_depth=4,
+                               random_state=MODEL_SEED, n_jobs=1)
+    m.fit(bc.Xtr, bc.ytr)
+    model = save_model(export_random_forest_classifier(m, nf_bc, name),
+                       path(name, ".onnx"))
+    lab, proba = check_classifier(name, model, m.predict_proba, bc, results)
+    note_float64_paths(name, model, bc)
+    write_expected_classifier(path(name, ".expected.csv"), lab, proba)
+
+    # 6. gradient boosting
+    name = "gradient_boosting_breast_cancer"
+    m = GradientBoostingClassifier(n_estimators=20, max_depth=3,
+                                   random_state=MODEL_SEED)
+    m.fit(bc.Xtr, bc.ytr)
+    model = save_model(export_gradient_boosting_classifier(m, nf_bc, name),
+                       path(name, ".onnx"))
+    lab, proba = check_classifier(name, model, m.predict_proba, bc, results)
+    note_float64_paths(name, model, bc)
+    write_expected_classifier(path(name, ".expected.csv"), lab, proba)
+
+    # 7. decision tree regressor
+    name = "decision_tree_diabetes"
+    m = DecisionTreeRegressor(max_depth=5, random_state=MODEL_SEED)
+    m.fit(diab.Xtr, diab.ytr)
+    model = save_model(export_decision_tree_regressor(m, nf_diab, name),
+                       path(name, ".onnx"))
+    pred = check_regressor(name, model, m.predict, diab, results)
+    note_float64_paths(name, model, diab)
+    write_expected_regressor(path(name, ".expected.csv"), pred)
+
+    # 8./9. MLPs (torch)
+    import torch
+    torch.set_num_threads(1)
+    for name, ds, epochs, lr_, wd in (("mlp_iris", iris, 500, 0.01, 1e-4),
+                                      ("mlp_breast_cancer", bc, 300, 0.01,
+                                       1e-4)):
+        net, ref = train_mlp(ds, 16, ds.n_classes, epochs, lr_, wd)
+        model = export_torch(net, ds.Xtr.shape[1], path(name, ".onnx"))
+        model = save_model(model, path(name, ".onnx"))
+        ops = [n.op_type for n in model.graph.node]
+        print("  %s ops: %s" % (name, " ".join(ops)))
+        lab, proba = check_mlp(name, model, ref, ds, results)
+        if name == "mlp_iris" and accuracy_score(ds.yte, lab) < 0.9:
+            raise Fail("mlp_iris test accuracy below 0.9")
+        write_expected_classifier(path(name, ".expected.csv"), lab, proba)
+
+    # 10. xgboost (optional)
+    xgb = try_import_xgboost()
+    if xgb is None:
+        print("  xgboost not installed: xgboost_breast_cancer skipped")
+    else:
+        name = "xgboost_breast_cancer"
+        m = xgb.XGBClassifier(n_estimators=20, max_depth=3,
+                              learning_rate=0.3, random_state=MODEL_SEED,
+                              n_jobs=1, tree_method="exact")
+        m.fit(bc.Xtr, bc.ytr)
+        model = save_model(export_xgboost_classifier(m, nf_bc, name),
+                           path(name, ".onnx"))
+        lab, proba = check_classifier(name, model, m.predict_proba, bc,
+                                      results)
+        note_float64_paths(name, model, bc)
+        write_expected_classifier(path(name, ".expected.csv"), lab, proba)
+
+    print()
+    print("| model | metric | float (trained model) | ONNX file | max diff |"
+          " label diffs |")
+    print("|---|---|---|---|---|---|")
+    for name, metric, ref, onx, d, nd in results:
+        print("| %s | %s | %.4f | %.4f | %.1e | %d |"
+              % (name, metric, ref, onx, d, nd))
+    print("\ndone in %.1f s" % (time.time() - t0))
+
+
+def main(argv=None):
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--out", default=os.path.join("tests", "data"))
+    args = ap.parse_args(argv)
+    try:
+        build_all(args.out)
+    except Fail as e:
+        print("FAILED: %s" % e, file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
