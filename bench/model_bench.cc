@@ -27,7 +27,7 @@ struct Prepared {
   std::unique_ptr<crypto::ClientKey> client;
   std::unique_ptr<crypto::EvaluationKeys> eval;
   testing::DataSet test;
-  double float_acc = 0, quant_acc = 0, fhe_acc = 0, fhe_rows = 0;
+  double float_acc = 0, quant_acc = 0, fhe_acc = 0, clear_acc_same_rows = 0, fhe_rows = 0;
   std::optional<circuit::EncryptedTensor> sample;
 };
 
@@ -86,6 +86,7 @@ Prepared* prepared(int index) {
   std::vector<double> target(p.test.target.begin(), p.test.target.begin() + n);
   auto fhe = predict_fhe(*p.model, rows, *p.client, p.eval.get(), pool);
   p.fhe_acc = fhe.ok() ? score(mc, *fhe, target) : -1;
+  p.clear_acc_same_rows = score(mc, predict_clear(*p.model, rows).value(), target);
   p.fhe_rows = static_cast<double>(n);
   p.sample = circuit::encrypt_tensor(*p.client, p.model->processing.encode_row(p.test.features[0]).value(),
                                      p.model->compiled.carrier_bits);
@@ -125,6 +126,7 @@ void BM_ModelFhe(benchmark::State& state) {
   state.counters["acc_float"] = p->float_acc;
   state.counters["acc_quantized"] = p->quant_acc;
   state.counters["acc_fhe"] = p->fhe_acc;
+  state.counters["acc_clear_fhe_rows"] = p->clear_acc_same_rows;
   state.counters["fhe_rows"] = p->fhe_rows;
 }
 
