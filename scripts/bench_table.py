@@ -228,7 +228,7 @@ MODEL_COLUMNS = [
     Column("width", "model_carrier_bits", "{:.0f}"),
     Column("PBS", "model_pbs", "{:.0f}"),
     Column("keys MB", "model_key_mb", "{:.1f}"),
-    Column("FHE ms ({threads} thr)", "model_fhe_ms", "{:.1f}"),
+    Column("FHE ms ({threads} thr)", "model_fhe_ms", "{:.2f}"),
 ]
 
 

@@ -226,9 +226,7 @@ Result<Analysis> analyze(const Circuit& circuit) {
       case OpKind::kSlice:
       case OpKind::kGather:
       case OpKind::kConcat: {
-        std::vector<const Shape*> shapes;
-        for (ValueId i : node.inputs) shapes.push_back(&circuit.node(i).shape);
-        auto map = internal::structural_map(node, shapes);
+        auto map = internal::structural_map(circuit, node);
         for (int64_t e = 0; e < n; ++e) {
           const ValueId src = node.inputs[map[e].operand];
           info.min[e] = a.values[src].min[map[e].index];

@@ -118,9 +118,7 @@ Result<std::vector<Tensor>> run(const Circuit& circuit, std::span<const Tensor> 
       case OpKind::kSlice:
       case OpKind::kGather:
       case OpKind::kConcat: {
-        std::vector<const Shape*> shapes;
-        for (ValueId i : node.inputs) shapes.push_back(&v[i].shape);
-        auto map = internal::structural_map(node, shapes);
+        auto map = internal::structural_map(circuit, node);
         out.data.resize(count);
         for (int64_t e = 0; e < count; ++e) out.data[e] = v[node.inputs[map[e].operand]].data[map[e].index];
         break;

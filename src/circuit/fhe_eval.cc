@@ -252,9 +252,7 @@ Result<std::vector<EncryptedTensor>> FheEvaluator::evaluate(std::vector<Encrypte
         case OpKind::kSlice:
         case OpKind::kGather:
         case OpKind::kConcat: {
-          std::vector<const Shape*> shapes;
-          for (ValueId i : node.inputs) shapes.push_back(&circuit.node(i).shape);
-          auto map = internal::structural_map(node, shapes);
+          auto map = internal::structural_map(circuit, node);
           for (int64_t e = 0; e < n; ++e) copy_ct(out.at(e), vals[node.inputs[map[e].operand]]->at(map[e].index));
           break;
         }

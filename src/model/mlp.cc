@@ -169,12 +169,6 @@ Result<Parsed> parse(const OnnxGraph& g) {
   return p;
 }
 
-uint32_t bits_for(int64_t max_value) {
-  uint32_t b = 1;
-  while ((max_value >> b) != 0) ++b;
-  return b;
-}
-
 }  // namespace
 
 Result<Lowered> lower_mlp(const OnnxGraph& graph, const Rows& calibration, const CompileOptions& options) {

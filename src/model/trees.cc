@@ -31,12 +31,6 @@ Status unsupported(const OnnxNode& n, const std::string& what) {
   return unimplemented("node '" + n.name + "' (" + n.op_type + "): " + what);
 }
 
-uint32_t bits_for(int64_t max_value) {
-  uint32_t b = 1;
-  while ((max_value >> b) != 0) ++b;
-  return b;
-}
-
 }  // namespace
 
 Result<Lowered> lower_trees(const OnnxGraph& graph, const Rows& calibration, const CompileOptions& options) {

@@ -79,6 +79,13 @@ inline std::vector<ElementSource> structural_map(const Node& node, const std::ve
   return map;
 }
 
+// The same for a node of a circuit (its operands' shapes taken from the circuit).
+inline std::vector<ElementSource> structural_map(const Circuit& circuit, const Node& node) {
+  std::vector<const Shape*> shapes;
+  for (ValueId i : node.inputs) shapes.push_back(&circuit.node(i).shape);
+  return structural_map(node, shapes);
+}
+
 // Sum over an axis: output element e is the sum of input elements groups[e].
 inline std::vector<std::vector<int64_t>> sum_groups(const Node& node, const Shape& in) {
   const int64_t axis = node.attrs[0];

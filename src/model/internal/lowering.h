@@ -22,6 +22,13 @@ Result<Lowered> lower_mlp(const OnnxGraph& graph, const Rows& calibration, const
 // Per-feature min and max over the calibration rows (invalid_argument when empty or ragged).
 Result<std::pair<std::vector<double>, std::vector<double>>> feature_ranges(const Rows& rows, size_t features);
 
+// Bits to hold 0..max_value (at least 1).
+inline uint32_t bits_for(int64_t max_value) {
+  uint32_t b = 1;
+  while ((max_value >> b) != 0) ++b;
+  return b;
+}
+
 // Nodes after the model proper that only shape the answer: ZipMap, Cast, Identity, Normalizer.
 bool is_trailing_op(const OnnxNode& node);
 
