@@ -1,0 +1,653 @@
+#include "blindml/deploy/deploy.h"
+
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cmath>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <nlohmann/json.hpp>
+
+#include "blindml/base/bytes.h"
+#include "blindml/circuit/analysis.h"
+#include "blindml/circuit/fhe_eval.h"
+#include "blindml/crypto/aligned.h"
+#include "blindml/crypto/algorithms.h"
+#include "blindml/crypto/csprng.h"
+#include "blindml/crypto/io.h"
+#include "internal/zip_io.h"
+
+namespace blindml::deploy {
+
+using nlohmann::json;
+
+const char* blindml_version() { return "0.1.0"; }
+
+namespace {
+
+constexpr uint64_t kMaxClientEntry = uint64_t{64} << 20;
+constexpr uint64_t kMaxServerEntry = uint64_t{1} << 30;
+constexpr uint64_t kMaxSecretKey = uint64_t{64} << 20;
+
+// ---- files ----
+
+Result<std::vector<uint8_t>> read_file(const std::string& path, uint64_t max_bytes) {
+  std::error_code ec;
+  const auto size = std::filesystem::file_size(path, ec);
+  if (ec) return not_found("cannot read " + path + ": " + ec.message());
+  if (size > max_bytes)
+    return resource_exhausted(path + " is " + std::to_string(size) + " bytes, over the limit of " +
+                              std::to_string(max_bytes));
+  std::ifstream f(path, std::ios::binary);
+  if (!f) return io_error("cannot open " + path);
+  std::vector<uint8_t> data(size);
+  if (size && !f.read(reinterpret_cast<char*>(data.data()), static_cast<std::streamsize>(size)))
+    return io_error("cannot read " + path);
+  return data;
+}
+
+// Writes via a temporary file in the same directory, fsync, rename: a reader sees the old file
+// or the whole new one.
+Status write_file_atomic(const std::string& path, std::span<const uint8_t> data, mode_t mode) {
+  const std::string tmp = path + ".tmp." + std::to_string(getpid());
+  int fd = ::open(tmp.c_str(), O_CREAT | O_WRONLY | O_TRUNC | O_CLOEXEC, mode);
+  if (fd < 0) return io_error("cannot create " + tmp + ": " + std::strerror(errno));
+  ::fchmod(fd, mode);
+  size_t done = 0;
+  while (done < data.size()) {
+    ssize_t w = ::write(fd, data.data() + done, data.size() - done);
+    if (w < 0) {
+      if (errno == EINTR) continue;
+      std::string msg = std::strerror(errno);
+      ::close(fd);
+      ::unlink(tmp.c_str());
+      return io_error("cannot write " + path + ": " + msg);
+    }
+    done += static_cast<size_t>(w);
+  }
+  if (::fsync(fd) != 0 || ::close(fd) != 0) {
+    ::unlink(tmp.c_str());
+    return io_error("cannot flush " + path);
+  }
+  if (::rename(tmp.c_str(), path.c_str()) != 0) {
+    std::string msg = std::strerror(errno);
+    ::unlink(tmp.c_str());
+    return io_error("cannot rename " + tmp + " to " + path + ": " + msg);
+  }
+  return Status();
+}
+
+std::string hex(std::span<const uint8_t> b) { return to_hex(b); }
+
+template <size_t N>
+bool from_hex(const std::string& s, std::array<uint8_t, N>& out) {
+  if (s.size() != 2 * N) return false;
+  for (size_t i = 0; i < N; ++i) {
+    unsigned v = 0;
+    for (int k = 0; k < 2; ++k) {
+      char c = s[2 * i + k];
+      v <<= 4;
+      if (c >= '0' && c <= '9') {
+        v |= static_cast<unsigned>(c - '0');
+      } else if (c >= 'a' && c <= 'f') {
+        v |= static_cast<unsigned>(c - 'a' + 10);
+      } else {
+        return false;
+      }
+    }
+    out[i] = static_cast<uint8_t>(v);
+  }
+  return true;
+}
+
+ModelId model_id_of(std::span<const uint8_t> circuit_blob) {
+  auto h = sha256(circuit_blob);
+  ModelId id;
+  std::copy(h.begin(), h.begin() + id.size(), id.begin());
+  return id;
+}
+
+// ---- parameters as JSON ----
+
+json params_to_json(const crypto::ParameterSet& p) {
+  return json{{"message_bits", p.message_bits},
+              {"lwe_dimension", p.lwe_dimension.value},
+              {"glwe_dimension", p.glwe_dimension.value},
+              {"polynomial_size", p.polynomial_size.value},
+              {"lwe_noise_log2_std", p.lwe_noise_log2_std},
+              {"glwe_noise_log2_std", p.glwe_noise_log2_std},
+              {"pbs_base_log", p.pbs_base_log.value},
+              {"pbs_level_count", p.pbs_level_count.value},
+              {"ks_base_log", p.ks_base_log.value},
+              {"ks_level_count", p.ks_level_count.value}};
+}
+
+Result<crypto::ParameterSet> params_from_json(const json& j, const std::string& fingerprint_hex) {
+  auto u = [&](const char* k) -> std::optional<uint64_t> {
+    if (!j.contains(k) || !j[k].is_number_unsigned()) return std::nullopt;
+    return j[k].get<uint64_t>();
+  };
+  auto d = [&](const char* k) -> std::optional<double> {
+    if (!j.contains(k) || !j[k].is_number() || !std::isfinite(j[k].get<double>())) return std::nullopt;
+    return j[k].get<double>();
+  };
+  auto mb = u("message_bits"), n = u("lwe_dimension"), k = u("glwe_dimension"), N = u("polynomial_size"),
+       pb = u("pbs_base_log"), pl = u("pbs_level_count"), kb = u("ks_base_log"), kl = u("ks_level_count");
+  auto sl = d("lwe_noise_log2_std"), sg = d("glwe_noise_log2_std");
+  if (!mb || !n || !k || !N || !pb || !pl || !kb || !kl || !sl || !sg || *mb > 64)
+    return corrupted("client.specs.json: the parameters are incomplete or malformed");
+  crypto::ParameterSet p{.name = "optimized",
+                         .message_bits = static_cast<uint32_t>(*mb),
+                         .lwe_dimension = crypto::LweDimension(*n),
+                         .glwe_dimension = crypto::GlweDimension(*k),
+                         .polynomial_size = crypto::PolynomialSize(*N),
+                         .lwe_noise_log2_std = *sl,
+                         .glwe_noise_log2_std = *sg,
+                         .pbs_base_log = crypto::DecompBaseLog(*pb),
+                         .pbs_level_count = crypto::DecompLevelCount(*pl),
+                         .ks_base_log = crypto::DecompBaseLog(*kb),
+                         .ks_level_count = crypto::DecompLevelCount(*kl)};
+  for (const auto& named : crypto::named_parameter_sets())
+    if (crypto::fingerprint(named) == crypto::fingerprint(p) && named.message_bits == p.message_bits) p.name = named.name;
+  BLINDML_RETURN_IF_ERROR(crypto::check_security(p));
+  if (crypto::fingerprint_hex(p) != fingerprint_hex)
+    return corrupted("client.specs.json: the parameters do not match their fingerprint " + fingerprint_hex);
+  return p;
+}
+
+// ---- versions.json ----
+
+std::vector<uint8_t> versions_json(const char* artifact, const ModelId& id, const crypto::ParameterSet& p) {
+  json j{{"format_version", kArtifactFormatVersion},
+         {"blindml_version", blindml_version()},
+         {"artifact", artifact},
+         {"model_id", hex(id)},
+         {"parameters_fingerprint", crypto::fingerprint_hex(p)}};
+  std::string s = j.dump(2) + "\n";
+  return std::vector<uint8_t>(s.begin(), s.end());
+}
+
+Result<json> parse_json(const std::vector<uint8_t>& bytes, const std::string& what) {
+  json j = json::parse(bytes.begin(), bytes.end(), nullptr, false);
+  if (j.is_discarded() || !j.is_object()) return corrupted(what + " is not a JSON object");
+  return j;
+}
+
+// Checks versions.json of an artifact: the format version and that it is the expected artifact.
+Result<json> check_versions(const std::map<std::string, std::vector<uint8_t>>& files, const char* artifact,
+                            const std::string& what) {
+  auto it = files.find("versions.json");
+  if (it == files.end()) return corrupted(what + " has no versions.json: it is not a blindml artifact");
+  BLINDML_ASSIGN_OR_RETURN(json v, parse_json(it->second, what + "/versions.json"));
+  if (!v.contains("format_version") || !v["format_version"].is_number_unsigned())
+    return corrupted(what + "/versions.json has no format_version");
+  const uint64_t version = v["format_version"];
+  if (version != kArtifactFormatVersion)
+    return version_mismatch(what + " has format version " + std::to_string(version) + ", this blindml (" +
+                            blindml_version() + ") reads version " + std::to_string(kArtifactFormatVersion) +
+                            ": compile the model again with this version");
+  const std::string kind = v.value("artifact", "");
+  if (kind != artifact)
+    return invalid_argument(what + " is a " + (kind.empty() ? std::string("unknown") : kind) + " artifact, not a " +
+                            artifact + " one (client.zip goes to clients, server.zip to the server)");
+  return v;
+}
+
+const std::vector<uint8_t>* entry(const std::map<std::string, std::vector<uint8_t>>& files, const std::string& name) {
+  auto it = files.find(name);
+  return it == files.end() ? nullptr : &it->second;
+}
+
+// ---- envelopes ----
+
+enum class FileKind : uint32_t { kSecretKey = 1, kEvaluationKeys = 2, kInput = 3, kOutput = 4 };
+constexpr uint64_t kEnvelopeHeader = 68;
+constexpr uint8_t kEnvelopeMagic[4] = {'B', 'L', 'M', 'D'};
+
+const char* kind_name(FileKind k) {
+  switch (k) {
+    case FileKind::kSecretKey: return "secret key";
+    case FileKind::kEvaluationKeys: return "evaluation keys";
+    case FileKind::kInput: return "encrypted input";
+    case FileKind::kOutput: return "encrypted output";
+  }
+  return "unknown file";
+}
+
+std::vector<uint8_t> wrap(FileKind kind, const ModelId& model, const KeyId& key, uint64_t rows,
+                          std::span<const uint8_t> payload) {
+  ByteWriter w;
+  w.put_bytes(kEnvelopeMagic);
+  w.put_u32(kExchangeFormatVersion);
+  w.put_u32(static_cast<uint32_t>(kind));
+  w.put_bytes(model);
+  w.put_bytes(key);
+  w.put_u64(rows);
+  w.put_u64(payload.size());
+  auto h = sha256(std::span<const uint8_t>(w.bytes()));
+  w.put_bytes(std::span<const uint8_t>(h).first(8));
+  w.put_bytes(payload);
+  return w.take();
+}
+
+struct Envelope {
+  FileKind kind;
+  ModelId model{};
+  KeyId key{};
+  uint64_t rows = 0;
+  std::span<const uint8_t> payload;
+};
+
+Result<Envelope> unwrap(std::span<const uint8_t> bytes, FileKind expected) {
+  const std::string what = kind_name(expected);
+  if (bytes.size() >= 4 && std::memcmp(bytes.data(), "PK\3\4", 4) == 0)
+    return invalid_argument("expected an " + what + " file, got a zip artifact (client.zip or server.zip)");
+  if (bytes.size() < kEnvelopeHeader)
+    return corrupted("the " + what + " file is truncated (" + std::to_string(bytes.size()) + " bytes)");
+  if (std::memcmp(bytes.data(), kEnvelopeMagic, 4) != 0) return corrupted("the " + what + " file is not a blindml file");
+  ByteReader r(bytes.subspan(4));
+  uint32_t version = 0, kind = 0;
+  Envelope e{};
+  uint64_t length = 0;
+  BLINDML_RETURN_IF_ERROR(r.get_u32(version, "version"));
+  BLINDML_RETURN_IF_ERROR(r.get_u32(kind, "kind"));
+  BLINDML_RETURN_IF_ERROR(r.get_bytes(e.model, "model id"));
+  BLINDML_RETURN_IF_ERROR(r.get_bytes(e.key, "key id"));
+  BLINDML_RETURN_IF_ERROR(r.get_u64(e.rows, "rows"));
+  BLINDML_RETURN_IF_ERROR(r.get_u64(length, "length"));
+  auto h = sha256(bytes.first(60));
+  if (std::memcmp(h.data(), bytes.data() + 60, 8) != 0) return corrupted("the " + what + " file's header is corrupted");
+  if (version != kExchangeFormatVersion)
+    return version_mismatch("the " + what + " file has format version " + std::to_string(version) +
+                            ", this blindml reads version " + std::to_string(kExchangeFormatVersion));
+  e.kind = static_cast<FileKind>(kind);
+  if (e.kind != expected) {
+    const char* got = kind >= 1 && kind <= 4 ? kind_name(e.kind) : "unknown";
+    return invalid_argument("expected an " + what + " file, got " + std::string(got) + " file");
+  }
+  if (length != bytes.size() - kEnvelopeHeader)
+    return corrupted("the " + what + " file is truncated or has trailing bytes (" +
+                     std::to_string(bytes.size() - kEnvelopeHeader) + " payload bytes, header says " +
+                     std::to_string(length) + ")");
+  e.payload = bytes.subspan(kEnvelopeHeader);
+  return e;
+}
+
+}  // namespace
+
+// ======================= Dev =======================
+
+Result<Dev> Dev::compile(const std::string& onnx_path, const model::Rows& calibration,
+                         const model::CompileOptions& options) {
+  BLINDML_ASSIGN_OR_RETURN(auto graph, model::load_onnx_file(onnx_path));
+  return compile(graph, calibration, options);
+}
+
+Result<Dev> Dev::compile(const model::OnnxGraph& graph, const model::Rows& calibration,
+                         const model::CompileOptions& options) {
+  BLINDML_ASSIGN_OR_RETURN(auto m, model::compile_model(graph, calibration, options));
+  Dev d;
+  d.model_ = std::make_shared<const model::CompiledModel>(std::move(m));
+  d.model_id_ = model_id_of(compiler::serialize_compiled_circuit(d.model_->compiled));
+  return d;
+}
+
+Result<std::vector<uint8_t>> Dev::client_zip() const {
+  const auto& c = model_->compiled;
+  BLINDML_ASSIGN_OR_RETURN(auto analysis, circuit::analyze(c.circuit));
+  const auto& in = analysis.values[c.circuit.inputs()[0]];
+  const auto& out = analysis.values[c.circuit.outputs()[0]];
+  json specs{{"parameters", params_to_json(c.params)},
+             {"parameters_fingerprint", crypto::fingerprint_hex(c.params)},
+             {"model_id", hex(model_id_)},
+             {"carrier_bits", c.carrier_bits},
+             {"needs_evaluation_keys", c.needs_bootstrapping},
+             {"input",
+              {{"shape", c.circuit.node(c.circuit.inputs()[0]).shape},
+               {"bit_width", in.bits},
+               {"signed", in.is_signed},
+               {"encoding", "seeded LWE ciphertexts under the GLWE key, v * 2^(63 - carrier_bits)"}}},
+             {"output",
+              {{"shape", c.circuit.node(c.circuit.outputs()[0]).shape},
+               {"bit_width", out.bits},
+               {"signed", out.is_signed},
+               {"encoding", "LWE ciphertexts under the GLWE key, v * 2^(63 - carrier_bits)"}}}};
+  std::string s = specs.dump(2) + "\n";
+  std::string proc = model_->processing.to_json() + "\n";
+  return internal::write_zip({{"client.specs.json", std::vector<uint8_t>(s.begin(), s.end())},
+                              {"serialized_processing.json", std::vector<uint8_t>(proc.begin(), proc.end())},
+                              {"versions.json", versions_json("client", model_id_, c.params)}});
+}
+
+Result<std::vector<uint8_t>> Dev::server_zip() const {
+  const auto& c = model_->compiled;
+  return internal::write_zip({{"circuit.bin", compiler::serialize_compiled_circuit(c)},
+                              {"versions.json", versions_json("server", model_id_, c.params)}});
+}
+
+Status Dev::save(const std::string& dir) const {
+  std::error_code ec;
+  std::filesystem::create_directories(dir, ec);
+  if (ec) return io_error("cannot create " + dir + ": " + ec.message());
+  BLINDML_ASSIGN_OR_RETURN(auto client, client_zip());
+  BLINDML_ASSIGN_OR_RETURN(auto server, server_zip());
+  BLINDML_RETURN_IF_ERROR(write_file_atomic(dir + "/client.zip", client, 0644));
+  return write_file_atomic(dir + "/server.zip", server, 0644);
+}
+
+// ======================= Client =======================
+
+Result<Client> Client::load(const std::string& path) {
+  BLINDML_ASSIGN_OR_RETURN(auto bytes, read_file(path, kMaxClientEntry * 4));
+  auto c = load_bytes(bytes);
+  if (!c.ok()) return Status(c.status().code(), path + ": " + c.status().message());
+  return c;
+}
+
+Result<Client> Client::load_bytes(std::span<const uint8_t> zip) {
+  BLINDML_ASSIGN_OR_RETURN(auto files, internal::read_zip(zip, "client.zip", kMaxClientEntry));
+  BLINDML_ASSIGN_OR_RETURN(json versions, check_versions(files, "client", "client.zip"));
+  const auto* specs_bytes = entry(files, "client.specs.json");
+  const auto* proc_bytes = entry(files, "serialized_processing.json");
+  if (!specs_bytes || !proc_bytes)
+    return corrupted("client.zip lacks client.specs.json or serialized_processing.json");
+  BLINDML_ASSIGN_OR_RETURN(json j, parse_json(*specs_bytes, "client.specs.json"));
+  if (!j.contains("parameters") || !j["parameters"].is_object() || !j.contains("parameters_fingerprint") ||
+      !j["parameters_fingerprint"].is_string())
+    return corrupted("client.specs.json has no parameters");
+  auto specs = std::make_shared<ClientSpecs>(ClientSpecs{
+      .params = crypto::ParameterSet{.name = "optimized",
+                                     .message_bits = 1,
+                                     .lwe_dimension = crypto::LweDimension(0),
+                                     .glwe_dimension = crypto::GlweDimension(0),
+                                     .polynomial_size = crypto::PolynomialSize(0),
+                                     .lwe_noise_log2_std = 0,
+                                     .glwe_noise_log2_std = 0,
+                                     .pbs_base_log = crypto::DecompBaseLog(0),
+                                     .pbs_level_count = crypto::DecompLevelCount(0),
+                                     .ks_base_log = crypto::DecompBaseLog(0),
+                                     .ks_level_count = crypto::DecompLevelCount(0)}});
+  BLINDML_ASSIGN_OR_RETURN(specs->params, params_from_json(j["parameters"], j["parameters_fingerprint"]));
+  if (versions.value("parameters_fingerprint", "") != crypto::fingerprint_hex(specs->params))
+    return corrupted("client.zip: versions.json and client.specs.json name different parameters");
+  auto shape_of = [&](const char* k) -> int64_t {
+    if (!j.contains(k) || !j[k].is_object() || !j[k].contains("shape") || !j[k]["shape"].is_array() ||
+        j[k]["shape"].size() != 1 || !j[k]["shape"][0].is_number_integer())
+      return -1;
+    return j[k]["shape"][0].get<int64_t>();
+  };
+  specs->input_features = shape_of("input");
+  specs->outputs = shape_of("output");
+  if (specs->input_features <= 0 || specs->outputs <= 0) return corrupted("client.specs.json: malformed input/output shapes");
+  if (!j.contains("carrier_bits") || !j["carrier_bits"].is_number_unsigned() || j["carrier_bits"] < 1 ||
+      j["carrier_bits"] > circuit::kMaxCarrierBits)
+    return corrupted("client.specs.json: carrier_bits missing or out of range");
+  specs->carrier_bits = j["carrier_bits"];
+  specs->needs_evaluation_keys = j.value("needs_evaluation_keys", true);
+  specs->output_signed = j["output"].value("signed", false);
+  if (!j.contains("model_id") || !j["model_id"].is_string() || !from_hex(j["model_id"].get<std::string>(), specs->model_id))
+    return corrupted("client.specs.json: malformed model_id");
+  if (versions.value("model_id", "") != hex(specs->model_id))
+    return corrupted("client.zip: versions.json and client.specs.json name different models");
+  BLINDML_ASSIGN_OR_RETURN(auto proc, model::ClientProcessing::from_json(
+                                          std::string_view(reinterpret_cast<const char*>(proc_bytes->data()),
+                                                           proc_bytes->size())));
+  if (proc.feature_count() != specs->input_features || proc.output_count() != specs->outputs)
+    return corrupted("client.zip: serialized_processing.json and client.specs.json disagree on the shapes");
+  Client c;
+  c.specs_ = std::move(specs);
+  c.processing_ = std::make_shared<const model::ClientProcessing>(std::move(proc));
+  return c;
+}
+
+Status Client::generate_keys(ThreadPool* pool) {
+  BLINDML_ASSIGN_OR_RETURN(auto key, crypto::ClientKey::generate(specs_->params));
+  auto secret = std::make_shared<const crypto::ClientKey>(std::move(key));
+  std::vector<uint8_t> seeded;
+  if (specs_->needs_evaluation_keys)
+    seeded = crypto::serialize_seeded_evaluation_keys(crypto::generate_seeded_evaluation_keys(*secret, pool));
+  secret_ = std::move(secret);
+  seeded_keys_ = std::make_shared<const std::vector<uint8_t>>(std::move(seeded));
+  key_id_ = crypto::os_seed();
+  return Status();
+}
+
+Result<std::vector<uint8_t>> Client::evaluation_keys() const {
+  if (!secret_) return invalid_argument("no keys: generate them first");
+  if (!seeded_keys_)
+    return invalid_argument("the evaluation keys are not in memory (a loaded secret key does not carry them): "
+                            "use the evaluation.keys file written at key generation");
+  return wrap(FileKind::kEvaluationKeys, ModelId{}, key_id_, 0, *seeded_keys_);
+}
+
+Status Client::save_secret_key(const std::string& path) const {
+  if (!secret_) return invalid_argument("no keys: generate them first");
+  std::vector<uint8_t> key = crypto::serialize_client_key(*secret_);
+  std::vector<uint8_t> file = wrap(FileKind::kSecretKey, ModelId{}, key_id_, 0, key);
+  Status s = write_file_atomic(path, file, 0600);
+  crypto::secure_wipe(key.data(), key.size());
+  crypto::secure_wipe(file.data(), file.size());
+  return s;
+}
+
+Status Client::load_secret_key(const std::string& path) {
+  BLINDML_ASSIGN_OR_RETURN(auto bytes, read_file(path, kMaxSecretKey));
+  auto env = unwrap(bytes, FileKind::kSecretKey);
+  if (!env.ok()) return Status(env.status().code(), path + ": " + env.status().message());
+  auto key = crypto::deserialize_client_key(env->payload, specs_->params, kMaxSecretKey);
+  crypto::secure_wipe(bytes.data(), bytes.size());
+  if (!key.ok()) {
+    if (key.status().message().find("fingerprint") != std::string::npos)
+      return invalid_argument(path + ": this secret key was made for other parameters (another model's client.zip)");
+    return Status(key.status().code(), path + ": " + key.status().message());
+  }
+  secret_ = std::make_shared<const crypto::ClientKey>(std::move(key).value());
+  key_id_ = env->key;
+  seeded_keys_.reset();
+  return Status();
+}
+
+Result<std::vector<uint8_t>> Client::encrypt(const model::Rows& rows) const {
+  if (!secret_) return invalid_argument("no secret key: generate or load one first");
+  if (rows.empty()) return invalid_argument("no rows to encrypt");
+  std::vector<int64_t> messages;
+  messages.reserve(rows.size() * specs_->input_features);
+  for (size_t r = 0; r < rows.size(); ++r) {
+    auto t = processing_->encode_row(rows[r]);
+    if (!t.ok()) return Status(t.status().code(), "row " + std::to_string(r + 1) + ": " + t.status().message());
+    messages.insert(messages.end(), t->data.begin(), t->data.end());
+  }
+  auto list = crypto::encrypt_seeded(*secret_, messages, specs_->carrier_bits);
+  auto blob = crypto::serialize_seeded_lwe_list(list, specs_->params);
+  return wrap(FileKind::kInput, specs_->model_id, key_id_, rows.size(), blob);
+}
+
+Result<std::vector<model::Prediction>> Client::decrypt(std::span<const uint8_t> output) const {
+  if (!secret_) return invalid_argument("no secret key: generate or load one first");
+  BLINDML_ASSIGN_OR_RETURN(Envelope env, unwrap(output, FileKind::kOutput));
+  if (env.model != specs_->model_id)
+    return invalid_argument("this answer was computed by another model (model id " + hex(env.model) +
+                            ", this client.zip is model " + hex(specs_->model_id) + ")");
+  if (env.key != key_id_)
+    return invalid_argument("this answer was computed for another client's keys (key id " + hex(env.key) +
+                            ", these keys are " + hex(key_id_) + ")");
+  const uint64_t count = env.rows * static_cast<uint64_t>(specs_->outputs);
+  if (env.rows == 0 || env.rows > (uint64_t{1} << 24)) return corrupted("the encrypted output has a bad row count");
+  auto list = crypto::deserialize_lwe_list(env.payload, specs_->params, env.payload.size());
+  if (!list.ok()) return Status(list.status().code(), "encrypted output: " + list.status().message());
+  if (list->count() != count)
+    return corrupted("the encrypted output holds " + std::to_string(list->count()) + " ciphertexts, " +
+                     std::to_string(env.rows) + " rows need " + std::to_string(count));
+  std::vector<model::Prediction> out;
+  for (uint64_t r = 0; r < env.rows; ++r) {
+    circuit::Tensor t{{specs_->outputs}, std::vector<int64_t>(specs_->outputs)};
+    for (int64_t c = 0; c < specs_->outputs; ++c)
+      t.data[c] = crypto::decrypt(*secret_, list->at(r * specs_->outputs + c), specs_->carrier_bits,
+                                  specs_->output_signed);
+    BLINDML_ASSIGN_OR_RETURN(auto p, processing_->decode(t));
+    out.push_back(std::move(p));
+  }
+  return out;
+}
+
+// ======================= Server =======================
+
+struct Server::State {
+  compiler::CompiledCircuit compiled;
+  std::unique_ptr<circuit::FheEvaluator> evaluator;
+  ModelId model_id{};
+  std::string info;
+  int64_t features = 0, outputs = 0;
+};
+
+Result<Server> Server::load(const std::string& path) {
+  BLINDML_ASSIGN_OR_RETURN(auto bytes, read_file(path, kMaxServerEntry * 2));
+  auto s = load_bytes(bytes);
+  if (!s.ok()) return Status(s.status().code(), path + ": " + s.status().message());
+  return s;
+}
+
+Result<Server> Server::load_bytes(std::span<const uint8_t> zip) {
+  BLINDML_ASSIGN_OR_RETURN(auto files, internal::read_zip(zip, "server.zip", kMaxServerEntry));
+  BLINDML_ASSIGN_OR_RETURN(json versions, check_versions(files, "server", "server.zip"));
+  const auto* blob = entry(files, "circuit.bin");
+  if (!blob) return corrupted("server.zip has no circuit.bin");
+  auto compiled = compiler::deserialize_compiled_circuit(*blob, kMaxServerEntry);
+  if (!compiled.ok()) return Status(compiled.status().code(), "server.zip/circuit.bin: " + compiled.status().message());
+  const ModelId id = model_id_of(*blob);
+  if (versions.value("model_id", "") != hex(id))
+    return corrupted("server.zip: versions.json names another model than circuit.bin holds");
+  auto st = std::make_shared<State>(State{std::move(compiled).value(), nullptr, id, "", 0, 0});
+  BLINDML_ASSIGN_OR_RETURN(auto ev, circuit::FheEvaluator::create(st->compiled.circuit, st->compiled.params,
+                                                                  st->compiled.carrier_bits));
+  st->evaluator = std::make_unique<circuit::FheEvaluator>(std::move(ev));
+  const auto& c = st->compiled.circuit;
+  if (c.inputs().size() != 1 || c.outputs().size() != 1 || c.node(c.inputs()[0]).shape.size() != 1 ||
+      c.node(c.outputs()[0]).shape.size() != 1)
+    return unimplemented("server.zip: only circuits with one input vector and one output vector are served");
+  st->features = c.node(c.inputs()[0]).shape[0];
+  st->outputs = c.node(c.outputs()[0]).shape[0];
+  json info{{"model_id", hex(id)},
+            {"parameters_fingerprint", crypto::fingerprint_hex(st->compiled.params)},
+            {"input_shape", {st->features}},
+            {"output_shape", {st->outputs}},
+            {"needs_evaluation_keys", st->compiled.needs_bootstrapping},
+            {"pbs_per_row", st->evaluator->analysis().pbs_count},
+            {"format_version", kArtifactFormatVersion},
+            {"blindml_version", blindml_version()}};
+  st->info = info.dump();
+  Server s;
+  s.state_ = std::move(st);
+  return s;
+}
+
+const compiler::CompiledCircuit& Server::compiled() const { return state_->compiled; }
+ModelId Server::model_id() const { return state_->model_id; }
+const std::string& Server::info_json() const { return state_->info; }
+
+Result<Server::Keys> Server::load_evaluation_keys(std::span<const uint8_t> bytes, const ServerLimits& limits,
+                                                  ThreadPool* pool) const {
+  if (bytes.size() > limits.max_evaluation_keys)
+    return resource_exhausted("the evaluation keys are " + std::to_string(bytes.size()) + " bytes, over the limit of " +
+                              std::to_string(limits.max_evaluation_keys));
+  BLINDML_ASSIGN_OR_RETURN(Envelope env, unwrap(bytes, FileKind::kEvaluationKeys));
+  Keys k;
+  k.key_id = env.key;
+  if (!state_->compiled.needs_bootstrapping) return k;
+  if (env.payload.empty())
+    return invalid_argument("these evaluation keys are empty (made for a leveled model); this model needs "
+                            "bootstrapping keys: generate keys with this model's client.zip");
+  auto seeded = crypto::deserialize_seeded_evaluation_keys(env.payload, state_->compiled.params, env.payload.size());
+  if (!seeded.ok()) {
+    if (seeded.status().message().find("fingerprint") != std::string::npos)
+      return invalid_argument("the evaluation keys were made for other parameters (another model's client.zip)");
+    return Status(seeded.status().code(), "evaluation keys: " + seeded.status().message());
+  }
+  k.keys = std::make_shared<const crypto::EvaluationKeys>(crypto::expand_evaluation_keys(*seeded, pool));
+  return k;
+}
+
+Result<std::vector<uint8_t>> Server::run(std::span<const uint8_t> input, const Keys& keys, ThreadPool& pool,
+                                         const ServerLimits& limits) const {
+  const State& st = *state_;
+  if (input.size() > limits.max_input)
+    return resource_exhausted("the encrypted input is " + std::to_string(input.size()) + " bytes, over the limit of " +
+                              std::to_string(limits.max_input));
+  BLINDML_ASSIGN_OR_RETURN(Envelope env, unwrap(input, FileKind::kInput));
+  if (env.model != st.model_id)
+    return invalid_argument("the input was encrypted for another model (model id " + hex(env.model) +
+                            "; this server runs " + hex(st.model_id) + "): encrypt with this model's client.zip");
+  if (env.key != keys.key_id)
+    return invalid_argument("the input was encrypted under another client's keys (key id " + hex(env.key) +
+                            ", the evaluation keys are " + hex(keys.key_id) + ")");
+  if (st.compiled.needs_bootstrapping && !keys.keys) return invalid_argument("this model needs evaluation keys");
+  auto seeded = crypto::deserialize_seeded_lwe_list(env.payload, st.compiled.params, env.payload.size());
+  if (!seeded.ok()) return Status(seeded.status().code(), "encrypted input: " + seeded.status().message());
+  const uint64_t rows = env.rows;
+  if (rows == 0 || seeded->count() != rows * static_cast<uint64_t>(st.features))
+    return corrupted("the encrypted input holds " + std::to_string(seeded->count()) + " ciphertexts for " +
+                     std::to_string(rows) + " rows of " + std::to_string(st.features) + " features");
+  auto list = crypto::expand_seeded_lwe_list(*seeded);
+  const auto dim = st.compiled.params.big_lwe_dimension();
+  const uint64_t words = dim.value + 1;
+  crypto::LweCiphertextList out(dim, rows * static_cast<uint64_t>(st.outputs));
+  for (uint64_t r = 0; r < rows; ++r) {
+    crypto::LweCiphertextList row(dim, static_cast<uint64_t>(st.features));
+    std::copy_n(list.data().begin() + r * st.features * words, st.features * words, row.data().begin());
+    std::vector<circuit::EncryptedTensor> in;
+    in.push_back(circuit::EncryptedTensor{{st.features}, std::move(row)});
+    BLINDML_ASSIGN_OR_RETURN(auto res, st.evaluator->evaluate(std::move(in), keys.keys.get(), pool));
+    std::copy(res[0].ciphertexts.data().begin(), res[0].ciphertexts.data().end(),
+              out.data().begin() + r * st.outputs * words);
+  }
+  return wrap(FileKind::kOutput, st.model_id, env.key, rows, crypto::serialize_lwe_list(out, st.compiled.params));
+}
+
+Result<std::vector<uint8_t>> Server::run(std::span<const uint8_t> input, std::span<const uint8_t> evaluation_keys,
+                                         ThreadPool& pool, const ServerLimits& limits) const {
+  BLINDML_ASSIGN_OR_RETURN(Keys keys, load_evaluation_keys(evaluation_keys, limits, &pool));
+  return run(input, keys, pool, limits);
+}
+
+// ======================= info =======================
+
+Result<std::string> describe_file(const std::string& path) {
+  BLINDML_ASSIGN_OR_RETURN(auto bytes, read_file(path, uint64_t{8} << 30));
+  std::string out;
+  if (bytes.size() >= 4 && std::memcmp(bytes.data(), "PK\3\4", 4) == 0) {
+    BLINDML_ASSIGN_OR_RETURN(auto files, internal::read_zip(bytes, path, kMaxServerEntry));
+    out += path + ": zip artifact, " + std::to_string(bytes.size()) + " bytes\n";
+    for (const auto& [name, data] : files) out += "  " + name + " (" + std::to_string(data.size()) + " bytes)\n";
+    if (const auto* v = entry(files, "versions.json")) out += std::string(v->begin(), v->end());
+    if (files.count("client.specs.json")) {
+      BLINDML_ASSIGN_OR_RETURN(auto c, Client::load_bytes(bytes));
+      out += "client: " + std::to_string(c.specs().input_features) + " features -> " +
+             std::to_string(c.specs().outputs) + " outputs, " + c.processing().family + " " +
+             (c.processing().kind == model::ModelKind::kClassifier ? "classifier" : "regressor") +
+             ", carrier " + std::to_string(c.specs().carrier_bits) + " bits, evaluation keys " +
+             (c.specs().needs_evaluation_keys ? "needed" : "not needed") + "\n";
+    } else if (files.count("circuit.bin")) {
+      BLINDML_ASSIGN_OR_RETURN(auto s, Server::load_bytes(bytes));
+      out += compiler::compile_report(s.compiled());
+    }
+    return out;
+  }
+  for (FileKind k : {FileKind::kSecretKey, FileKind::kEvaluationKeys, FileKind::kInput, FileKind::kOutput}) {
+    auto env = unwrap(bytes, k);
+    if (!env.ok()) {
+      if (env.status().code() == StatusCode::kInvalidArgument) continue;  // another kind
+      return Status(env.status().code(), path + ": " + env.status().message());
+    }
+    out += path + ": " + kind_name(k) + ", " + std::to_string(bytes.size()) + " bytes\n";
+    out += "  key id " + hex(env->key) + "\n";
+    if (k == FileKind::kInput || k == FileKind::kOutput)
+      out += "  model id " + hex(env->model) + ", " + std::to_string(env->rows) + " row(s)\n";
+    if (k == FileKind::kEvaluationKeys && env->payload.empty()) out += "  no keys: made for a leveled model\n";
+    return out;
+  }
+  return invalid_argument(path + " is neither a blindml artifact nor a blindml exchange file");
+}
+
+}  // namespace blindml::deploy
