@@ -4,6 +4,7 @@
 
 #include <cmath>
 #include <fstream>
+#include <ostream>
 #include <sstream>
 #include <string>
 #include <vector>
@@ -63,6 +64,9 @@ struct ModelCase {
   bool exact_labels;
   int fhe_rows;
 };
+
+// gtest prints parameters with this (the model's name instead of the struct's bytes).
+inline void PrintTo(const ModelCase& c, std::ostream* os) { *os << c.name; }
 
 inline const std::vector<ModelCase>& model_cases() {
   static const std::vector<ModelCase> cases = {
