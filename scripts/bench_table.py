@@ -69,6 +69,15 @@ METRICS = [
     Metric("model_pbs", "BM_ModelFhe", counter("pbs"), "count"),
     Metric("model_key_mb", "BM_ModelFhe", counter("key_mb"), "MB"),
     Metric("model_fhe_ms", "BM_ModelFhe", wall_ms, "ms"),
+    Metric("client_zip_kb", "BM_Deploy", counter("client_zip_kb"), "kB"),
+    Metric("server_zip_kb", "BM_Deploy", counter("server_zip_kb"), "kB"),
+    Metric("eval_keys_mb", "BM_Deploy", counter("eval_keys_mb"), "MB"),
+    Metric("input_row_bytes", "BM_Deploy", counter("input_row_bytes"), "B"),
+    Metric("features", "BM_Deploy", counter("features"), "count"),
+    Metric("output_row_bytes", "BM_Deploy", counter("output_row_bytes"), "B"),
+    Metric("client_keygen_ms", "BM_Deploy", counter("keygen_ms"), "ms"),
+    Metric("client_encrypt_ms", "BM_Deploy", counter("encrypt_ms"), "ms"),
+    Metric("client_decrypt_ms", "BM_Deploy", counter("decrypt_ms"), "ms"),
 ]
 
 # User counters that describe a run rather than measure it; they become record params (integers).
@@ -129,6 +138,8 @@ def params_of(run: dict) -> dict:
         params["circuit"] = run["label"]
     if family_of(run["name"]).startswith("BM_Model") and run.get("label"):
         params["model"] = run["label"]
+    if family_of(run["name"]) == "BM_Deploy" and run.get("label"):
+        params["deploy"] = run["label"]
     for name in PARAM_COUNTERS:
         if name in run:
             params[name] = int(round(run[name]))
@@ -194,10 +205,17 @@ def render_table(records: list) -> str:
          "keys: seeded evaluation keys (0: leveled, none needed); FHE ms: one sample, without encryption."])
     if model_table:
         lines += ([""] if lines else []) + model_table
+    deploy_table = render_circuit_table(
+        [r for r in records if "deploy" in r["params"]], "deploy", DEPLOY_COLUMNS, "",
+        ["deployment: artifacts and exchange files per test model (one row encrypted, its answer); key generation",
+         "on one thread (secret key + seeded evaluation keys); client encrypt/decrypt of one row, median of 5."])
+    if deploy_table:
+        lines += ([""] if lines else []) + deploy_table
     others = [r for r in records
               if ("circuit" in r["params"] and r["metric"] not in shown_circuit)
               or ("model" in r["params"] and r["metric"] not in {c.metric for c in MODEL_COLUMNS})
-              or ("circuit" not in r["params"] and "model" not in r["params"]
+              or ("deploy" in r["params"] and r["metric"] not in {c.metric for c in DEPLOY_COLUMNS})
+              or ("circuit" not in r["params"] and "model" not in r["params"] and "deploy" not in r["params"]
                   and (r["metric"] not in shown or "bits" not in r["params"]))]
     if others:
         lines.append("")
@@ -229,6 +247,19 @@ MODEL_COLUMNS = [
     Column("PBS", "model_pbs", "{:.0f}"),
     Column("keys MB", "model_key_mb", "{:.1f}"),
     Column("FHE ms ({threads} thr)", "model_fhe_ms", "{:.2f}"),
+]
+
+
+DEPLOY_COLUMNS = [
+    Column("client.zip kB", "client_zip_kb", "{:.1f}"),
+    Column("server.zip kB", "server_zip_kb", "{:.1f}"),
+    Column("eval keys MB", "eval_keys_mb", "{:.2f}"),
+    Column("features", "features", "{:.0f}"),
+    Column("input row B", "input_row_bytes", "{:.0f}"),
+    Column("answer B", "output_row_bytes", "{:.0f}"),
+    Column("keygen ms", "client_keygen_ms", "{:.0f}"),
+    Column("encrypt ms", "client_encrypt_ms", "{:.2f}"),
+    Column("decrypt ms", "client_decrypt_ms", "{:.2f}"),
 ]
 
 
