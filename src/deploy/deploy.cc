@@ -240,10 +240,15 @@ struct Envelope {
   std::span<const uint8_t> payload;
 };
 
+// "a secret key", "an encrypted input".
+std::string with_article(const std::string& noun) {
+  return (std::string("aeiou").find(noun[0]) != std::string::npos ? "an " : "a ") + noun;
+}
+
 Result<Envelope> unwrap(std::span<const uint8_t> bytes, FileKind expected) {
   const std::string what = kind_name(expected);
   if (bytes.size() >= 4 && std::memcmp(bytes.data(), "PK\3\4", 4) == 0)
-    return invalid_argument("expected an " + what + " file, got a zip artifact (client.zip or server.zip)");
+    return invalid_argument("expected " + with_article(what) + " file, got a zip artifact (client.zip or server.zip)");
   if (bytes.size() < kEnvelopeHeader)
     return corrupted("the " + what + " file is truncated (" + std::to_string(bytes.size()) + " bytes)");
   if (std::memcmp(bytes.data(), kEnvelopeMagic, 4) != 0) return corrupted("the " + what + " file is not a blindml file");
@@ -265,7 +270,7 @@ Result<Envelope> unwrap(std::span<const uint8_t> bytes, FileKind expected) {
   e.kind = static_cast<FileKind>(kind);
   if (e.kind != expected) {
     const char* got = kind >= 1 && kind <= 4 ? kind_name(e.kind) : "unknown";
-    return invalid_argument("expected an " + what + " file, got " + std::string(got) + " file");
+    return invalid_argument("expected " + with_article(what) + " file, got " + with_article(got) + " file");
   }
   if (length != bytes.size() - kEnvelopeHeader)
     return corrupted("the " + what + " file is truncated or has trailing bytes (" +
@@ -634,6 +639,8 @@ Result<std::string> describe_file(const std::string& path) {
     }
     return out;
   }
+  if (bytes.size() < 4 || std::memcmp(bytes.data(), kEnvelopeMagic, 4) != 0)
+    return invalid_argument(path + " is neither a blindml artifact nor a blindml exchange file");
   for (FileKind k : {FileKind::kSecretKey, FileKind::kEvaluationKeys, FileKind::kInput, FileKind::kOutput}) {
     auto env = unwrap(bytes, k);
     if (!env.ok()) {

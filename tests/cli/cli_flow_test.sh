@@ -1,0 +1,186 @@
+#!/usr/bin/env bash
+# The `blindml` command end to end (docs/cli.md): for a linear, a tree and an MLP model,
+# compile -> keygen -> encrypt -> run -> decrypt equals `predict --mode clear` on the same rows;
+# the secret key's mode; `info` on every file; and the failures a user meets (missing file,
+# corrupted artifact, an input or keys that belong to someone else, bad CSV, bad usage) each
+# give a non-zero exit status and one line naming the cause.
+#
+# usage: cli_flow_test.sh BIN_DIR SOURCE_DIR
+set -euo pipefail
+
+if [[ $# -ne 2 ]]; then
+  echo "usage: $0 BIN_DIR SOURCE_DIR" >&2
+  exit 2
+fi
+BLINDML="$1/blindml"
+DATA="$2/tests/data"
+[[ -x "$BLINDML" ]] || { echo "FAIL: no executable $BLINDML" >&2; exit 1; }
+
+WORK=$(mktemp -d "${TMPDIR:-/tmp}/blindml-cli-test.XXXXXX")
+trap 'rm -rf "$WORK"' EXIT
+THREADS=${BLINDML_TEST_THREADS:-2}
+checks=0
+
+fail() {
+  echo "FAIL: $*" >&2
+  exit 1
+}
+ok() {
+  checks=$((checks + 1))
+}
+blindml() {
+  "$BLINDML" "$@"
+}
+
+# expect_fail STATUS PATTERN COMMAND...: the command exits with STATUS and prints exactly one line
+# on stderr, "blindml: ...", matching the extended regular expression PATTERN (case-insensitive).
+expect_fail() {
+  local want=$1 pattern=$2
+  shift 2
+  local rc=0
+  "$@" >"$WORK/fail.out" 2>"$WORK/fail.err" || rc=$?
+  local err
+  err=$(cat "$WORK/fail.err")
+  [[ $rc -eq $want ]] || fail "expected exit status $want, got $rc from: $* (stderr: $err)"
+  [[ $(wc -l <"$WORK/fail.err") -eq 1 ]] || fail "expected one line on stderr from: $* (got: $err)"
+  [[ $err == "blindml: "* ]] || fail "the error line does not start with 'blindml: ': $err"
+  grep -qiE -- "$pattern" "$WORK/fail.err" || fail "the error for: $* does not match /$pattern/: $err"
+  echo "  expected failure ($rc): $err"
+  ok
+}
+
+# flow NAME DATASET [COMPILE OPTIONS...]: the whole round trip on the first 5 test rows.
+flow() {
+  local name=$1 dataset=$2
+  shift 2
+  local d="$WORK/$name"
+  mkdir -p "$d"
+  head -n 6 "$DATA/$dataset/test.csv" >"$d/rows.csv"
+  echo "== $name"
+  blindml compile "$DATA/models/$name.onnx" --calibration "$DATA/$dataset/train.csv" --out "$d/art" "$@" \
+    >"$d/report.txt"
+  [[ -s "$d/report.txt" ]] || fail "$name: empty compile report"
+  [[ -f "$d/art/client.zip" && -f "$d/art/server.zip" ]] || fail "$name: compile wrote no artifacts"
+  blindml keygen "$d/art/client.zip" --out "$d/keys" --threads "$THREADS"
+  [[ $(stat -c %a "$d/keys/secret.key") == 600 ]] || fail "$name: secret.key has mode $(stat -c %a "$d/keys/secret.key")"
+  [[ -f "$d/keys/evaluation.keys" ]] || fail "$name: no evaluation.keys"
+  blindml encrypt "$d/art/client.zip" --keys "$d/keys" --input "$d/rows.csv" --out "$d/input.ct"
+  blindml run "$d/art/server.zip" --evaluation-keys "$d/keys/evaluation.keys" --input "$d/input.ct" \
+    --out "$d/output.ct" --threads "$THREADS"
+  blindml decrypt "$d/art/client.zip" --keys "$d/keys" --input "$d/output.ct" --out "$d/fhe.csv"
+  blindml predict "$d/art" --mode clear --input "$d/rows.csv" --out "$d/clear.csv"
+  [[ $(wc -l <"$d/clear.csv") -eq 6 ]] || fail "$name: expected a header and 5 rows in clear.csv"
+  diff "$d/clear.csv" "$d/fhe.csv" || fail "$name: FHE predictions differ from predict --mode clear"
+  ok
+  # decrypt without --out prints the same CSV on stdout.
+  blindml -q decrypt "$d/art/client.zip" --keys "$d/keys" --input "$d/output.ct" >"$d/stdout.csv"
+  diff "$d/clear.csv" "$d/stdout.csv" || fail "$name: decrypt to stdout differs"
+  ok
+  for f in art/client.zip art/server.zip keys/secret.key keys/evaluation.keys input.ct output.ct; do
+    blindml info "$d/$f" >"$d/info.txt" || fail "$name: info $f failed"
+    [[ -s "$d/info.txt" ]] || fail "$name: info $f printed nothing"
+    ok
+  done
+  head -n 2 "$d/clear.csv" | sed 's/^/  /'
+}
+
+echo "blindml: $("$BLINDML" --version)"
+blindml --help >/dev/null
+for c in compile keygen encrypt run decrypt predict info; do
+  blindml "$c" --help | grep -q "usage: blindml $c" || fail "$c --help"
+  ok
+done
+
+flow logistic_regression_breast_cancer breast_cancer
+flow decision_tree_breast_cancer breast_cancer
+flow mlp_iris iris --classifier --exact-rounding --n-bits 4 --rounding-bits 4
+[[ $(head -n 1 "$WORK/mlp_iris/clear.csv") == "label,proba_0,proba_1,proba_2" ]] ||
+  fail "classifier CSV header: $(head -n 1 "$WORK/mlp_iris/clear.csv")"
+ok
+
+# A regressor's CSV and the in-memory FHE round trip.
+LR="$WORK/linear_regression_diabetes"
+mkdir -p "$LR"
+head -n 6 "$DATA/diabetes/test.csv" >"$LR/rows.csv"
+blindml -q compile "$DATA/models/linear_regression_diabetes.onnx" --calibration "$DATA/diabetes/train.csv" \
+  --out "$LR/art" --p-error 2^-40 >/dev/null
+blindml -q predict "$LR/art" --mode clear --input "$LR/rows.csv" --out "$LR/clear.csv"
+blindml -q predict "$LR/art" --mode fhe --input "$LR/rows.csv" --out "$LR/fhe.csv" --threads "$THREADS"
+[[ $(head -n 1 "$LR/clear.csv") == prediction ]] || fail "regressor CSV header: $(head -n 1 "$LR/clear.csv")"
+diff "$LR/clear.csv" "$LR/fhe.csv" || fail "predict --mode fhe differs from --mode clear"
+ok
+TREE="$WORK/decision_tree_breast_cancer"
+blindml -q predict "$TREE/art" --mode simulate --seed 1 --input "$TREE/rows.csv" >"$WORK/sim.csv"
+[[ $(wc -l <"$WORK/sim.csv") -eq 6 ]] || fail "predict --mode simulate"
+ok
+# Rows without the target column give the same answers.
+cut -d, -f1-30 "$TREE/rows.csv" >"$WORK/features_only.csv"
+blindml -q predict "$TREE/art" --mode clear --input "$WORK/features_only.csv" | diff "$TREE/clear.csv" - ||
+  fail "rows without a target column"
+ok
+
+echo "== failures"
+MLP="$WORK/mlp_iris"
+LOG="$WORK/logistic_regression_breast_cancer"
+# Missing files.
+expect_fail 1 "no such file" blindml -q encrypt "$WORK/missing/client.zip" --keys "$TREE/keys" \
+  --input "$TREE/rows.csv" --out "$WORK/x.ct"
+expect_fail 1 "no such file" blindml -q info "$WORK/missing.zip"
+expect_fail 1 "no such file" blindml -q run "$TREE/art/server.zip" --evaluation-keys "$WORK/missing.keys" \
+  --input "$TREE/input.ct" --out "$WORK/x.ct"
+expect_fail 1 "secret.key.*no such file" blindml -q decrypt "$TREE/art/client.zip" --keys "$WORK" \
+  --input "$TREE/output.ct"
+# A truncated server.zip.
+cp "$TREE/art/server.zip" "$WORK/truncated.zip"
+truncate -s $(($(stat -c %s "$WORK/truncated.zip") / 2)) "$WORK/truncated.zip"
+expect_fail 1 "corrupt|truncat|zip|damaged|invalid" blindml -q run "$WORK/truncated.zip" \
+  --evaluation-keys "$TREE/keys/evaluation.keys" --input "$TREE/input.ct" --out "$WORK/x.ct"
+expect_fail 1 "corrupt|truncat|zip|damaged|invalid" blindml -q info "$WORK/truncated.zip"
+# A truncated ciphertext.
+head -c 100 "$TREE/input.ct" >"$WORK/short.ct"
+expect_fail 1 "corrupt|truncat|short|size|length|invalid" blindml -q run "$TREE/art/server.zip" \
+  --evaluation-keys "$TREE/keys/evaluation.keys" --input "$WORK/short.ct" --out "$WORK/x.ct"
+# An input encrypted for model A (the tree) run on model B's (the MLP's) server.zip.
+expect_fail 1 "model" blindml -q run "$MLP/art/server.zip" --evaluation-keys "$MLP/keys/evaluation.keys" \
+  --input "$TREE/input.ct" --out "$WORK/x.ct"
+# Keys of another client: encrypt with A's keys, run with B's evaluation keys.
+blindml -q keygen "$TREE/art/client.zip" --out "$WORK/keys_b" --threads "$THREADS"
+expect_fail 1 "key" blindml -q run "$TREE/art/server.zip" --evaluation-keys "$WORK/keys_b/evaluation.keys" \
+  --input "$TREE/input.ct" --out "$WORK/x.ct"
+# An answer decrypted with another client's secret key, or with another model's client.zip.
+expect_fail 1 "key" blindml -q decrypt "$TREE/art/client.zip" --keys "$WORK/keys_b" --input "$TREE/output.ct"
+expect_fail 1 "model" blindml -q decrypt "$MLP/art/client.zip" --keys "$MLP/keys" --input "$TREE/output.ct"
+# Evaluation keys of another model.
+expect_fail 1 "model|key" blindml -q run "$TREE/art/server.zip" --evaluation-keys "$MLP/keys/evaluation.keys" \
+  --input "$TREE/input.ct" --out "$WORK/x.ct"
+# keygen does not replace a secret key silently.
+expect_fail 1 "exists" blindml -q keygen "$TREE/art/client.zip" --out "$WORK/keys_b"
+# Bad CSV input: the file, line and column are named.
+printf 'a,b,c,d\n1,2,3,4\n5,x,7,8\n' >"$WORK/bad_number.csv"
+expect_fail 1 "bad_number.csv: line 3, column 2.*not a number" blindml -q predict "$MLP/art" --mode clear \
+  --input "$WORK/bad_number.csv"
+printf 'a,b,c,d\n1,2,3,4\n5,6,7\n' >"$WORK/short_row.csv"
+expect_fail 1 "short_row.csv: line 3: 3 columns" blindml -q encrypt "$MLP/art/client.zip" --keys "$MLP/keys" \
+  --input "$WORK/short_row.csv" --out "$WORK/x.ct"
+printf 'a,b,c\n1,2,3\n' >"$WORK/narrow.csv"
+expect_fail 1 "narrow.csv.*3 columns.*4 features" blindml -q predict "$MLP/art" --mode clear --input "$WORK/narrow.csv"
+: >"$WORK/empty.csv"
+expect_fail 1 "empty.csv.*empty" blindml -q predict "$MLP/art" --mode clear --input "$WORK/empty.csv"
+printf 'a,b,c,d\n' >"$WORK/header_only.csv"
+expect_fail 1 "header_only.csv.*no rows" blindml -q predict "$MLP/art" --mode clear --input "$WORK/header_only.csv"
+printf '1,2,3,4\n5,6,7,8\n' >"$WORK/no_header.csv"
+expect_fail 1 "no_header.csv: line 1.*header" blindml -q predict "$MLP/art" --mode clear --input "$WORK/no_header.csv"
+# Usage errors: exit status 2.
+expect_fail 2 "unknown command" blindml frobnicate
+expect_fail 2 "unknown option --bogus" blindml compile "$DATA/models/mlp_iris.onnx" --bogus
+expect_fail 2 "missing --out" blindml compile "$DATA/models/mlp_iris.onnx" --calibration "$DATA/iris/train.csv"
+expect_fail 2 "missing CLIENT.zip" blindml keygen --out "$WORK/k"
+expect_fail 2 "--mode.*not one of" blindml predict "$MLP/art" --mode magic --input "$MLP/rows.csv"
+expect_fail 2 "--p-error.*probability" blindml compile "$DATA/models/mlp_iris.onnx" \
+  --calibration "$DATA/iris/train.csv" --out "$WORK/o" --p-error 2
+expect_fail 2 "--threads.*integer" blindml run "$TREE/art/server.zip" --threads many \
+  --evaluation-keys "$TREE/keys/evaluation.keys" --input "$TREE/input.ct" --out "$WORK/x.ct"
+expect_fail 2 "exclude" blindml compile "$DATA/models/mlp_iris.onnx" --calibration "$DATA/iris/train.csv" \
+  --out "$WORK/o" --classifier --regressor
+
+echo "PASS: $checks checks"
