@@ -362,19 +362,9 @@ Result<Client> Client::load_bytes(std::span<const uint8_t> zip) {
   if (!j.contains("parameters") || !j["parameters"].is_object() || !j.contains("parameters_fingerprint") ||
       !j["parameters_fingerprint"].is_string())
     return corrupted("client.specs.json has no parameters");
-  auto specs = std::make_shared<ClientSpecs>(ClientSpecs{
-      .params = crypto::ParameterSet{.name = "optimized",
-                                     .message_bits = 1,
-                                     .lwe_dimension = crypto::LweDimension(0),
-                                     .glwe_dimension = crypto::GlweDimension(0),
-                                     .polynomial_size = crypto::PolynomialSize(0),
-                                     .lwe_noise_log2_std = 0,
-                                     .glwe_noise_log2_std = 0,
-                                     .pbs_base_log = crypto::DecompBaseLog(0),
-                                     .pbs_level_count = crypto::DecompLevelCount(0),
-                                     .ks_base_log = crypto::DecompBaseLog(0),
-                                     .ks_level_count = crypto::DecompLevelCount(0)}});
-  BLINDML_ASSIGN_OR_RETURN(specs->params, params_from_json(j["parameters"], j["parameters_fingerprint"]));
+  BLINDML_ASSIGN_OR_RETURN(crypto::ParameterSet params,
+                           params_from_json(j["parameters"], j["parameters_fingerprint"]));
+  auto specs = std::make_shared<ClientSpecs>(ClientSpecs{.params = params});
   if (versions.value("parameters_fingerprint", "") != crypto::fingerprint_hex(specs->params))
     return corrupted("client.zip: versions.json and client.specs.json name different parameters");
   auto shape_of = [&](const char* k) -> int64_t {
