@@ -551,6 +551,8 @@ std::vector<Command> make_commands() {
                 {},
                 "  blindml info artifacts/server.zip\n"},
                run_info});
+  c.push_back(serve_command());
+  c.push_back(client_command());
   return c;
 }
 

@@ -23,4 +23,8 @@ struct Command {
 
 const std::vector<Command>& commands();
 
+// `blindml serve` (serve.cc) and `blindml client` (client.cc).
+Command serve_command();
+Command client_command();
+
 }  // namespace blindml::cli

@@ -1,0 +1,74 @@
+// The HTTP inference server (design.md §5, docs/server.md): one compiled model (deploy::Server),
+// a key store of clients' evaluation keys and a cache of their expanded form, served over HTTP
+// with Concrete ML's routes (GET /get_client, POST /add_key, POST /compute) and health, readiness,
+// model info, key deletion and Prometheus metrics.
+//
+// Robustness: keys and encrypted inputs have separate body limits (413 beyond them); reads and
+// writes time out; computations run on a fixed number of compute slots (each with its own thread
+// pool) with a bounded wait queue, and a request that finds the queue full gets 503 at once;
+// every malformed, truncated, mismatched or unknown-uid request gets a 4xx with a JSON body
+// {"error": "..."}; an unexpected failure inside a handler is a 500 and the server keeps serving.
+// stop() stops accepting connections and returns once the requests in flight are answered.
+//
+// Only this part sees HTTP types: the HTTP library stays behind the pimpl.
+//
+// Thread safety: start(), stop() and the destructor from one controlling thread; the request
+// handlers run on the server's own threads and share only thread-safe state.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "blindml/base/status.h"
+#include "blindml/deploy/deploy.h"
+#include "blindml/serve/key_store.h"
+
+namespace blindml::serve {
+
+struct HttpServerOptions {
+  std::string host = "127.0.0.1";
+  int port = 8000;                                    // 0: a free port chosen by the OS (see port())
+  std::vector<uint8_t> client_zip;                    // served by GET /get_client; empty: 404
+  uint64_t max_key_bytes = uint64_t{1} << 30;         // POST /add_key bodies
+  uint64_t max_input_bytes = uint64_t{256} << 20;     // POST /compute bodies
+  uint32_t compute_slots = 1;                         // computations (and key expansions) at once
+  uint32_t threads = 0;                               // threads of each slot's pool (0: one per core)
+  uint32_t queue = 16;                                // requests waiting for a slot before 503
+  uint32_t http_threads = 0;                          // connection threads (0: slots + queue + 4)
+  uint32_t read_timeout_s = 30;                       // per read of a request
+  uint32_t write_timeout_s = 30;                      // per write of a response
+  uint64_t cache_bytes = uint64_t{2} << 30;           // budget of the expanded-keys cache
+  std::string bearer_token;                           // non-empty: required by add_key/compute/DELETE
+};
+
+class HttpServer {
+ public:
+  // Checks the options; nothing is bound yet.
+  static Result<HttpServer> create(deploy::Server server, std::unique_ptr<KeyStore> store,
+                                   HttpServerOptions options);
+  HttpServer(HttpServer&&) noexcept;
+  HttpServer& operator=(HttpServer&&) noexcept;
+  ~HttpServer();  // stop()
+
+  // Binds host:port and serves on background threads; returns once connections are accepted.
+  Status start();
+  // The bound port (after start()).
+  int port() const;
+  // Stops accepting, finishes the requests in flight, returns when the server threads are done.
+  void stop();
+
+ private:
+  struct Impl;
+  explicit HttpServer(std::unique_ptr<Impl> impl);
+  std::unique_ptr<Impl> impl_;
+};
+
+// Graceful shutdown on SIGINT/SIGTERM for a process that serves: block_termination_signals() must
+// run before any thread starts (the threads inherit the mask), then wait_for_termination_signal()
+// returns the signal's number when one arrives.
+void block_termination_signals();
+int wait_for_termination_signal();
+
+}  // namespace blindml::serve

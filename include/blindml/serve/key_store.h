@@ -1,0 +1,61 @@
+// Evaluation-key stores (design.md §5): where the server keeps each client's evaluation keys, under
+// a client id (uid) that the server draws at upload time: 128 random bits written as 32 lowercase
+// hex digits. A uid is the only handle a client has on its keys; it is unguessable, not secret in
+// the cryptographic sense (the keys are public), but it keeps clients from using or deleting each
+// other's keys.
+//
+// A store holds the bytes exactly as the client uploaded them (the evaluation-keys exchange file,
+// docs/formats.md "Exchange files"); the server validates them before storing and deserialises
+// them again after a restart. Stores never interpret the bytes.
+//
+// The file-system store (the embedded default) keeps one file per uid in a directory, written
+// atomically (temporary file, fsync, rename, fsync of the directory) and framed with a SHA-256
+// checksum verified on every read (docs/server.md, "Key store files"). It survives restarts, and
+// several server processes on one machine may share a directory.
+//
+// Thread safety: every KeyStore method may be called from many threads at once.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <span>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "blindml/base/status.h"
+
+namespace blindml::serve {
+
+inline constexpr size_t kUidHexDigits = 32;  // 128 bits
+
+// A fresh uid from the operating system's CSPRNG (getrandom).
+Result<std::string> new_uid();
+// True for exactly 32 lowercase hex digits: checked before a uid reaches a store.
+bool is_valid_uid(std::string_view uid);
+
+struct KeyStoreStats {
+  uint64_t keys = 0;   // stored uids
+  uint64_t bytes = 0;  // their keys' bytes (as uploaded)
+};
+
+class KeyStore {
+ public:
+  virtual ~KeyStore() = default;
+
+  // "file store at /var/lib/blindml/keys": for logs and /info.
+  virtual std::string describe() const = 0;
+  // Stores the keys under uid (replacing what was there). The uid must be valid.
+  virtual Status put(std::string_view uid, std::span<const uint8_t> keys) = 0;
+  // not_found when the uid has no keys; corrupted when the stored bytes fail their checksum.
+  // max_bytes: a stored blob larger than this is refused (resource_exhausted) before reading.
+  virtual Result<std::vector<uint8_t>> get(std::string_view uid, uint64_t max_bytes) const = 0;
+  // not_found when the uid has no keys.
+  virtual Status remove(std::string_view uid) = 0;
+  virtual Result<KeyStoreStats> stats() const = 0;
+};
+
+// Opens (creating it, mode 0700, when missing) a file-system store in dir.
+Result<std::unique_ptr<KeyStore>> open_file_key_store(const std::string& dir);
+
+}  // namespace blindml::serve
