@@ -269,6 +269,18 @@ Status Circuit::validate() const {
   return Status();
 }
 
+namespace {
+// A node with its kind, name, operands and attributes; the other fields stay empty.
+Node make_node(OpKind kind, std::string name, std::vector<ValueId> inputs, std::vector<int64_t> attrs = {}) {
+  Node n;
+  n.kind = kind;
+  n.name = std::move(name);
+  n.inputs = std::move(inputs);
+  n.attrs = std::move(attrs);
+  return n;
+}
+}  // namespace
+
 bool Builder::valid_id(ValueId id) const {
   return id < nodes_.size() && nodes_[id].kind != OpKind::kOutput;
 }
@@ -307,7 +319,7 @@ ValueId Builder::input(Shape shape, int64_t min, int64_t max, std::string name) 
 }
 
 ValueId Builder::input(Shape shape, std::vector<int64_t> min, std::vector<int64_t> max, std::string name) {
-  Node n{.kind = OpKind::kInput, .name = std::move(name)};
+  Node n = make_node(OpKind::kInput, std::move(name), {});
   n.shape = std::move(shape);
   n.range_min = std::move(min);
   n.range_max = std::move(max);
@@ -315,21 +327,21 @@ ValueId Builder::input(Shape shape, std::vector<int64_t> min, std::vector<int64_
 }
 
 ValueId Builder::add(ValueId a, ValueId b, std::string name) {
-  return push(Node{.kind = OpKind::kAdd, .name = std::move(name), .inputs = {a, b}});
+  return push(make_node(OpKind::kAdd, std::move(name), {a, b}));
 }
 ValueId Builder::sub(ValueId a, ValueId b, std::string name) {
-  return push(Node{.kind = OpKind::kSub, .name = std::move(name), .inputs = {a, b}});
+  return push(make_node(OpKind::kSub, std::move(name), {a, b}));
 }
 ValueId Builder::neg(ValueId a, std::string name) {
-  return push(Node{.kind = OpKind::kNeg, .name = std::move(name), .inputs = {a}});
+  return push(make_node(OpKind::kNeg, std::move(name), {a}));
 }
 ValueId Builder::add_const(ValueId x, Tensor c, std::string name) {
-  Node n{.kind = OpKind::kAddConst, .name = std::move(name), .inputs = {x}};
+  Node n = make_node(OpKind::kAddConst, std::move(name), {x});
   n.constant = std::move(c);
   return push(std::move(n));
 }
 ValueId Builder::mul_const(ValueId x, Tensor c, std::string name) {
-  Node n{.kind = OpKind::kMulConst, .name = std::move(name), .inputs = {x}};
+  Node n = make_node(OpKind::kMulConst, std::move(name), {x});
   n.constant = std::move(c);
   return push(std::move(n));
 }
@@ -340,22 +352,24 @@ ValueId Builder::mul_const(ValueId x, int64_t c, std::string name) {
   return mul_const(x, Tensor{{}, {c}}, std::move(name));
 }
 ValueId Builder::matmul(ValueId x, Tensor weights, std::string name) {
-  Node n{.kind = OpKind::kMatMul, .name = std::move(name), .inputs = {x}};
+  Node n = make_node(OpKind::kMatMul, std::move(name), {x});
   n.constant = std::move(weights);
   return push(std::move(n));
 }
 ValueId Builder::sum(ValueId x, int64_t axis, std::string name) {
-  return push(Node{.kind = OpKind::kSum, .name = std::move(name), .inputs = {x}, .attrs = {axis}});
+  return push(make_node(OpKind::kSum, std::move(name), {x}, {axis}));
 }
 ValueId Builder::reshape(ValueId x, Shape shape, std::string name) {
-  return push(Node{.kind = OpKind::kReshape, .name = std::move(name), .inputs = {x}, .shape = std::move(shape)});
+  Node n = make_node(OpKind::kReshape, std::move(name), {x});
+  n.shape = std::move(shape);
+  return push(std::move(n));
 }
 ValueId Builder::transpose(ValueId x, std::vector<int64_t> perm, std::string name) {
-  return push(Node{.kind = OpKind::kTranspose, .name = std::move(name), .inputs = {x}, .attrs = std::move(perm)});
+  return push(make_node(OpKind::kTranspose, std::move(name), {x}, std::move(perm)));
 }
 ValueId Builder::slice(ValueId x, std::vector<int64_t> begin, std::vector<int64_t> end, std::vector<int64_t> step,
                        std::string name) {
-  Node n{.kind = OpKind::kSlice, .name = std::move(name), .inputs = {x}};
+  Node n = make_node(OpKind::kSlice, std::move(name), {x});
   if (begin.size() == end.size() && end.size() == step.size()) {
     for (size_t a = 0; a < begin.size(); ++a) n.attrs.insert(n.attrs.end(), {begin[a], end[a], step[a]});
   } else {
@@ -364,12 +378,12 @@ ValueId Builder::slice(ValueId x, std::vector<int64_t> begin, std::vector<int64_
   return push(std::move(n));
 }
 ValueId Builder::gather(ValueId x, int64_t axis, std::vector<int64_t> indices, std::string name) {
-  Node n{.kind = OpKind::kGather, .name = std::move(name), .inputs = {x}, .attrs = {axis}};
+  Node n = make_node(OpKind::kGather, std::move(name), {x}, {axis});
   n.attrs.insert(n.attrs.end(), indices.begin(), indices.end());
   return push(std::move(n));
 }
 ValueId Builder::concat(std::vector<ValueId> xs, int64_t axis, std::string name) {
-  return push(Node{.kind = OpKind::kConcat, .name = std::move(name), .inputs = std::move(xs), .attrs = {axis}});
+  return push(make_node(OpKind::kConcat, std::move(name), std::move(xs), {axis}));
 }
 ValueId Builder::lookup(ValueId x, std::vector<int64_t> table, uint32_t input_bits, int64_t input_min,
                         std::string name) {
@@ -377,7 +391,7 @@ ValueId Builder::lookup(ValueId x, std::vector<int64_t> table, uint32_t input_bi
 }
 ValueId Builder::lookup(ValueId x, std::vector<std::vector<int64_t>> tables, std::vector<uint32_t> table_index,
                         uint32_t input_bits, int64_t input_min, std::string name) {
-  Node n{.kind = OpKind::kLookup, .name = std::move(name), .inputs = {x}};
+  Node n = make_node(OpKind::kLookup, std::move(name), {x});
   n.tables = std::move(tables);
   n.table_index = std::move(table_index);
   n.input_bits = input_bits;
@@ -385,13 +399,10 @@ ValueId Builder::lookup(ValueId x, std::vector<std::vector<int64_t>> tables, std
   return push(std::move(n));
 }
 ValueId Builder::round(ValueId x, uint32_t drop_bits, bool exact, std::string name) {
-  return push(Node{.kind = OpKind::kRound,
-                   .name = std::move(name),
-                   .inputs = {x},
-                   .attrs = {static_cast<int64_t>(drop_bits), exact ? 1 : 0}});
+  return push(make_node(OpKind::kRound, std::move(name), {x}, {static_cast<int64_t>(drop_bits), exact ? 1 : 0}));
 }
 void Builder::output(ValueId x, std::string name) {
-  push(Node{.kind = OpKind::kOutput, .name = std::move(name), .inputs = {x}});
+  push(make_node(OpKind::kOutput, std::move(name), {x}));
 }
 
 Result<Circuit> Builder::finish() {

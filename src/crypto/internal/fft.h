@@ -57,7 +57,7 @@ void spectrum_mul_add(double* __restrict out, const double* __restrict a, const 
 // prefetched to L2 line by line for the next call.
 void spectrum_mac_ggsw(double* __restrict out, const double* __restrict digits, const double* __restrict ggsw,
                        const double* next_ggsw, uint64_t rows, uint64_t cols, uint64_t n);
-// Pointwise out = a ⊙ b.
-void spectrum_mul(double* __restrict out, const double* __restrict a, const double* __restrict b, uint64_t n);
+// Pointwise out = a ⊙ b; out may be a (the exact product multiplies in place).
+void spectrum_mul(double* out, const double* a, const double* b, uint64_t n);
 
 }  // namespace blindml::crypto::internal
