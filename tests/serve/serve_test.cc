@@ -7,6 +7,7 @@
 
 #include <filesystem>
 #include <fstream>
+#include <chrono>
 #include <map>
 #include <thread>
 
@@ -152,10 +153,16 @@ void expect_http_flow(const std::string& name, const std::string& dataset, size_
   EXPECT_EQ(raw->status, 200) << raw->body;
   EXPECT_EQ(raw->body, std::string(want->begin(), want->end()));
 
+  // Requests are counted by the server's logger, which runs after the response has been sent:
+  // poll until the second compute shows up (at most two seconds).
+  const std::string counted = "blindml_http_requests_total{route=\"/compute\",code=\"200\"} 2";
   auto metrics = http.request("GET", "/metrics");
+  for (int i = 0; i < 200 && metrics.ok() && metrics->body.find(counted) == std::string::npos; ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    metrics = http.request("GET", "/metrics");
+  }
   ASSERT_TRUE(metrics.ok());
-  EXPECT_NE(metrics->body.find("blindml_http_requests_total{route=\"/compute\",code=\"200\"} 2"), std::string::npos)
-      << metrics->body;
+  EXPECT_NE(metrics->body.find(counted), std::string::npos) << metrics->body;
   EXPECT_NE(metrics->body.find("blindml_key_store_keys 1"), std::string::npos) << metrics->body;
   EXPECT_NE(metrics->body.find("blindml_rows_total " + std::to_string(2 * rows)), std::string::npos) << metrics->body;
   r.server->stop();
