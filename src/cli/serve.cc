@@ -23,6 +23,8 @@ Result<std::vector<uint8_t>> read_whole_file(const std::string& path, uint64_t m
 }
 
 Status check_serve(const Args& args) {
+  if (args.has("keys") && args.has("redis"))
+    return invalid_argument("--keys and --redis are alternatives: give one key store");
   if (args.get_uint("port", 8000) > 65535) return invalid_argument("--port " + args.get("port") + ": at most 65535");
   if (args.get_uint("threads", 0) > 4096) return invalid_argument("--threads " + args.get("threads") + ": at most 4096");
   if (args.has("slots") && args.get_uint("slots", 1) == 0) return invalid_argument("--slots must be at least 1");
@@ -57,8 +59,12 @@ Status run_serve(const Args& args) {
       return invalid_argument(args.get("client") + " and " + args.positional +
                               " belong to different models (compile them together)");
   }
-  const std::string keys_dir = args.get("keys", "blindml-keys");
-  BLINDML_ASSIGN_OR_RETURN(std::unique_ptr<serve::KeyStore> store, serve::open_file_key_store(keys_dir));
+  std::unique_ptr<serve::KeyStore> store;
+  if (args.has("redis")) {
+    BLINDML_ASSIGN_OR_RETURN(store, serve::open_redis_key_store(args.get("redis")));
+  } else {
+    BLINDML_ASSIGN_OR_RETURN(store, serve::open_file_key_store(args.get("keys", "blindml-keys")));
+  }
   const std::string store_text = store->describe();
   BLINDML_ASSIGN_OR_RETURN(serve::HttpServer http,
                            serve::HttpServer::create(std::move(server).value(), std::move(store), options));
@@ -87,7 +93,8 @@ Command serve_command() {
   return {{"serve", "SERVER.zip",
            "serve a compiled model over HTTP (add_key, compute, ...; docs/server.md)",
            "Clients upload their evaluation keys once (POST /add_key -> uid), then send encrypted\n"
-           "inputs (POST /compute). Keys are kept in the key directory and survive restarts.\n"
+           "inputs (POST /compute). Keys are kept in the key directory (or in Redis with --redis,\n"
+           "shared by several replicas) and survive restarts.\n"
            "SIGINT/SIGTERM stop the server after answering the requests in flight. With the\n"
            "environment variable BLINDML_SERVE_TOKEN set, add_key, compute and DELETE /keys need\n"
            "\"Authorization: Bearer <token>\".\n",
@@ -95,6 +102,8 @@ Command serve_command() {
             opt("host", ValueType::kString, "HOST", "address to listen on (default 127.0.0.1; 0.0.0.0 for all)"),
             opt("port", ValueType::kUint, "PORT", "port (default 8000; 0: any free port)"),
             opt("keys", ValueType::kPath, "DIR", "the key store directory (default ./blindml-keys, created 0700)"),
+            opt("redis", ValueType::kString, "URL",
+                "keep keys in Redis instead, redis://[:password@]host[:port][/db] (replicas share it)"),
             opt("threads", ValueType::kUint, "N", "threads per computation (default 0: cores / slots)"),
             opt("slots", ValueType::kUint, "N", "computations at once (default 1)"),
             opt("queue", ValueType::kUint, "N", "requests waiting for a computation before 503 (default 16)"),

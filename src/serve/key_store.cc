@@ -15,36 +15,17 @@
 #include <filesystem>
 
 #include "blindml/base/bytes.h"
+#include "internal/key_framing.h"
 
 namespace blindml::serve {
 namespace {
 
 namespace fs = std::filesystem;
 
-// A key file: magic, format version, payload length, SHA-256 of the payload, payload.
-constexpr std::array<uint8_t, 4> kMagic = {'B', 'L', 'K', 'S'};
-constexpr uint32_t kStoreFormatVersion = 1;
-constexpr size_t kHeaderBytes = 4 + 4 + 8 + 32;
+using internal::kKeyHeaderBytes;
 constexpr const char* kSuffix = ".key";
 
 std::string errno_text(int err) { return std::strerror(err); }
-
-void put_u32(uint8_t* p, uint32_t v) {
-  for (int i = 0; i < 4; ++i) p[i] = static_cast<uint8_t>(v >> (8 * i));
-}
-void put_u64(uint8_t* p, uint64_t v) {
-  for (int i = 0; i < 8; ++i) p[i] = static_cast<uint8_t>(v >> (8 * i));
-}
-uint32_t get_u32(const uint8_t* p) {
-  uint32_t v = 0;
-  for (int i = 3; i >= 0; --i) v = (v << 8) | p[i];
-  return v;
-}
-uint64_t get_u64(const uint8_t* p) {
-  uint64_t v = 0;
-  for (int i = 7; i >= 0; --i) v = (v << 8) | p[i];
-  return v;
-}
 
 Status write_all(int fd, const uint8_t* data, size_t n) {
   size_t done = 0;
@@ -77,12 +58,7 @@ class FileKeyStore final : public KeyStore {
 
   Status put(std::string_view uid, std::span<const uint8_t> keys) override {
     if (!is_valid_uid(uid)) return invalid_argument("not a client id: \"" + std::string(uid) + "\"");
-    std::array<uint8_t, kHeaderBytes> header{};
-    std::memcpy(header.data(), kMagic.data(), 4);
-    put_u32(header.data() + 4, kStoreFormatVersion);
-    put_u64(header.data() + 8, keys.size());
-    const auto digest = sha256(keys);
-    std::memcpy(header.data() + 16, digest.data(), 32);
+    const auto header = internal::key_header(keys);
 
     // A temporary name no other writer uses: the uid, the process and a counter.
     static std::atomic<uint64_t> counter{0};
@@ -119,28 +95,16 @@ class FileKeyStore final : public KeyStore {
     struct stat st {};
     if (::fstat(fd, &st) != 0) return io_error("key store: cannot read " + p + ": " + errno_text(errno));
     const uint64_t size = static_cast<uint64_t>(st.st_size);
-    if (size < kHeaderBytes) return corrupted("key store: " + p + " is truncated (" + std::to_string(size) + " bytes)");
-    std::array<uint8_t, kHeaderBytes> header{};
+    if (size < kKeyHeaderBytes)
+      return corrupted("key store: " + p + " is truncated (" + std::to_string(size) + " bytes)");
+    std::array<uint8_t, kKeyHeaderBytes> header{};
     if (Status s = read_all(fd, header.data(), header.size()); !s.ok())
       return Status(s.code(), "key store: cannot read " + p + ": " + s.message());
-    if (std::memcmp(header.data(), kMagic.data(), 4) != 0) return corrupted("key store: " + p + " is not a key file");
-    const uint32_t version = get_u32(header.data() + 4);
-    if (version != kStoreFormatVersion)
-      return version_mismatch("key store: " + p + " has format version " + std::to_string(version) + ", expected " +
-                              std::to_string(kStoreFormatVersion));
-    const uint64_t length = get_u64(header.data() + 8);
-    if (length != size - kHeaderBytes)
-      return corrupted("key store: " + p + " declares " + std::to_string(length) + " bytes of keys but holds " +
-                       std::to_string(size - kHeaderBytes));
-    if (length > max_bytes)
-      return resource_exhausted("key store: the keys under uid " + std::string(uid) + " are " +
-                                std::to_string(length) + " bytes, over the limit of " + std::to_string(max_bytes));
+    BLINDML_ASSIGN_OR_RETURN(const uint64_t length, internal::check_key_header(header, size, max_bytes, p, uid));
     std::vector<uint8_t> keys(static_cast<size_t>(length));
     if (Status s = read_all(fd, keys.data(), keys.size()); !s.ok())
       return Status(s.code(), "key store: cannot read " + p + ": " + s.message());
-    const auto digest = sha256(keys);
-    if (std::memcmp(digest.data(), header.data() + 16, 32) != 0)
-      return corrupted("key store: checksum mismatch in " + p);
+    BLINDML_RETURN_IF_ERROR(internal::check_key_digest(header, keys, p));
     return keys;
   }
 
@@ -169,7 +133,7 @@ class FileKeyStore final : public KeyStore {
       const auto size = it->file_size(size_ec);
       if (size_ec) continue;  // removed meanwhile
       ++out.keys;
-      out.bytes += size >= kHeaderBytes ? size - kHeaderBytes : 0;
+      out.bytes += size >= kKeyHeaderBytes ? size - kKeyHeaderBytes : 0;
     }
     return out;
   }
@@ -234,5 +198,68 @@ Result<std::unique_ptr<KeyStore>> open_file_key_store(const std::string& dir) {
   }
   return std::unique_ptr<KeyStore>(new FileKeyStore(dir));
 }
+
+
+namespace internal {
+namespace {
+
+constexpr std::array<uint8_t, 4> kMagic = {'B', 'L', 'K', 'S'};
+constexpr uint32_t kStoreFormatVersion = 1;
+
+void put_u32(uint8_t* p, uint32_t v) {
+  for (int i = 0; i < 4; ++i) p[i] = static_cast<uint8_t>(v >> (8 * i));
+}
+void put_u64(uint8_t* p, uint64_t v) {
+  for (int i = 0; i < 8; ++i) p[i] = static_cast<uint8_t>(v >> (8 * i));
+}
+uint32_t get_u32(const uint8_t* p) {
+  uint32_t v = 0;
+  for (int i = 3; i >= 0; --i) v = (v << 8) | p[i];
+  return v;
+}
+uint64_t get_u64(const uint8_t* p) {
+  uint64_t v = 0;
+  for (int i = 7; i >= 0; --i) v = (v << 8) | p[i];
+  return v;
+}
+
+}  // namespace
+
+std::array<uint8_t, kKeyHeaderBytes> key_header(std::span<const uint8_t> keys) {
+  std::array<uint8_t, kKeyHeaderBytes> header{};
+  std::memcpy(header.data(), kMagic.data(), 4);
+  put_u32(header.data() + 4, kStoreFormatVersion);
+  put_u64(header.data() + 8, keys.size());
+  const auto digest = sha256(keys);
+  std::memcpy(header.data() + 16, digest.data(), 32);
+  return header;
+}
+
+Result<uint64_t> check_key_header(std::span<const uint8_t, kKeyHeaderBytes> header, uint64_t record_bytes,
+                                  uint64_t max_bytes, const std::string& where, std::string_view uid) {
+  if (std::memcmp(header.data(), kMagic.data(), 4) != 0) return corrupted("key store: " + where + " does not hold keys");
+  const uint32_t version = get_u32(header.data() + 4);
+  if (version != kStoreFormatVersion)
+    return version_mismatch("key store: " + where + " has format version " + std::to_string(version) +
+                            ", expected " + std::to_string(kStoreFormatVersion));
+  const uint64_t length = get_u64(header.data() + 8);
+  if (length != record_bytes - kKeyHeaderBytes)
+    return corrupted("key store: " + where + " declares " + std::to_string(length) + " bytes of keys but holds " +
+                     std::to_string(record_bytes - kKeyHeaderBytes));
+  if (length > max_bytes)
+    return resource_exhausted("key store: the keys under uid " + std::string(uid) + " are " +
+                              std::to_string(length) + " bytes, over the limit of " + std::to_string(max_bytes));
+  return length;
+}
+
+Status check_key_digest(std::span<const uint8_t, kKeyHeaderBytes> header, std::span<const uint8_t> keys,
+                        const std::string& where) {
+  const auto digest = sha256(keys);
+  if (std::memcmp(digest.data(), header.data() + 16, 32) != 0)
+    return corrupted("key store: checksum mismatch in " + where);
+  return {};
+}
+
+}  // namespace internal
 
 }  // namespace blindml::serve

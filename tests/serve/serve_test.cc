@@ -16,6 +16,7 @@
 #include "blindml/serve/http_server.h"
 #include "blindml/serve/key_cache.h"
 #include "blindml/serve/key_store.h"
+#include "key_store_contract.h"
 #include "model_data.h"
 
 namespace blindml::serve {
@@ -322,20 +323,7 @@ TEST(HttpServer, ConcurrentClients) {
 
 TEST(FileKeyStore, PutGetRemoveStats) {
   auto store = open_file_key_store(temp_dir("store")).value();
-  const std::string uid = new_uid().value();
-  EXPECT_TRUE(is_valid_uid(uid));
-  EXPECT_NE(uid, new_uid().value());
-  const std::vector<uint8_t> keys = {1, 2, 3, 4, 5};
-  ASSERT_TRUE(store->put(uid, keys).ok());
-  EXPECT_EQ(store->get(uid, 1 << 20).value(), keys);
-  EXPECT_EQ(store->stats().value().keys, 1u);
-  EXPECT_EQ(store->stats().value().bytes, keys.size());
-  EXPECT_EQ(store->get(uid, 2).status().code(), StatusCode::kResourceExhausted);
-  ASSERT_TRUE(store->remove(uid).ok());
-  EXPECT_EQ(store->get(uid, 1 << 20).status().code(), StatusCode::kNotFound);
-  EXPECT_EQ(store->remove(uid).code(), StatusCode::kNotFound);
-  EXPECT_EQ(store->put("../escape", keys).code(), StatusCode::kInvalidArgument);
-  EXPECT_EQ(store->get("ABCDEF", 10).status().code(), StatusCode::kInvalidArgument);
+  blindml::serve::testing::expect_key_store_contract(*store);
 }
 
 TEST(FileKeyStore, CorruptedAndTruncatedFilesAreRefused) {

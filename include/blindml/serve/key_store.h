@@ -13,6 +13,13 @@
 // checksum verified on every read (docs/server.md, "Key store files"). It survives restarts, and
 // several server processes on one machine may share a directory.
 //
+// The Redis store (libhiredis) lets several replicas on several machines share clients: each uid's
+// keys are one Redis string under `blindml:key:<uid>`, framed exactly like a key file (magic,
+// version, length, SHA-256; verified on every read), and two bookkeeping entries
+// (`blindml:key-sizes`, a hash uid -> key bytes, and `blindml:key-bytes`, their sum) kept in step
+// by Lua scripts so that stats() is O(1). One connection behind a mutex; a command that fails on
+// the connection reconnects and is retried once.
+//
 // Thread safety: every KeyStore method may be called from many threads at once.
 #pragma once
 
@@ -57,5 +64,11 @@ class KeyStore {
 
 // Opens (creating it, mode 0700, when missing) a file-system store in dir.
 Result<std::unique_ptr<KeyStore>> open_file_key_store(const std::string& dir);
+
+// Connects to Redis at url, "redis://[:password@]host[:port][/db]" (port 6379, db 0 by default),
+// and checks that it answers (PING); an unreachable server is an io_error naming the address.
+// timeout_ms bounds the connection and every command. Ignores SIGPIPE for the process (a dead
+// Redis connection must fail a write, not kill the server).
+Result<std::unique_ptr<KeyStore>> open_redis_key_store(const std::string& url, uint32_t timeout_ms = 5000);
 
 }  // namespace blindml::serve
