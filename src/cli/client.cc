@@ -5,6 +5,7 @@
 #include <sys/stat.h>
 
 #include <cstdio>
+#include <cstdlib>
 #include <filesystem>
 #include <fstream>
 #include <iterator>
@@ -49,7 +50,10 @@ Status write_bytes(const std::string& path, const std::string& text) {
 Status run_client(const Args& args) {
   const std::string url = args.positional;
   const bool quiet = args.quiet;
-  BLINDML_ASSIGN_OR_RETURN(serve::HttpClient http, serve::HttpClient::create(url, args.get_uint("timeout", 600)));
+  const char* token = std::getenv("BLINDML_SERVE_TOKEN");
+  BLINDML_ASSIGN_OR_RETURN(serve::HttpClient http,
+                           serve::HttpClient::create(url, args.get_uint("timeout", 600), token ? token : "",
+                                                     args.get("ca-cert", "")));
 
   std::vector<uint8_t> zip;
   if (args.has("client")) {
@@ -126,13 +130,16 @@ Command client_command() {
   return {{"client", "URL",
            "predict on rows through a running `blindml serve` (keys, upload, encrypt, compute, decrypt)",
            "Keys are generated once into KEYDIR (secret.key stays there) and uploaded once per server;\n"
-           "the uid is remembered in KEYDIR/server.uid. Only ciphertexts and public keys travel.\n",
+           "the uid is remembered in KEYDIR/server.uid. Only ciphertexts and public keys travel.\n"
+           "With BLINDML_SERVE_TOKEN set, it is sent as \"Authorization: Bearer <token>\". An https://\n"
+           "URL checks the server's certificate against --ca-cert, or the system's CA store.\n",
            {opt("input", ValueType::kPath, "ROWS.csv", "the rows", true),
             opt("keys", ValueType::kPath, "KEYDIR", "the client's key directory (default ./blindml-client-keys)"),
             opt("client", ValueType::kPath, "CLIENT.zip", "use this client.zip instead of GET /get_client"),
             opt("out", ValueType::kPath, "PREDICTIONS.csv", "where to write the CSV (default: stdout)"),
             opt("threads", ValueType::kUint, "N", "key-generation threads (default 0: one per core)"),
-            opt("timeout", ValueType::kUint, "SECONDS", "per read or write on the connection (default 600)")},
+            opt("timeout", ValueType::kUint, "SECONDS", "per read or write on the connection (default 600)"),
+            opt("ca-cert", ValueType::kPath, "CA.pem", "trust this CA (or self-signed) certificate for https://")},
            "  blindml client http://127.0.0.1:8000 --input rows.csv\n"},
           run_client};
 }

@@ -25,6 +25,8 @@ Result<std::vector<uint8_t>> read_whole_file(const std::string& path, uint64_t m
 Status check_serve(const Args& args) {
   if (args.has("keys") && args.has("redis"))
     return invalid_argument("--keys and --redis are alternatives: give one key store");
+  if (args.has("tls-cert") != args.has("tls-key"))
+    return invalid_argument("TLS needs both --tls-cert and --tls-key");
   if (args.get_uint("port", 8000) > 65535) return invalid_argument("--port " + args.get("port") + ": at most 65535");
   if (args.get_uint("threads", 0) > 4096) return invalid_argument("--threads " + args.get("threads") + ": at most 4096");
   if (args.has("slots") && args.get_uint("slots", 1) == 0) return invalid_argument("--slots must be at least 1");
@@ -51,6 +53,8 @@ Status run_serve(const Args& args) {
   options.max_key_bytes = args.get_uint64("max-key-body", options.max_key_bytes);
   options.cache_bytes = args.get_uint64("cache-bytes", options.cache_bytes);
   if (const char* token = std::getenv("BLINDML_SERVE_TOKEN"); token && *token) options.bearer_token = token;
+  options.tls_cert_file = args.get("tls-cert", "");
+  options.tls_key_file = args.get("tls-key", "");
   if (args.has("client")) {
     BLINDML_ASSIGN_OR_RETURN(options.client_zip, read_whole_file(args.get("client"), uint64_t{1} << 30));
     auto client = deploy::Client::load_bytes(options.client_zip);
@@ -70,8 +74,8 @@ Status run_serve(const Args& args) {
                            serve::HttpServer::create(std::move(server).value(), std::move(store), options));
   BLINDML_RETURN_IF_ERROR(http.start());
   if (!args.quiet) {
-    std::fprintf(stderr, "blindml: serving %s on http://%s:%d (%s%s%s); Ctrl-C stops\n", args.positional.c_str(),
-                 options.host.c_str(), http.port(), store_text.c_str(),
+    std::fprintf(stderr, "blindml: serving %s on %s://%s:%d (%s%s%s); Ctrl-C stops\n", args.positional.c_str(),
+                 options.tls_cert_file.empty() ? "http" : "https", options.host.c_str(), http.port(), store_text.c_str(),
                  options.client_zip.empty() ? "" : ", client.zip at /get_client",
                  options.bearer_token.empty() ? "" : ", bearer token required");
     std::fflush(stderr);
@@ -97,7 +101,7 @@ Command serve_command() {
            "shared by several replicas) and survive restarts.\n"
            "SIGINT/SIGTERM stop the server after answering the requests in flight. With the\n"
            "environment variable BLINDML_SERVE_TOKEN set, add_key, compute and DELETE /keys need\n"
-           "\"Authorization: Bearer <token>\".\n",
+           "\"Authorization: Bearer <token>\". With --tls-cert and --tls-key it serves HTTPS only.\n",
            {opt("client", ValueType::kPath, "CLIENT.zip", "served by GET /get_client"),
             opt("host", ValueType::kString, "HOST", "address to listen on (default 127.0.0.1; 0.0.0.0 for all)"),
             opt("port", ValueType::kUint, "PORT", "port (default 8000; 0: any free port)"),
@@ -110,7 +114,9 @@ Command serve_command() {
             opt("max-body", ValueType::kUint64, "BYTES", "largest encrypted input (default 268435456)"),
             opt("max-key-body", ValueType::kUint64, "BYTES", "largest evaluation keys upload (default 1073741824)"),
             opt("cache-bytes", ValueType::kUint64, "BYTES",
-                "memory for expanded evaluation keys (default 2147483648)")},
+                "memory for expanded evaluation keys (default 2147483648)"),
+            opt("tls-cert", ValueType::kPath, "CERT.pem", "serve HTTPS with this certificate (chain), PEM"),
+            opt("tls-key", ValueType::kPath, "KEY.pem", "the certificate's private key, PEM, unencrypted")},
            "  blindml serve artifacts/server.zip --client artifacts/client.zip --port 8000 --keys keys.d\n"},
           run_serve, check_serve};
 }

@@ -414,7 +414,7 @@ Result<std::vector<uint8_t>> Client::evaluation_keys() const {
   if (!seeded_keys_)
     return invalid_argument("the evaluation keys are not in memory (a loaded secret key does not carry them): "
                             "use the evaluation.keys file written at key generation");
-  return wrap(FileKind::kEvaluationKeys, ModelId{}, key_id_, 0, *seeded_keys_);
+  return wrap(FileKind::kEvaluationKeys, specs_->model_id, key_id_, 0, *seeded_keys_);
 }
 
 Status Client::save_secret_key(const std::string& path) const {
@@ -548,6 +548,10 @@ Result<Server::Keys> Server::load_evaluation_keys(std::span<const uint8_t> bytes
     return resource_exhausted("the evaluation keys are " + std::to_string(bytes.size()) + " bytes, over the limit of " +
                               std::to_string(limits.max_evaluation_keys));
   BLINDML_ASSIGN_OR_RETURN(Envelope env, unwrap(bytes, FileKind::kEvaluationKeys));
+  if (env.model != state_->model_id)
+    return invalid_argument("the evaluation keys were made for another model (model id " + hex(env.model) +
+                            "; this server runs " + hex(state_->model_id) +
+                            "): generate keys with this model's client.zip");
   Keys k;
   k.key_id = env.key;
   if (!state_->compiled.needs_bootstrapping) return k;

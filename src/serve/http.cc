@@ -3,6 +3,7 @@
 #include <httplib.h>
 #include <pthread.h>
 #include <signal.h>
+#include <unistd.h>
 
 #include <atomic>
 #include <chrono>
@@ -222,12 +223,14 @@ thread_local std::chrono::steady_clock::time_point t_request_start{};
 // The server.
 
 struct HttpServer::Impl {
-  Impl(deploy::Server s, std::unique_ptr<KeyStore> st, HttpServerOptions o)
+  Impl(deploy::Server s, std::unique_ptr<KeyStore> st, HttpServerOptions o, std::unique_ptr<httplib::Server> h)
       : server(std::move(s)),
         store(std::move(st)),
         options(std::move(o)),
         cache(options.cache_bytes),
-        gate(options.compute_slots, options.threads, options.queue) {
+        gate(options.compute_slots, options.threads, options.queue),
+        http_holder(std::move(h)),
+        http(*http_holder) {
     limits.max_evaluation_keys = options.max_key_bytes;
     limits.max_input = options.max_input_bytes;
     auto analysis = circuit::analyze(server.compiled().circuit);
@@ -242,7 +245,8 @@ struct HttpServer::Impl {
   ComputeGate gate;
   internal::Metrics metrics;
   uint64_t pbs_per_row = 0;
-  httplib::Server http;
+  std::unique_ptr<httplib::Server> http_holder;  // an httplib::SSLServer with TLS
+  httplib::Server& http;
   std::thread thread;
   int port = 0;
   std::atomic<bool> stopping{false};
@@ -542,7 +546,21 @@ Result<HttpServer> HttpServer::create(deploy::Server server, std::unique_ptr<Key
     options.threads = std::max(1u, cores / options.compute_slots);
   }
   if (options.http_threads == 0) options.http_threads = options.compute_slots + options.queue + 4;
-  auto impl = std::make_unique<Impl>(std::move(server), std::move(store), std::move(options));
+  if (options.tls_cert_file.empty() != options.tls_key_file.empty())
+    return invalid_argument("TLS needs both a certificate and its private key (--tls-cert and --tls-key)");
+  std::unique_ptr<httplib::Server> http;
+  if (options.tls_cert_file.empty()) {
+    http = std::make_unique<httplib::Server>();
+  } else {
+    for (const std::string* f : {&options.tls_cert_file, &options.tls_key_file})
+      if (::access(f->c_str(), R_OK) != 0) return io_error("cannot read " + *f + " (TLS)");
+    auto tls = std::make_unique<httplib::SSLServer>(options.tls_cert_file.c_str(), options.tls_key_file.c_str());
+    if (!tls->is_valid())
+      return invalid_argument("cannot use " + options.tls_cert_file + " and " + options.tls_key_file +
+                              " for TLS: not a PEM certificate and its matching, unencrypted private key");
+    http = std::move(tls);
+  }
+  auto impl = std::make_unique<Impl>(std::move(server), std::move(store), std::move(options), std::move(http));
   const HttpServerOptions& o = impl->options;
   impl->http.new_task_queue = [n = o.http_threads] { return new httplib::ThreadPool(n); };
   impl->http.set_payload_max_length(
@@ -615,7 +633,8 @@ HttpClient::HttpClient(HttpClient&&) noexcept = default;
 HttpClient& HttpClient::operator=(HttpClient&&) noexcept = default;
 HttpClient::~HttpClient() = default;
 
-Result<HttpClient> HttpClient::create(const std::string& url, uint32_t timeout_s, const std::string& bearer_token) {
+Result<HttpClient> HttpClient::create(const std::string& url, uint32_t timeout_s, const std::string& bearer_token,
+                                      const std::string& ca_cert_file) {
   std::string u = url;
   while (!u.empty() && u.back() == '/') u.pop_back();
   if (!u.starts_with("http://") && !u.starts_with("https://"))
@@ -626,6 +645,12 @@ Result<HttpClient> HttpClient::create(const std::string& url, uint32_t timeout_s
   impl->cli.set_read_timeout(static_cast<time_t>(timeout_s), 0);
   impl->cli.set_write_timeout(static_cast<time_t>(timeout_s), 0);
   if (!bearer_token.empty()) impl->cli.set_bearer_token_auth(bearer_token);
+  if (!ca_cert_file.empty()) {
+    if (!u.starts_with("https://")) return invalid_argument("a CA certificate is for https:// URLs, not \"" + url + "\"");
+    if (::access(ca_cert_file.c_str(), R_OK) != 0) return io_error("cannot read " + ca_cert_file + " (CA certificate)");
+    impl->cli.set_ca_cert_path(ca_cert_file.c_str());
+  }
+  impl->cli.enable_server_certificate_verification(true);
   return HttpClient(std::move(impl));
 }
 

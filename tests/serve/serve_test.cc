@@ -8,10 +8,12 @@
 #include <filesystem>
 #include <fstream>
 #include <chrono>
+#include <cstdlib>
 #include <map>
 #include <thread>
 
 #include "blindml/deploy/deploy.h"
+#include "blindml/model/model.h"
 #include "blindml/serve/http_client.h"
 #include "blindml/serve/http_server.h"
 #include "blindml/serve/key_cache.h"
@@ -62,7 +64,8 @@ struct Model {
   std::vector<uint8_t> client_zip;
 };
 
-const Model& model_for(const std::string& name, const std::string& dataset) {
+const Model& model_for(const std::string& name, const std::string& dataset, bool classifier = true,
+                       bool exact = false) {
   static std::map<std::string, Model> cache;
   auto it = cache.find(name);
   if (it != cache.end()) return it->second;
@@ -70,7 +73,8 @@ const Model& model_for(const std::string& name, const std::string& dataset) {
   EXPECT_TRUE(model::testing::load_split(dataset, "train", train));
   EXPECT_TRUE(model::testing::load_split(dataset, "test", test));
   model::CompileOptions options;
-  options.kind = model::ModelKind::kClassifier;
+  options.kind = classifier ? model::ModelKind::kClassifier : model::ModelKind::kRegressor;
+  options.exact_rounding = exact;
   auto dev = deploy::Dev::compile(model::testing::data_dir() + "/models/" + name + ".onnx", train.features, options);
   EXPECT_TRUE(dev.ok()) << dev.status().to_string();
   const std::string dir = temp_dir(name);
@@ -116,8 +120,9 @@ void expect_json_error(const HttpResponse& r, int status) {
 }
 
 // The whole flow over HTTP, checked against the local Server::run.
-void expect_http_flow(const std::string& name, const std::string& dataset, size_t rows) {
-  const Model& m = model_for(name, dataset);
+void expect_http_flow(const std::string& name, const std::string& dataset, size_t rows, bool classifier = true,
+                      bool exact = false) {
+  const Model& m = model_for(name, dataset, classifier, exact);
   Running r = start_server(m, temp_dir("keys"));
   HttpClient http = connect(r);
 
@@ -145,7 +150,15 @@ void expect_http_flow(const std::string& name, const std::string& dataset, size_
   EXPECT_EQ(*got, *want);
   auto predictions = client->decrypt(*got);
   ASSERT_TRUE(predictions.ok()) << predictions.status().to_string();
-  EXPECT_EQ(predictions->size(), rows);
+  // The answers are the clear model's (`blindml predict --mode clear`), row by row.
+  model::CompiledModel compiled{client->processing(), local.compiled(), ""};
+  auto clear = model::predict_clear(compiled, input);
+  ASSERT_TRUE(clear.ok()) << clear.status().to_string();
+  ASSERT_EQ(predictions->size(), rows);
+  for (size_t i = 0; i < rows; ++i) {
+    EXPECT_EQ((*predictions)[i].values, (*clear)[i].values) << name << " row " << i;
+    EXPECT_EQ((*predictions)[i].label, (*clear)[i].label) << name << " row " << i;
+  }
 
   // The raw form: application/octet-stream with ?uid=.
   auto raw = http.request("POST", "/compute?uid=" + *uid, std::string(enc->begin(), enc->end()),
@@ -174,6 +187,14 @@ TEST(HttpServer, LeveledModelOverHttpEqualsLocalRun) {
 }
 
 TEST(HttpServer, TreeModelOverHttpEqualsLocalRun) { expect_http_flow("decision_tree_breast_cancer", "breast_cancer", 2); }
+
+TEST(HttpServer, RegressorOverHttpEqualsLocalRun) {
+  expect_http_flow("linear_regression_diabetes", "diabetes", 3, /*classifier=*/false);
+}
+
+TEST(HttpServer, MlpOverHttpEqualsLocalRun) {
+  expect_http_flow("mlp_iris", "iris", 1, /*classifier=*/true, /*exact=*/true);
+}
 
 TEST(HttpServer, RoutesAnswer) {
   const Model& m = model_for("logistic_regression_breast_cancer", "breast_cancer");
@@ -243,6 +264,10 @@ TEST(HttpServer, BadRequestsAreFourHundredsAndTheServerKeepsServing) {
                                          {"model_input", std::string(other_enc.begin(), other_enc.end()), "x", ""}}),
         400, "another client's input");
 
+  check(http.request("POST", "/add_key", "keys", "text/plain"), 415, "keys with a wrong content type");
+  check(http.request("POST", "/add_key", std::string(5000, '\0'), "application/octet-stream"), 400, "zero bytes as keys");
+  check(http.request("POST", "/add_key", "keys", "text/plain"), 415, "keys with a wrong content type");
+
   // Still serving.
   auto health = http.request("GET", "/health");
   ASSERT_TRUE(health.ok());
@@ -256,6 +281,66 @@ TEST(HttpServer, BadRequestsAreFourHundredsAndTheServerKeepsServing) {
   auto after = http.compute(uid, enc);
   ASSERT_FALSE(after.ok());
   EXPECT_EQ(after.status().code(), StatusCode::kNotFound) << after.status().to_string();
+}
+
+TEST(HttpServer, HostileKeysAndInputsAreRefusedAndTheServerKeepsServing) {
+  // A model with bootstrapping keys (megabytes of them), so that truncation, corruption and noise
+  // hit the crypto loaders, and keys and inputs of another model (a leveled one).
+  const Model& m = model_for("decision_tree_breast_cancer", "breast_cancer");
+  Running r = start_server(m, temp_dir("keys"));
+  HttpClient http = connect(r);
+  auto client = deploy::Client::load_bytes(m.client_zip).value();
+  ASSERT_TRUE(client.generate_keys(&pool()).ok());
+  const auto keys = client.evaluation_keys().value();
+  const std::string whole(keys.begin(), keys.end());
+  const std::string uid = http.add_key(keys).value();
+  const auto enc = client.encrypt({m.test.features[0]}).value();
+  auto check = [&](Result<HttpResponse> res, int status, const char* what) {
+    ASSERT_TRUE(res.ok()) << what << ": " << res.status().to_string();
+    SCOPED_TRACE(what);
+    expect_json_error(*res, status);
+  };
+  for (size_t cut : {size_t{10}, size_t{100}, whole.size() / 2, whole.size() - 1})
+    check(http.post_multipart("/add_key", {{"key", whole.substr(0, cut), "k", ""}}), 400, "truncated keys");
+  for (size_t at : {size_t{20}, size_t{70}, whole.size() / 3, whole.size() - 1}) {
+    std::string flipped = whole;
+    flipped[at] ^= 0x40;
+    check(http.post_multipart("/add_key", {{"key", flipped, "k", ""}}), 400, "corrupted keys");
+  }
+  std::string noise(whole.size(), '\0');
+  uint64_t x = 0x9e3779b97f4a7c15ull;
+  for (char& c : noise) {
+    x ^= x << 13, x ^= x >> 7, x ^= x << 17;
+    c = static_cast<char>(x);
+  }
+  check(http.request("POST", "/add_key", noise, "application/octet-stream"), 400, "random bytes as keys");
+  check(http.request("POST", "/add_key", std::string(whole.size(), '\0'), "application/octet-stream"), 400,
+        "zero bytes as keys");
+  check(http.request("POST", "/add_key", whole, "text/plain"), 415, "keys with a wrong content type");
+  check(http.post_multipart("/compute", {{"uid", uid, "", ""}, {"model_input", noise.substr(0, 4096), "x", ""}}), 400,
+        "random bytes as input");
+  std::string bad_input(enc.begin(), enc.end());
+  bad_input[bad_input.size() - 3] ^= 1;  // a ciphertext body byte: the blob checksum catches it
+  check(http.post_multipart("/compute", {{"uid", uid, "", ""}, {"model_input", bad_input, "x", ""}}), 400,
+        "corrupted input");
+  // Evaluation keys and an input made with another model's client.zip.
+  const Model& other = model_for("logistic_regression_breast_cancer", "breast_cancer");
+  auto stranger = deploy::Client::load_bytes(other.client_zip).value();
+  ASSERT_TRUE(stranger.generate_keys(&pool()).ok());
+  const auto other_keys = stranger.evaluation_keys().value();
+  check(http.post_multipart("/add_key", {{"key", std::string(other_keys.begin(), other_keys.end()), "k", ""}}), 400,
+        "another model's keys");
+  const auto other_input = stranger.encrypt({other.test.features[0]}).value();
+  check(http.post_multipart("/compute",
+                            {{"uid", uid, "", ""}, {"model_input", std::string(other_input.begin(), other_input.end()), "x", ""}}),
+        400, "another model's input");
+  // Nothing was stored for the refused keys, and the valid client is still served.
+  auto metrics = http.request("GET", "/metrics");
+  ASSERT_TRUE(metrics.ok());
+  EXPECT_NE(metrics->body.find("blindml_key_store_keys 1\n"), std::string::npos) << metrics->body;
+  auto out = http.compute(uid, enc);
+  ASSERT_TRUE(out.ok()) << out.status().to_string();
+  EXPECT_TRUE(client.decrypt(*out).ok());
 }
 
 TEST(HttpServer, KeysSurviveARestart) {
@@ -298,24 +383,152 @@ TEST(HttpServer, BearerTokenGuardsTheWritingRoutes) {
 }
 
 TEST(HttpServer, ConcurrentClients) {
-  const Model& m = model_for("logistic_regression_breast_cancer", "breast_cancer");
+  // A bounded load test: 4 clients, each with its own keys, × 20 requests; every answer right.
+  const Model& m = model_for("decision_tree_breast_cancer", "breast_cancer");
   HttpServerOptions options;
   options.compute_slots = 2;
+  options.threads = 1;
   Running r = start_server(m, temp_dir("keys"), options);
-  auto client = deploy::Client::load_bytes(m.client_zip).value();
-  ASSERT_TRUE(client.generate_keys(&pool()).ok());
-  const std::string uid = connect(r).add_key(client.evaluation_keys().value()).value();
-  const auto enc = client.encrypt({m.test.features[0]}).value();
-  std::atomic<int> failures{0};
+  const auto local = deploy::Server::load(m.dir + "/server.zip").value();
+  model::Rows rows = {m.test.features[0]};
+  std::atomic<int> failures{0}, wrong{0};
   std::vector<std::thread> threads;
   for (int t = 0; t < 4; ++t)
-    threads.emplace_back([&] {
-      auto http = HttpClient::create(r.url, 60).value();
-      for (int i = 0; i < 10; ++i)
-        if (!http.compute(uid, enc).ok()) ++failures;
+    threads.emplace_back([&, t] {
+      auto client = deploy::Client::load_bytes(m.client_zip).value();
+      if (!client.generate_keys(nullptr).ok()) return void(++failures);
+      auto http = HttpClient::create(r.url, 120).value();
+      auto uid = http.add_key(client.evaluation_keys().value());
+      if (!uid.ok()) return void(++failures);
+      const model::Rows row = {m.test.features[static_cast<size_t>(t)]};
+      const auto want = model::predict_clear({client.processing(), local.compiled(), ""}, row).value();
+      for (int i = 0; i < 20; ++i) {
+        auto out = http.compute(*uid, client.encrypt(row).value());
+        if (!out.ok()) {
+          ++failures;
+          continue;
+        }
+        auto got = client.decrypt(*out);
+        if (!got.ok() || (*got)[0].label != want[0].label || (*got)[0].values != want[0].values) ++wrong;
+      }
     });
   for (auto& t : threads) t.join();
   EXPECT_EQ(failures.load(), 0);
+  EXPECT_EQ(wrong.load(), 0);
+}
+
+// Polls /metrics until it holds `line` (at most five seconds).
+bool wait_for_metric(HttpClient& http, const std::string& line) {
+  for (int i = 0; i < 1000; ++i) {
+    auto metrics = http.request("GET", "/metrics");
+    if (metrics.ok() && metrics->body.find(line) != std::string::npos) return true;
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  }
+  return false;
+}
+
+TEST(HttpServer, AFullQueueAnswers503AndTheServerRecovers) {
+  // One slot and no waiting room: while a long computation holds the slot, another is refused at
+  // once with 503; afterwards the same request succeeds.
+  const Model& m = model_for("decision_tree_breast_cancer", "breast_cancer");
+  HttpServerOptions options;
+  options.compute_slots = 1;
+  options.queue = 0;
+  options.threads = 1;
+  Running r = start_server(m, temp_dir("keys"), options);
+  auto client = deploy::Client::load_bytes(m.client_zip).value();
+  ASSERT_TRUE(client.generate_keys(&pool()).ok());
+  HttpClient http = connect(r);
+  const std::string uid = http.add_key(client.evaluation_keys().value()).value();
+  const auto one = client.encrypt({m.test.features[0]}).value();
+  ASSERT_TRUE(http.compute(uid, one).ok());  // the expanded keys are now cached: one lease per compute
+  const model::Rows many(m.test.features.begin(), m.test.features.begin() + 40);
+  const auto long_input = client.encrypt(many).value();
+  std::thread long_request([&] {
+    auto h = HttpClient::create(r.url, 300).value();
+    auto out = h.compute(uid, long_input);
+    EXPECT_TRUE(out.ok()) << out.status().to_string();
+  });
+  HttpClient probe = connect(r);
+  ASSERT_TRUE(wait_for_metric(probe, "blindml_computing 1"));
+  auto refused = probe.request("POST", "/compute?uid=" + uid, std::string(one.begin(), one.end()),
+                               "application/octet-stream");
+  ASSERT_TRUE(refused.ok());
+  expect_json_error(*refused, 503);
+  long_request.join();
+  auto again = probe.compute(uid, one);
+  ASSERT_TRUE(again.ok()) << again.status().to_string();
+  EXPECT_TRUE(client.decrypt(*again).ok());
+  EXPECT_TRUE(wait_for_metric(probe, "blindml_queue_rejected_total 1"));
+}
+
+// A self-signed certificate for 127.0.0.1 made by the openssl command (Debian package openssl).
+bool make_certificate(const std::string& dir) {
+  const std::string cmd = "openssl req -x509 -newkey rsa:2048 -nodes -days 2 -subj /CN=127.0.0.1 "
+                          "-addext subjectAltName=IP:127.0.0.1 -keyout '" + dir + "/key.pem' -out '" + dir +
+                          "/cert.pem' >/dev/null 2>&1";
+  return std::system(cmd.c_str()) == 0;
+}
+
+TEST(HttpServer, TlsServesHttpsToClientsThatTrustItsCertificate) {
+  const Model& m = model_for("logistic_regression_breast_cancer", "breast_cancer");
+  const std::string dir = temp_dir("tls");
+  fs::create_directories(dir);
+  ASSERT_TRUE(make_certificate(dir)) << "openssl req failed";
+  HttpServerOptions options;
+  options.tls_cert_file = dir + "/cert.pem";
+  options.tls_key_file = dir + "/key.pem";
+  Running r = start_server(m, temp_dir("keys"), options);
+  const std::string https = "https://127.0.0.1:" + std::to_string(r.server->port());
+
+  auto trusting = HttpClient::create(https, 60, "", dir + "/cert.pem");
+  ASSERT_TRUE(trusting.ok()) << trusting.status().to_string();
+  auto client = deploy::Client::load_bytes(m.client_zip).value();
+  ASSERT_TRUE(client.generate_keys(&pool()).ok());
+  auto uid = trusting->add_key(client.evaluation_keys().value());
+  ASSERT_TRUE(uid.ok()) << uid.status().to_string();
+  const model::Rows rows = {m.test.features[0], m.test.features[1]};
+  auto out = trusting->compute(*uid, client.encrypt(rows).value());
+  ASSERT_TRUE(out.ok()) << out.status().to_string();
+  const auto local = deploy::Server::load(m.dir + "/server.zip").value();
+  const auto want = model::predict_clear({client.processing(), local.compiled(), ""}, rows).value();
+  const auto got = client.decrypt(*out).value();
+  ASSERT_EQ(got.size(), rows.size());
+  for (size_t i = 0; i < rows.size(); ++i) EXPECT_EQ(got[i].label, want[i].label) << i;
+
+  // A client that does not trust the self-signed certificate, and plain HTTP on the TLS port, fail.
+  auto untrusting = HttpClient::create(https, 10).value();
+  EXPECT_FALSE(untrusting.request("GET", "/health").ok());
+  auto plain = HttpClient::create(r.url, 10).value();
+  auto answer = plain.request("GET", "/health");
+  EXPECT_FALSE(answer.ok() && answer->status == 200);
+  // The server still serves the trusting client.
+  auto health = trusting->request("GET", "/health");
+  ASSERT_TRUE(health.ok()) << health.status().to_string();
+  EXPECT_EQ(health->status, 200);
+}
+
+TEST(HttpServer, BadTlsFilesAreClearErrors) {
+  const Model& m = model_for("logistic_regression_breast_cancer", "breast_cancer");
+  const std::string dir = temp_dir("badtls");
+  fs::create_directories(dir);
+  std::ofstream(dir + "/garbage.pem") << "not a certificate\n";
+  auto make = [&](const std::string& cert, const std::string& key) {
+    HttpServerOptions options;
+    options.tls_cert_file = cert;
+    options.tls_key_file = key;
+    return HttpServer::create(deploy::Server::load(m.dir + "/server.zip").value(),
+                              open_file_key_store(temp_dir("keys")).value(), options);
+  };
+  auto missing = make(dir + "/none.pem", dir + "/none.pem");
+  ASSERT_FALSE(missing.ok());
+  EXPECT_NE(missing.status().message().find("none.pem"), std::string::npos) << missing.status().to_string();
+  auto garbage = make(dir + "/garbage.pem", dir + "/garbage.pem");
+  ASSERT_FALSE(garbage.ok());
+  EXPECT_NE(garbage.status().message().find("PEM"), std::string::npos) << garbage.status().to_string();
+  auto half = make(dir + "/garbage.pem", "");
+  ASSERT_FALSE(half.ok());
+  EXPECT_EQ(half.status().code(), StatusCode::kInvalidArgument);
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -28,8 +28,10 @@ struct HttpResponse {
 class HttpClient {
  public:
   // url: "http://host:port" (a trailing slash is ignored).
+  // An https:// URL verifies the server's certificate against ca_cert_file (PEM) when given, or
+  // else the system's CA store (/etc/ssl/certs).
   static Result<HttpClient> create(const std::string& url, uint32_t timeout_s = 600,
-                                   const std::string& bearer_token = "");
+                                   const std::string& bearer_token = "", const std::string& ca_cert_file = "");
   HttpClient(HttpClient&&) noexcept;
   HttpClient& operator=(HttpClient&&) noexcept;
   ~HttpClient();

@@ -41,6 +41,9 @@ struct HttpServerOptions {
   uint32_t write_timeout_s = 30;                      // per write of a response
   uint64_t cache_bytes = uint64_t{2} << 30;           // budget of the expanded-keys cache
   std::string bearer_token;                           // non-empty: required by add_key/compute/DELETE
+  // TLS (HTTPS): both PEM files, or neither (plain HTTP). The key file must not be encrypted.
+  std::string tls_cert_file;                          // certificate chain, server's certificate first
+  std::string tls_key_file;                           // its private key
 };
 
 class HttpServer {
