@@ -656,8 +656,31 @@ Result<HttpClient> HttpClient::create(const std::string& url, uint32_t timeout_s
 
 namespace {
 
+// What a failed request means to a user, for the errors a user meets.
+std::string explain(httplib::Error e) {
+  switch (e) {
+    case httplib::Error::Connection:
+      return "cannot connect to the server (is it running, and is the URL right?)";
+    case httplib::Error::ConnectionTimeout:
+      return "the connection timed out";
+    case httplib::Error::Read:
+      return "the connection broke while reading the answer (a timeout, or the server went away)";
+    case httplib::Error::Write:
+      return "the connection broke while sending the request";
+    case httplib::Error::SSLConnection:
+      return "the TLS handshake failed (does the server speak HTTPS?)";
+    case httplib::Error::SSLLoadingCerts:
+      return "cannot load the CA certificates";
+    case httplib::Error::SSLServerVerification:
+      return "the server's TLS certificate is not trusted (for a self-signed or private CA, give its "
+             "certificate: --ca-cert)";
+    default:
+      return httplib::to_string(e);
+  }
+}
+
 Result<HttpResponse> convert(httplib::Result r, const std::string& what) {
-  if (!r) return io_error(what + ": " + httplib::to_string(r.error()));
+  if (!r) return io_error(what + ": " + explain(r.error()));
   HttpResponse out;
   out.status = r->status;
   out.content_type = r->get_header_value("Content-Type");
