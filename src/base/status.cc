@@ -9,6 +9,7 @@ const char* status_code_name(StatusCode code) {
     case StatusCode::kCorrupted: return "corrupted";
     case StatusCode::kVersionMismatch: return "version_mismatch";
     case StatusCode::kNonConformant: return "non_conformant";
+    case StatusCode::kParameterMismatch: return "parameter_mismatch";
     case StatusCode::kNotFound: return "not_found";
     case StatusCode::kResourceExhausted: return "resource_exhausted";
     case StatusCode::kIoError: return "io_error";
@@ -27,6 +28,7 @@ Status invalid_argument(std::string m) { return Status(StatusCode::kInvalidArgum
 Status corrupted(std::string m) { return Status(StatusCode::kCorrupted, std::move(m)); }
 Status version_mismatch(std::string m) { return Status(StatusCode::kVersionMismatch, std::move(m)); }
 Status non_conformant(std::string m) { return Status(StatusCode::kNonConformant, std::move(m)); }
+Status parameter_mismatch(std::string m) { return Status(StatusCode::kParameterMismatch, std::move(m)); }
 Status not_found(std::string m) { return Status(StatusCode::kNotFound, std::move(m)); }
 Status resource_exhausted(std::string m) { return Status(StatusCode::kResourceExhausted, std::move(m)); }
 Status io_error(std::string m) { return Status(StatusCode::kIoError, std::move(m)); }

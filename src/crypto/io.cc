@@ -135,7 +135,7 @@ Result<std::span<const uint8_t>> open_blob(std::span<const uint8_t> blob, BlobKi
   Fingerprint found_fp;
   BLINDML_RETURN_IF_ERROR(r.get_bytes(found_fp, "parameter fingerprint"));
   if (found_fp != fingerprint(expected)) {
-    return non_conformant("parameter fingerprint mismatch: blob " + to_hex(found_fp) + " vs expected " +
+    return parameter_mismatch("parameter fingerprint mismatch: blob " + to_hex(found_fp) + " vs expected " +
                           fingerprint_hex(expected) + " (" + expected.name +
                           "): keys/ciphertexts of another parameter set");
   }

@@ -434,7 +434,7 @@ Status Client::load_secret_key(const std::string& path) {
   auto key = crypto::deserialize_client_key(env->payload, specs_->params, kMaxSecretKey);
   crypto::secure_wipe(bytes.data(), bytes.size());
   if (!key.ok()) {
-    if (key.status().message().find("fingerprint") != std::string::npos)
+    if (key.status().code() == StatusCode::kParameterMismatch)
       return invalid_argument(path + ": this secret key was made for other parameters (another model's client.zip)");
     return Status(key.status().code(), path + ": " + key.status().message());
   }
@@ -560,7 +560,7 @@ Result<Server::Keys> Server::load_evaluation_keys(std::span<const uint8_t> bytes
                             "bootstrapping keys: generate keys with this model's client.zip");
   auto seeded = crypto::deserialize_seeded_evaluation_keys(env.payload, state_->compiled.params, env.payload.size());
   if (!seeded.ok()) {
-    if (seeded.status().message().find("fingerprint") != std::string::npos)
+    if (seeded.status().code() == StatusCode::kParameterMismatch)
       return invalid_argument("the evaluation keys were made for other parameters (another model's client.zip)");
     return Status(seeded.status().code(), "evaluation keys: " + seeded.status().message());
   }

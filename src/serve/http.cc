@@ -44,6 +44,7 @@ int http_status(const Status& s) {
     case StatusCode::kCorrupted:
     case StatusCode::kVersionMismatch:
     case StatusCode::kNonConformant:
+    case StatusCode::kParameterMismatch:
       return 400;
     case StatusCode::kNotFound:
       return 404;

@@ -234,7 +234,7 @@ StatusCode code_for_flip_at(size_t i) {
   if (i < kVersionAt) return StatusCode::kCorrupted;           // magic
   if (i < kKindAt) return StatusCode::kVersionMismatch;        // version
   if (i < kFingerprintAt) return StatusCode::kInvalidArgument; // kind
-  if (i < kLengthAt) return StatusCode::kNonConformant;        // fingerprint
+  if (i < kLengthAt) return StatusCode::kParameterMismatch;    // fingerprint
   return StatusCode::kCorrupted;                               // length, checksum, payload
 }
 
@@ -262,7 +262,7 @@ TEST(IoCorruption, FlippedBytesOfEvaluationKeysGiveTheirSpecificErrors) {
       {0, StatusCode::kCorrupted, "not a blindml blob"},
       {kVersionAt, StatusCode::kVersionMismatch, "version"},
       {kKindAt, StatusCode::kInvalidArgument, "expected seeded evaluation keys, found"},
-      {kFingerprintAt + 5, StatusCode::kNonConformant, "fingerprint"},
+      {kFingerprintAt + 5, StatusCode::kParameterMismatch, "fingerprint"},
       {kLengthAt, StatusCode::kCorrupted, "payload length"},
       {kChecksumAt + 3, StatusCode::kCorrupted, "checksum mismatch"},
       {kHeader + 100, StatusCode::kCorrupted, "checksum mismatch"},
@@ -279,19 +279,19 @@ TEST(IoCorruption, FlippedBytesOfEvaluationKeysGiveTheirSpecificErrors) {
 
 // ---- header mismatches ----
 
-TEST(IoCorruption, KeysOfAnotherParameterSetAreNonConformant) {
+TEST(IoCorruption, KeysOfAnotherParameterSetAreAParameterMismatch) {
   const ParameterSet other = parameters_for_bits(3).value();
   const auto keys_blob = serialize_seeded_evaluation_keys(seeded_keys());
   auto r = deserialize_seeded_evaluation_keys(keys_blob, other, kNoLimit);
-  expect_code(r.status(), StatusCode::kNonConformant, "evaluation keys");
+  expect_code(r.status(), StatusCode::kParameterMismatch, "evaluation keys");
   EXPECT_NE(r.status().message().find("fingerprint"), std::string::npos) << r.status().message();
   EXPECT_NE(r.status().message().find(fingerprint_hex(other)), std::string::npos) << r.status().message();
   EXPECT_NE(r.status().message().find(fingerprint_hex(params())), std::string::npos) << r.status().message();
 
   auto ck = deserialize_client_key(serialize_client_key(client_key()), other, kNoLimit);
-  expect_code(ck.status(), StatusCode::kNonConformant, "client key");
+  expect_code(ck.status(), StatusCode::kParameterMismatch, "client key");
   auto list = deserialize_seeded_lwe_list(small_seeded_list_blob(), other, kNoLimit);
-  expect_code(list.status(), StatusCode::kNonConformant, "seeded list");
+  expect_code(list.status(), StatusCode::kParameterMismatch, "seeded list");
 }
 
 TEST(IoCorruption, WrongKindNamesBothKinds) {

@@ -19,6 +19,7 @@ enum class StatusCode {
   kCorrupted,
   kVersionMismatch,
   kNonConformant,
+  kParameterMismatch,  // data made for another parameter set (its fingerprint differs)
   kNotFound,
   kResourceExhausted,
   kIoError,
@@ -51,6 +52,7 @@ Status invalid_argument(std::string message);
 Status corrupted(std::string message);
 Status version_mismatch(std::string message);
 Status non_conformant(std::string message);
+Status parameter_mismatch(std::string message);
 Status not_found(std::string message);
 Status resource_exhausted(std::string message);
 Status io_error(std::string message);
