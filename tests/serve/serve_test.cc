@@ -462,6 +462,35 @@ TEST(HttpServer, AFullQueueAnswers503AndTheServerRecovers) {
   EXPECT_TRUE(wait_for_metric(probe, "blindml_queue_rejected_total 1"));
 }
 
+TEST(HttpServer, StopFinishesTheComputationInFlight) {
+  const Model& m = model_for("decision_tree_breast_cancer", "breast_cancer");
+  HttpServerOptions options;
+  options.threads = 1;
+  Running r = start_server(m, temp_dir("keys"), options);
+  auto client = deploy::Client::load_bytes(m.client_zip).value();
+  ASSERT_TRUE(client.generate_keys(&pool()).ok());
+  HttpClient http = connect(r);
+  const std::string uid = http.add_key(client.evaluation_keys().value()).value();
+  const model::Rows rows(m.test.features.begin(), m.test.features.begin() + 20);
+  const auto input = client.encrypt(rows).value();
+  Result<std::vector<uint8_t>> answer = internal_error("not answered");
+  std::thread in_flight([&] {
+    auto h = HttpClient::create(r.url, 300).value();
+    answer = h.compute(uid, input);
+  });
+  ASSERT_TRUE(wait_for_metric(http, "blindml_computing 1"));
+  r.server->stop();  // returns once the request in flight is answered
+  in_flight.join();
+  ASSERT_TRUE(answer.ok()) << answer.status().to_string();
+  const auto got = client.decrypt(*answer).value();
+  const auto local = deploy::Server::load(m.dir + "/server.zip").value();
+  const auto want = model::predict_clear({client.processing(), local.compiled(), ""}, rows).value();
+  ASSERT_EQ(got.size(), rows.size());
+  for (size_t i = 0; i < rows.size(); ++i) EXPECT_EQ(got[i].label, want[i].label) << i;
+  // Stopped: new connections are refused.
+  EXPECT_FALSE(HttpClient::create(r.url, 5).value().request("GET", "/health").ok());
+}
+
 // A self-signed certificate for 127.0.0.1 made by the openssl command (Debian package openssl).
 bool make_certificate(const std::string& dir) {
   const std::string cmd = "openssl req -x509 -newkey rsa:2048 -nodes -days 2 -subj /CN=127.0.0.1 "
