@@ -51,6 +51,7 @@ Status run_serve(const Args& args) {
   options.queue = args.get_uint("queue", 16);
   options.max_input_bytes = args.get_uint64("max-body", options.max_input_bytes);
   options.max_key_bytes = args.get_uint64("max-key-body", options.max_key_bytes);
+  options.max_buffered_bytes = args.get_uint64("max-buffered", 0);
   options.cache_bytes = args.get_uint64("cache-bytes", options.cache_bytes);
   if (const char* token = std::getenv("BLINDML_SERVE_TOKEN"); token && *token) options.bearer_token = token;
   options.tls_cert_file = args.get("tls-cert", "");
@@ -113,6 +114,8 @@ Command serve_command() {
             opt("queue", ValueType::kUint, "N", "requests waiting for a computation before 503 (default 16)"),
             opt("max-body", ValueType::kUint64, "BYTES", "largest encrypted input (default 268435456)"),
             opt("max-key-body", ValueType::kUint64, "BYTES", "largest evaluation keys upload (default 1073741824)"),
+            opt("max-buffered", ValueType::kUint64, "BYTES",
+                "request bodies in memory at once, all connections, before 503 (default: twice the larger limit)"),
             opt("cache-bytes", ValueType::kUint64, "BYTES",
                 "memory for expanded evaluation keys (default 2147483648)"),
             opt("tls-cert", ValueType::kPath, "CERT.pem", "serve HTTPS with this certificate (chain), PEM"),

@@ -140,25 +140,73 @@ class ComputeGate {
   uint64_t busy_ = 0;
 };
 
+// The bytes of request bodies held in memory, all connections together, under one budget: a
+// burst of large uploads is answered 503 instead of exhausting the machine's memory.
+class BodyBudget {
+ public:
+  explicit BodyBudget(uint64_t limit) : limit_(limit) {}
+  bool reserve(uint64_t n) {
+    uint64_t used = used_.load();
+    do {
+      if (n > limit_ || used > limit_ - n) return false;
+    } while (!used_.compare_exchange_weak(used, used + n));
+    return true;
+  }
+  void release(uint64_t n) { used_.fetch_sub(n); }
+  uint64_t used() const { return used_.load(); }
+  uint64_t limit() const { return limit_; }
+
+ private:
+  const uint64_t limit_;
+  std::atomic<uint64_t> used_{0};
+};
+
+// Bytes reserved from a BodyBudget, given back on destruction.
+class Reservation {
+ public:
+  explicit Reservation(BodyBudget* budget) : budget_(budget) {}
+  Reservation(Reservation&& o) noexcept : budget_(o.budget_), bytes_(std::exchange(o.bytes_, 0)) {}
+  Reservation& operator=(Reservation&&) = delete;
+  ~Reservation() {
+    if (budget_ && bytes_) budget_->release(bytes_);
+  }
+  // Makes the reservation at least n bytes.
+  bool cover(uint64_t n) {
+    if (n <= bytes_) return true;
+    if (!budget_ || !budget_->reserve(n - bytes_)) return false;
+    bytes_ = n;
+    return true;
+  }
+
+ private:
+  BodyBudget* budget_;
+  uint64_t bytes_ = 0;
+};
+
 // A request body read through the content reader, so that no more than the route's limit is ever
 // held in memory: beyond it the rest is read and dropped (the connection stays usable) and the
-// request is answered 413.
+// request is answered 413. The bytes kept are reserved from the server's BodyBudget (the declared
+// Content-Length up front); when it is spent the body is drained too, and the answer is 503.
 struct Body {
-  bool ok = true;          // the reader succeeded (framing, multipart syntax)
-  bool too_large = false;  // more than the limit
-  bool duplicate = false;  // a multipart field given twice
+  explicit Body(BodyBudget* budget) : reservation(budget) {}
+  bool ok = true;            // the reader succeeded (framing, multipart syntax)
+  bool too_large = false;    // more than the limit
+  bool over_budget = false;  // the server holds too many bodies already
+  bool duplicate = false;    // a multipart field given twice
   bool multipart = false;
   std::map<std::string, std::string> parts;
   std::string raw;
+  Reservation reservation;
 };
 
-Body read_body(const httplib::Request& req, const httplib::ContentReader& reader, uint64_t limit) {
-  Body b;
+Body read_body(const httplib::Request& req, const httplib::ContentReader& reader, uint64_t limit,
+               BodyBudget& budget) {
+  Body b(&budget);
   uint64_t total = 0;
   auto take = [&](std::string& dst, const char* data, size_t n) {
     total += n;
-    if (total > limit) {
-      b.too_large = true;
+    if (total > limit || !b.reservation.cover(total)) {
+      (total > limit ? b.too_large : b.over_budget) = true;
       dst.clear();
       dst.shrink_to_fit();
       return true;  // keep reading: drain
@@ -172,6 +220,7 @@ Body read_body(const httplib::Request& req, const httplib::ContentReader& reader
     char* end = nullptr;
     unsigned long long declared = std::strtoull(value.c_str(), &end, 10);
     if (end != value.c_str() && declared > limit + kMultipartOverhead) b.too_large = true;
+    else if (end != value.c_str() && !b.reservation.cover(std::min<uint64_t>(declared, limit))) b.over_budget = true;
   }
   if (req.is_multipart_form_data()) {
     b.multipart = true;
@@ -181,16 +230,17 @@ Body read_body(const httplib::Request& req, const httplib::ContentReader& reader
         [&](const httplib::MultipartFormData& part) {
           auto [it, inserted] = b.parts.emplace(part.name, std::string());
           if (!inserted) b.duplicate = true;
-          current = b.too_large ? &sink : &it->second;
+          current = b.too_large || b.over_budget ? &sink : &it->second;
           return true;
         },
         [&](const char* data, size_t n) {
           if (!current) return true;
-          if (b.too_large) return true;
+          if (b.too_large || b.over_budget) return true;
           return take(*current, data, n);
         });
   } else {
-    b.ok = reader([&](const char* data, size_t n) { return b.too_large ? true : take(b.raw, data, n); });
+    b.ok = reader(
+        [&](const char* data, size_t n) { return b.too_large || b.over_budget ? true : take(b.raw, data, n); });
   }
   return b;
 }
@@ -200,6 +250,12 @@ bool body_error(const Body& b, const httplib::Response& res, httplib::Response& 
                 const char* what) {
   if (b.too_large || res.status == 413) {
     set_error(out, 413, std::string(what) + " is larger than this server's limit of " + std::to_string(limit) + " bytes");
+    out.set_header("Connection", "close");
+    return true;
+  }
+  if (b.over_budget) {
+    set_error(out, 503, "the server is receiving too many uploads at once; retry later");
+    out.set_header("Retry-After", "1");
     out.set_header("Connection", "close");
     return true;
   }
@@ -230,6 +286,7 @@ struct HttpServer::Impl {
         options(std::move(o)),
         cache(options.cache_bytes),
         gate(options.compute_slots, options.threads, options.queue),
+        bodies(options.max_buffered_bytes),
         http_holder(std::move(h)),
         http(*http_holder) {
     limits.max_evaluation_keys = options.max_key_bytes;
@@ -244,6 +301,7 @@ struct HttpServer::Impl {
   deploy::ServerLimits limits;
   KeyCache cache;
   ComputeGate gate;
+  BodyBudget bodies;
   internal::Metrics metrics;
   uint64_t pbs_per_row = 0;
   std::unique_ptr<httplib::Server> http_holder;  // an httplib::SSLServer with TLS
@@ -294,7 +352,7 @@ Result<KeyCache::Keys> HttpServer::Impl::keys_for(const std::string& uid, Thread
 void HttpServer::Impl::handle_add_key(const httplib::Request& req, httplib::Response& res,
                                       const httplib::ContentReader& reader) {
   const bool auth = authorized(req, res);
-  Body body = read_body(req, reader, auth ? options.max_key_bytes : 0);
+  Body body = read_body(req, reader, auth ? options.max_key_bytes : 0, bodies);
   if (!auth) return;
   if (body_error(body, res, res, options.max_key_bytes, "the evaluation keys")) return;
   std::string* key = nullptr;
@@ -349,7 +407,7 @@ void HttpServer::Impl::handle_add_key(const httplib::Request& req, httplib::Resp
 void HttpServer::Impl::handle_compute(const httplib::Request& req, httplib::Response& res,
                                       const httplib::ContentReader& reader) {
   const bool auth = authorized(req, res);
-  Body body = read_body(req, reader, auth ? options.max_input_bytes : 0);
+  Body body = read_body(req, reader, auth ? options.max_input_bytes : 0, bodies);
   if (!auth) return;
   if (body_error(body, res, res, options.max_input_bytes, "the encrypted input")) return;
   std::string uid;
@@ -448,6 +506,8 @@ internal::Metrics::Gauges HttpServer::Impl::gauges() const {
   g.cache = cache.stats();
   g.queue_waiting = gate.waiting();
   g.computing = gate.busy();
+  g.body_bytes = bodies.used();
+  g.body_budget = bodies.limit();
   return g;
 }
 
@@ -547,6 +607,13 @@ Result<HttpServer> HttpServer::create(deploy::Server server, std::unique_ptr<Key
     options.threads = std::max(1u, cores / options.compute_slots);
   }
   if (options.http_threads == 0) options.http_threads = options.compute_slots + options.queue + 4;
+  const uint64_t larger_limit = std::max(options.max_key_bytes, options.max_input_bytes);
+  if (options.max_buffered_bytes == 0)
+    options.max_buffered_bytes = larger_limit > UINT64_MAX / 2 ? UINT64_MAX : 2 * larger_limit;
+  if (options.max_buffered_bytes < larger_limit)
+    return invalid_argument("the memory for request bodies (" + std::to_string(options.max_buffered_bytes) +
+                            " bytes) must hold at least one body of the largest limit (" +
+                            std::to_string(larger_limit) + " bytes)");
   if (options.tls_cert_file.empty() != options.tls_key_file.empty())
     return invalid_argument("TLS needs both a certificate and its private key (--tls-cert and --tls-key)");
   std::unique_ptr<httplib::Server> http;

@@ -90,6 +90,10 @@ std::string Metrics::render(const Gauges& g) const {
   sample(out, "blindml_key_cache_misses_total", g.cache.misses);
   header(out, "blindml_key_cache_evictions_total", "counter", "Cached keys evicted under the byte budget.");
   sample(out, "blindml_key_cache_evictions_total", g.cache.evictions);
+  header(out, "blindml_request_body_bytes", "gauge", "Bytes of request bodies held in memory, all connections.");
+  sample(out, "blindml_request_body_bytes", g.body_bytes);
+  header(out, "blindml_request_body_budget_bytes", "gauge", "Most request-body bytes held at once before 503.");
+  sample(out, "blindml_request_body_budget_bytes", g.body_budget);
   return out;
 }
 

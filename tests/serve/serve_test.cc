@@ -3,6 +3,9 @@
 // malformed, unknown-uid, oversized and mismatched requests get a 4xx with a JSON error and the
 // server keeps serving; keys survive a restart on the file store. And the store and cache alone.
 #include <gtest/gtest.h>
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 #include <filesystem>
@@ -489,6 +492,87 @@ TEST(HttpServer, StopFinishesTheComputationInFlight) {
   for (size_t i = 0; i < rows.size(); ++i) EXPECT_EQ(got[i].label, want[i].label) << i;
   // Stopped: new connections are refused.
   EXPECT_FALSE(HttpClient::create(r.url, 5).value().request("GET", "/health").ok());
+}
+
+// A client that sends a request's headers and part of its body, then waits: what a slow or
+// hostile uploader does. The rest of the body (or nothing) goes on finish().
+class SlowUpload {
+ public:
+  SlowUpload(int port, const std::string& path, uint64_t content_length, const std::string& first_part) {
+    fd_ = ::socket(AF_INET, SOCK_STREAM, 0);
+    sockaddr_in addr{};
+    addr.sin_family = AF_INET;
+    addr.sin_port = htons(static_cast<uint16_t>(port));
+    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    connected_ = fd_ >= 0 && ::connect(fd_, reinterpret_cast<sockaddr*>(&addr), sizeof addr) == 0;
+    send_all("POST " + path + " HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/octet-stream\r\n"
+             "Content-Length: " + std::to_string(content_length) + "\r\n\r\n" + first_part);
+  }
+  ~SlowUpload() {
+    if (fd_ >= 0) ::close(fd_);
+  }
+  bool ok() const { return connected_; }
+  // Sends the rest and returns the status line of the answer.
+  std::string finish(const std::string& rest) {
+    send_all(rest);
+    std::string answer;
+    char buf[4096];
+    while (answer.find("\r\n") == std::string::npos) {
+      const ssize_t n = ::recv(fd_, buf, sizeof buf, 0);
+      if (n <= 0) break;
+      answer.append(buf, static_cast<size_t>(n));
+    }
+    return answer.substr(0, answer.find("\r\n"));
+  }
+
+ private:
+  void send_all(const std::string& data) {
+    size_t done = 0;
+    while (connected_ && done < data.size()) {
+      const ssize_t n = ::send(fd_, data.data() + done, data.size() - done, MSG_NOSIGNAL);
+      if (n <= 0) return;
+      done += static_cast<size_t>(n);
+    }
+  }
+  int fd_ = -1;
+  bool connected_ = false;
+};
+
+TEST(HttpServer, UploadsBeyondTheMemoryBudgetAre503AndTheBudgetIsGivenBack) {
+  // Room for 3 MiB of bodies: a slow 2 MiB upload in progress leaves too little for another 2 MiB
+  // one, which is answered 503 at once; when the slow one ends, uploads fit again.
+  const Model& m = model_for("logistic_regression_breast_cancer", "breast_cancer");
+  HttpServerOptions options;
+  options.max_key_bytes = 2 << 20;
+  options.max_input_bytes = 1 << 20;
+  options.max_buffered_bytes = 3 << 20;
+  Running r = start_server(m, temp_dir("keys"), options);
+  HttpClient http = connect(r);
+  const uint64_t size = 2 << 20;
+  SlowUpload slow(r.server->port(), "/add_key", size, std::string(1000, 'x'));
+  ASSERT_TRUE(slow.ok());
+  ASSERT_TRUE(wait_for_metric(http, "blindml_request_body_bytes " + std::to_string(size) + "\n"));
+  auto refused = http.request("POST", "/add_key", std::string(size, 'y'), "application/octet-stream");
+  ASSERT_TRUE(refused.ok()) << refused.status().to_string();
+  expect_json_error(*refused, 503);
+  // A small computation still fits beside the slow upload.
+  auto client = deploy::Client::load_bytes(m.client_zip).value();
+  ASSERT_TRUE(client.generate_keys(&pool()).ok());
+  const std::string uid = http.add_key(client.evaluation_keys().value()).value();
+  EXPECT_TRUE(http.compute(uid, client.encrypt({m.test.features[0]}).value()).ok());
+  // The slow upload ends (its bytes are not keys: 400); its reservation is given back.
+  EXPECT_NE(slow.finish(std::string(size - 1000, 'x')).find(" 400 "), std::string::npos);
+  ASSERT_TRUE(wait_for_metric(http, "blindml_request_body_bytes 0\n"));
+  auto fits = http.request("POST", "/add_key", std::string(size, 'y'), "application/octet-stream");
+  ASSERT_TRUE(fits.ok());
+  expect_json_error(*fits, 400);  // read whole, then refused as keys
+  // A budget smaller than one body of the largest limit is refused at creation.
+  HttpServerOptions bad = options;
+  bad.max_buffered_bytes = 1 << 20;
+  auto made = HttpServer::create(deploy::Server::load(m.dir + "/server.zip").value(),
+                                 open_file_key_store(temp_dir("keys")).value(), bad);
+  ASSERT_FALSE(made.ok());
+  EXPECT_EQ(made.status().code(), StatusCode::kInvalidArgument);
 }
 
 // A self-signed certificate for 127.0.0.1 made by the openssl command (Debian package openssl).

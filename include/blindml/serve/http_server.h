@@ -33,6 +33,8 @@ struct HttpServerOptions {
   std::vector<uint8_t> client_zip;                    // served by GET /get_client; empty: 404
   uint64_t max_key_bytes = uint64_t{1} << 30;         // POST /add_key bodies
   uint64_t max_input_bytes = uint64_t{256} << 20;     // POST /compute bodies
+  uint64_t max_buffered_bytes = 0;                    // request bodies in memory at once, all connections
+                                                      // together, before 503 (0: twice the larger limit)
   uint32_t compute_slots = 1;                         // computations (and key expansions) at once
   uint32_t threads = 0;                               // threads of each slot's pool (0: one per core)
   uint32_t queue = 16;                                // requests waiting for a slot before 503

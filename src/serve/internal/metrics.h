@@ -33,6 +33,8 @@ class Metrics {
     KeyCache::Stats cache;
     uint64_t queue_waiting = 0;
     uint64_t computing = 0;
+    uint64_t body_bytes = 0;  // request bodies held in memory
+    uint64_t body_budget = 0;
   };
   std::string render(const Gauges& gauges) const;
 
