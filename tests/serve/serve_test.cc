@@ -115,6 +115,15 @@ HttpClient connect(const Running& r) {
   return std::move(c).value();
 }
 
+// A client of m with fresh keys, uploaded through http.
+std::pair<deploy::Client, std::string> new_client_with_keys(const Model& m, HttpClient& http) {
+  auto client = deploy::Client::load_bytes(m.client_zip).value();
+  EXPECT_TRUE(client.generate_keys(&pool()).ok());
+  auto uid = http.add_key(client.evaluation_keys().value());
+  EXPECT_TRUE(uid.ok()) << uid.status().to_string();
+  return {std::move(client), uid.ok() ? *uid : std::string()};
+}
+
 // The JSON error body of a 4xx.
 void expect_json_error(const HttpResponse& r, int status) {
   EXPECT_EQ(r.status, status) << r.body;
@@ -439,10 +448,8 @@ TEST(HttpServer, AFullQueueAnswers503AndTheServerRecovers) {
   options.queue = 0;
   options.threads = 1;
   Running r = start_server(m, temp_dir("keys"), options);
-  auto client = deploy::Client::load_bytes(m.client_zip).value();
-  ASSERT_TRUE(client.generate_keys(&pool()).ok());
   HttpClient http = connect(r);
-  const std::string uid = http.add_key(client.evaluation_keys().value()).value();
+  auto [client, uid] = new_client_with_keys(m, http);
   const auto one = client.encrypt({m.test.features[0]}).value();
   ASSERT_TRUE(http.compute(uid, one).ok());  // the expanded keys are now cached: one lease per compute
   const model::Rows many(m.test.features.begin(), m.test.features.begin() + 40);
@@ -470,10 +477,8 @@ TEST(HttpServer, StopFinishesTheComputationInFlight) {
   HttpServerOptions options;
   options.threads = 1;
   Running r = start_server(m, temp_dir("keys"), options);
-  auto client = deploy::Client::load_bytes(m.client_zip).value();
-  ASSERT_TRUE(client.generate_keys(&pool()).ok());
   HttpClient http = connect(r);
-  const std::string uid = http.add_key(client.evaluation_keys().value()).value();
+  auto [client, uid] = new_client_with_keys(m, http);
   const model::Rows rows(m.test.features.begin(), m.test.features.begin() + 20);
   const auto input = client.encrypt(rows).value();
   Result<std::vector<uint8_t>> answer = internal_error("not answered");
