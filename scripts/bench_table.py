@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Turns Google Benchmark JSON (crypto_bench, circuit_bench) into tables and bench/results/latest.json.
+"""Turns Google Benchmark JSON (crypto, circuit, model, deploy, serve benches) into tables and bench/results/latest.json.
 
 usage: bench_table.py BENCHMARK_JSON [BENCHMARK_JSON ...] [--out PATH]
 
@@ -8,8 +8,10 @@ Each benchmark family maps to one or more metrics (METRICS below); each run beco
 with its params taken from the run's user counters named in PARAM_COUNTERS (and, for the circuit
 benchmarks, params.circuit from the run's label). The first table shows one row per precision
 (params.bits) with the columns of TABLE_COLUMNS; the second one row per circuit with the columns of
-CIRCUIT_COLUMNS; records neither shows are listed after them. To add a benchmark: give it counters for its params, add its metrics to METRICS,
-and (if it is per precision) a column to TABLE_COLUMNS and a note to TABLE_NOTES.
+CIRCUIT_COLUMNS; then the model, deployment and server tables (MODEL_COLUMNS, DEPLOY_COLUMNS,
+render_server_table); records no table shows are listed after them. To add a benchmark: give it
+counters for its params, add its metrics to METRICS, and (if it is per precision) a column to
+TABLE_COLUMNS and a note to TABLE_NOTES.
 
 Standard library only.
 """
@@ -78,10 +80,18 @@ METRICS = [
     Metric("client_keygen_ms", "BM_Deploy", counter("keygen_ms"), "ms"),
     Metric("client_encrypt_ms", "BM_Deploy", counter("encrypt_ms"), "ms"),
     Metric("client_decrypt_ms", "BM_Deploy", counter("decrypt_ms"), "ms"),
+    Metric("serve_req_per_s", "BM_Serve", counter("req_per_s"), "1/s"),
+    Metric("serve_p50_ms", "BM_Serve", counter("p50_ms"), "ms"),
+    Metric("serve_p99_ms", "BM_Serve", counter("p99_ms"), "ms"),
+    Metric("serve_requests", "BM_Serve", counter("requests"), "count"),
+    Metric("serve_add_key_ms", "BM_Serve", counter("add_key_ms"), "ms"),
+    Metric("serve_add_key_rss_mb", "BM_Serve", counter("add_key_rss_mb"), "MB"),
+    Metric("serve_add_key_peak_mb", "BM_Serve", counter("add_key_peak_mb"), "MB"),
+    Metric("serve_key_cache_mb", "BM_Serve", counter("key_cache_mb"), "MB"),
 ]
 
 # User counters that describe a run rather than measure it; they become record params (integers).
-PARAM_COUNTERS = ("bits", "threads")
+PARAM_COUNTERS = ("bits", "threads", "clients", "slots")
 
 
 @dataclass(frozen=True)
@@ -140,6 +150,8 @@ def params_of(run: dict) -> dict:
         params["model"] = run["label"]
     if family_of(run["name"]) == "BM_Deploy" and run.get("label"):
         params["deploy"] = run["label"]
+    if family_of(run["name"]) == "BM_Serve" and run.get("label"):
+        params["serve"] = run["label"]
     for name in PARAM_COUNTERS:
         if name in run:
             params[name] = int(round(run[name]))
@@ -211,11 +223,16 @@ def render_table(records: list) -> str:
          "on one thread (secret key + seeded evaluation keys); client encrypt/decrypt of one row, median of 5."])
     if deploy_table:
         lines += ([""] if lines else []) + deploy_table
+    server_table = render_server_table([r for r in records if "serve" in r["params"]])
+    if server_table:
+        lines += ([""] if lines else []) + server_table
+    tables = ("circuit", "model", "deploy", "serve")
     others = [r for r in records
               if ("circuit" in r["params"] and r["metric"] not in shown_circuit)
               or ("model" in r["params"] and r["metric"] not in {c.metric for c in MODEL_COLUMNS})
               or ("deploy" in r["params"] and r["metric"] not in {c.metric for c in DEPLOY_COLUMNS})
-              or ("circuit" not in r["params"] and "model" not in r["params"] and "deploy" not in r["params"]
+              or ("serve" in r["params"] and r["metric"] not in SERVER_METRICS)
+              or (not any(t in r["params"] for t in tables)
                   and (r["metric"] not in shown or "bits" not in r["params"]))]
     if others:
         lines.append("")
@@ -261,6 +278,79 @@ DEPLOY_COLUMNS = [
     Column("encrypt ms", "client_encrypt_ms", "{:.2f}"),
     Column("decrypt ms", "client_decrypt_ms", "{:.2f}"),
 ]
+
+
+# The server table (bench/serve_bench.cc): one row per model and client count; the add_key columns
+# on a model's first row only (its first run measures the upload; later runs upload nothing).
+SERVER_RUN_COLUMNS = [
+    ("req/s", "serve_req_per_s"),
+    ("p50 ms", "serve_p50_ms"),
+    ("p99 ms", "serve_p99_ms"),
+]
+SERVER_KEY_COLUMNS = [
+    ("add_key ms", "serve_add_key_ms"),
+    ("add_key MB", "serve_add_key_rss_mb"),
+    ("peak MB", "serve_add_key_peak_mb"),
+    ("cached MB", "serve_key_cache_mb"),
+]
+SERVER_METRICS = {m for _, m in SERVER_RUN_COLUMNS + SERVER_KEY_COLUMNS} | {"serve_requests"}
+
+
+def three_digits(v: float) -> str:
+    """About three significant digits without an exponent: 1557, 363, 2.66, 0.408."""
+    a = abs(v)
+    if a >= 100:
+        return f"{v:.0f}"
+    if a >= 10:
+        return f"{v:.1f}"
+    if a >= 1:
+        return f"{v:.2f}"
+    return f"{v:.3f}"
+
+
+def render_server_table(records: list) -> list:
+    if not records:
+        return []
+    runs: dict = {}  # (model, clients) -> {metric: record}
+    order = []
+    for r in records:
+        key = (r["params"]["serve"], r["params"].get("clients"))
+        if key not in runs:
+            runs[key] = {}
+            order.append(key)
+        runs[key][r["metric"]] = r
+    models = []
+    for m, _ in order:
+        if m not in models:
+            models.append(m)
+    key_cols = [(h, m) for h, m in SERVER_KEY_COLUMNS if any(m in v for v in runs.values())]
+    head = ["model", "clients", "slots x thr", "requests"] + [h for h, _ in SERVER_RUN_COLUMNS] + [h for h, _ in key_cols]
+    rows = []
+    for model in models:
+        keys = sorted((k for k in runs if k[0] == model), key=lambda k: (k[1] is None, k[1] or 0))
+        for i, key in enumerate(keys):
+            cells = runs[key]
+            any_rec = next(iter(cells.values()))
+            slots, threads = any_rec["params"].get("slots"), any_rec["params"].get("threads")
+            req = cells.get("serve_requests")
+            row = [model if i == 0 else "", "-" if key[1] is None else str(key[1]),
+                   f"{slots} x {threads}" if slots is not None and threads is not None else "-",
+                   f"{req['value']:.0f}" if req else "-"]
+            row += [three_digits(cells[m]["value"]) if m in cells else "-" for _, m in SERVER_RUN_COLUMNS]
+            row += [(three_digits(cells[m]["value"]) if m in cells else "-") if i == 0 else "" for _, m in key_cols]
+            rows.append(row)
+    widths = [max(len(x[i]) for x in [head] + rows) for i in range(len(head))]
+    lines = ["  ".join((v.ljust(w) if i == 0 else v.rjust(w)) for i, (v, w) in enumerate(zip(row, widths))).rstrip()
+             for row in [head] + rows]
+    lines += ["",
+              "server: HttpServer on loopback, clients in the same process; each client its own keys and one",
+              "encrypted row per POST /compute, requests one after another per client; slots x thr: compute slots",
+              "x threads each (cores split between them); req/s over the run's wall time; p50/p99: client-side",
+              "latency of every request (nearest rank: with few requests p99 is the slowest). add_key, once per",
+              "model (the first client's upload to the idle server): time; MB: resident memory it leaves (VmRSS",
+              "growth); peak MB: VmHWM growth during it (the client's copies of the request included); cached MB:",
+              "the server's blindml_key_cache_bytes."]
+    return lines
 
 
 def render_circuit_table(records: list, key: str = "circuit", columns: list = None, per_thread: str = "circuit_fhe_ms",
