@@ -13,6 +13,12 @@
 #if defined(__AVX512F__) && defined(__AVX512DQ__)
 #include <immintrin.h>
 #define BLINDML_AVX512 1
+// GCC 12 warns "'__Y' may be used uninitialized" inside avx512fintrin.h for intrinsics whose
+// unused pass-through operand is _mm512_undefined_pd() (GCC bug 105593, fixed in GCC 13): a
+// false positive in the compiler's own header, silenced for this file only.
+#if defined(__GNUC__) && !defined(__clang__) && __GNUC__ == 12
+#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+#endif
 #endif
 
 namespace blindml::crypto::internal {
