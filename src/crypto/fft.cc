@@ -14,9 +14,9 @@
 #include <immintrin.h>
 #define BLINDML_AVX512 1
 // GCC 12 warns "'__Y' may be used uninitialized" inside avx512fintrin.h for intrinsics whose
-// unused pass-through operand is _mm512_undefined_pd() (GCC bug 105593, fixed in GCC 13): a
+// unused pass-through operand is _mm512_undefined_pd() (GCC bug 105593): a
 // false positive in the compiler's own header, silenced for this file only.
-#if defined(__GNUC__) && !defined(__clang__) && __GNUC__ == 12
+#if defined(__GNUC__) && !defined(__clang__) && __GNUC__ >= 12
 #pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
 #endif
 #endif
