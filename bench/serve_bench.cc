@@ -13,7 +13,7 @@
 //     cores the extra requests wait in the server's queue. The key cache's budget holds every
 //     client's keys, so the timed requests never reload keys from the store;
 //   - add_key, once per model (the first run): the first client uploads its evaluation keys with
-//     HttpClient::add_key (multipart, as Concrete ML's clients do) to the idle server. Measured:
+//     HttpClient::add_key (a raw application/octet-stream body) to the idle server. Measured:
 //     its time (client side, request to answer); the process's resident memory growth it leaves
 //     behind (VmRSS after − before: the expanded keys the server caches, plus allocator slack);
 //     the peak growth during the call (VmHWM, reset through /proc/self/clear_refs just before,

@@ -804,10 +804,13 @@ Result<std::vector<uint8_t>> HttpClient::get_client() {
   return to_vector(r.body);
 }
 
+// add_key and compute send raw application/octet-stream bodies (the server takes them beside the
+// multipart form of Concrete ML's clients): no multipart framing to build or parse around bodies
+// of hundreds of megabytes.
 Result<std::string> HttpClient::add_key(std::span<const uint8_t> evaluation_keys) {
   BLINDML_ASSIGN_OR_RETURN(
       HttpResponse r,
-      post_multipart("/add_key", {{"key", std::string(evaluation_keys.begin(), evaluation_keys.end()), "key.bin", kOctets}}));
+      request("POST", "/add_key", std::string(evaluation_keys.begin(), evaluation_keys.end()), kOctets));
   if (r.status != 200) return answer_error(r, "POST /add_key");
   auto j = json::parse(r.body, nullptr, false);
   if (j.is_discarded() || !j.is_object() || !j.contains("uid") || !j["uid"].is_string() ||
@@ -817,10 +820,9 @@ Result<std::string> HttpClient::add_key(std::span<const uint8_t> evaluation_keys
 }
 
 Result<std::vector<uint8_t>> HttpClient::compute(const std::string& uid, std::span<const uint8_t> input) {
+  if (!is_valid_uid(uid)) return invalid_argument("not a client id: \"" + uid + "\"");
   BLINDML_ASSIGN_OR_RETURN(HttpResponse r,
-                           post_multipart("/compute", {{"uid", uid, "", ""},
-                                                       {"model_input", std::string(input.begin(), input.end()),
-                                                        "model_input.bin", kOctets}}));
+                           request("POST", "/compute?uid=" + uid, std::string(input.begin(), input.end()), kOctets));
   if (r.status != 200) return answer_error(r, "POST /compute");
   return to_vector(r.body);
 }

@@ -37,9 +37,11 @@ class HttpClient {
   ~HttpClient();
 
   Result<std::vector<uint8_t>> get_client();
-  // Multipart field `key`, as Concrete ML's clients send it; returns the uid.
+  // The keys as a raw application/octet-stream body (the server also takes Concrete ML's
+  // multipart field `key`; post_multipart() sends that form); returns the uid.
   Result<std::string> add_key(std::span<const uint8_t> evaluation_keys);
-  // Multipart fields `uid` and `model_input`; returns the encrypted output.
+  // POST /compute?uid=UID with the input as a raw application/octet-stream body (the server also
+  // takes the multipart fields `uid` and `model_input`); returns the encrypted output.
   Result<std::vector<uint8_t>> compute(const std::string& uid, std::span<const uint8_t> input);
   Status delete_key(const std::string& uid);
   Result<std::string> info();
