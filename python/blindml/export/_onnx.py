@@ -12,6 +12,7 @@ ML_OPSET = 1
 def _onnx():
     try:
         import onnx
+        import onnx.numpy_helper  # noqa: F401 - a submodule, not imported by `import onnx`
     except ImportError as e:  # pragma: no cover - Debian's python3-onnx is a dependency
         raise ImportError("exporting a fitted model needs the onnx package (Debian: python3-onnx)") from e
     return onnx
