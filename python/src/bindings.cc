@@ -20,7 +20,9 @@
 #include <pybind11/pybind11.h>
 #include <pybind11/stl.h>
 
+#include <algorithm>
 #include <atomic>
+#include <chrono>
 #include <cmath>
 #include <cstring>
 #include <memory>
@@ -365,6 +367,43 @@ PYBIND11_MODULE(_blindml, m) {
   m.def("_concurrency_peak", [] { return g_peak.load(); },
         "The most calls that were inside C++ without the GIL at once since the last reset.");
   m.def("_reset_concurrency_peak", [] { g_peak.store(g_in_flight.load()); });
+
+  // For python/bench/overhead.py: the C++ API's own time for one call (median of `repeat`
+  // calls timed in C++, the inputs already converted), to set against the same call from Python.
+  m.def(
+      "_cpp_call_seconds",
+      [](PyClient& c, PyServer& s, const PyKeys& keys, const std::string& call, const RowArray& x,
+         const py::bytes& input, const py::bytes& output, int repeat) {
+        model::Rows rows = to_rows(x, "X");
+        std::span<const uint8_t> in = as_span(input), out = as_span(output);
+        std::vector<double> times;
+        Status failed;
+        {
+          WithoutGil nogil;
+          std::shared_lock<std::shared_mutex> lock(c.mu);
+          for (int i = 0; i < repeat && failed.ok(); ++i) {
+            auto t0 = std::chrono::steady_clock::now();
+            if (call == "encrypt") {
+              auto r = c.client.encrypt(rows);
+              if (!r.ok()) failed = r.status();
+            } else if (call == "run") {
+              auto r = s.pools.with_pool([&](ThreadPool& pool) { return s.server.run(in, keys.keys, pool); });
+              if (!r.ok()) failed = r.status();
+            } else if (call == "decrypt") {
+              auto r = c.client.decrypt(out);
+              if (!r.ok()) failed = r.status();
+            } else {
+              failed = invalid_argument("call: encrypt, run or decrypt");
+            }
+            times.push_back(std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
+          }
+        }
+        check(failed);
+        std::sort(times.begin(), times.end());
+        return times.empty() ? 0.0 : times[times.size() / 2];
+      },
+      py::arg("client"), py::arg("server"), py::arg("keys"), py::arg("call"), py::arg("X"), py::arg("input"),
+      py::arg("output"), py::arg("repeat"));
 
   m.def(
       "evaluate_onnx",

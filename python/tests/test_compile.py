@@ -61,11 +61,12 @@ def test_mlps(iris):
     from sklearn.preprocessing import StandardScaler
     Xtr, Xte, ytr, yte = iris
     est = make_pipeline(StandardScaler(), MLPClassifier(hidden_layer_sizes=(6,), max_iter=2000, random_state=0))
-    fhe_equals_clear(blindml.compile(est.fit(Xtr, ytr), Xtr, exact_rounding=True), Xte)
+    fhe_equals_clear(blindml.compile(est.fit(Xtr, ytr), Xtr, exact_rounding=True, n_bits=4, rounding_bits=4), Xte)
     torch = pytest.importorskip("torch")
     torch.manual_seed(0)
     net = torch.nn.Sequential(torch.nn.Linear(4, 6), torch.nn.ReLU(), torch.nn.Linear(6, 3))
-    fhe_equals_clear(blindml.compile(net, Xtr, classifier=True, exact_rounding=True), Xte)
+    fhe_equals_clear(blindml.compile(net, Xtr, classifier=True, exact_rounding=True, n_bits=4,
+                                     rounding_bits=4), Xte)
 
 
 def test_simulate_and_report(breast_cancer, tmp_path):
