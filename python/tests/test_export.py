@@ -265,3 +265,54 @@ def test_onnx_path_and_bytes(tmp_path, breast_cancer):
     assert a.model_id == b.model_id
     with pytest.raises(blindml.BlindmlError):
         blindml.compile(b"not an onnx file", Xtr)
+
+
+# --- the same graphs as the committed test models ----------------------------------------------
+
+def _read_csv(path):
+    a = np.loadtxt(path, delimiter=",", skiprows=1)
+    return a[:, :-1], a[:, -1]
+
+
+def _node_attrs(model_bytes_or_proto, op):
+    import onnx
+    m = model_bytes_or_proto
+    if isinstance(m, bytes):
+        m = onnx.load_from_string(m)
+    node = [n for n in m.graph.node if n.op_type == op][0]
+    return {a.name: onnx.helper.get_attribute_value(a) for a in node.attribute}
+
+
+@pytest.mark.parametrize("name,make,op", [
+    ("decision_tree_breast_cancer",
+     lambda: __import__("sklearn.tree", fromlist=["x"]).DecisionTreeClassifier(max_depth=5, random_state=0),
+     "TreeEnsembleClassifier"),
+    ("gradient_boosting_breast_cancer",
+     lambda: __import__("sklearn.ensemble", fromlist=["x"]).GradientBoostingClassifier(
+         n_estimators=20, max_depth=3, random_state=0), "TreeEnsembleClassifier"),
+    ("decision_tree_diabetes",
+     lambda: __import__("sklearn.tree", fromlist=["x"]).DecisionTreeRegressor(max_depth=5, random_state=0),
+     "TreeEnsembleRegressor"),
+    ("linear_regression_diabetes",
+     lambda: __import__("sklearn.linear_model", fromlist=["x"]).LinearRegression(), "LinearRegressor"),
+])
+def test_same_graph_as_the_committed_models(name, make, op):
+    """The package's exporter and tools/make_test_models.py (which wrote tests/data/models and
+    checked them against the estimators with its own interpreter) write the same operator with
+    the same attributes for the same fitted estimator."""
+    import os
+    data = os.environ.get("BLINDML_TEST_DATA_DIR") or os.path.join(os.path.dirname(__file__), "..", "..", "tests",
+                                                                  "data")
+    dataset = name.rsplit("_", 2)[-2] + "_" + name.rsplit("_", 1)[-1] if name.endswith("cancer") else "diabetes"
+    Xtr, ytr = _read_csv(os.path.join(data, dataset, "train.csv"))
+    est = make().fit(Xtr, ytr.astype(np.int64) if dataset != "diabetes" else ytr)
+    ours, _ = to_onnx(est)
+    with open(os.path.join(data, "models", name + ".onnx"), "rb") as f:
+        committed = f.read()
+    a, b = _node_attrs(ours, op), _node_attrs(committed, op)
+    assert a.keys() == b.keys()
+    for k in a:
+        if isinstance(a[k], list) and a[k] and isinstance(a[k][0], float):
+            np.testing.assert_array_equal(np.float32(a[k]), np.float32(b[k]), err_msg=k)
+        else:
+            assert a[k] == b[k], k
