@@ -2,7 +2,7 @@
 above this directory: its libraries and python/src/bindings.cc), then the pure-Python package.
 
     pip install --no-build-isolation ./python         # into a venv: python3 -m venv --system-site-packages
-    pip wheel --no-build-isolation ./python -w dist    # a wheel (BLINDML_PORTABLE=1 for other CPUs)
+    pip wheel --no-build-isolation --no-deps ./python -w dist    # a wheel (BLINDML_PORTABLE=1 for other CPUs)
 
 Environment: BLINDML_SOURCE_DIR (the repository; default: the parent of this directory),
 BLINDML_PORTABLE=1 (no -march=native), BLINDML_BUILD_JOBS (parallel compile jobs),
