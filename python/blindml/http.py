@@ -34,17 +34,25 @@ def _error(status, message):
     return e
 
 
+def _too_big(message):
+    e = ResourceExhaustedError(message)
+    e.status = 200
+    return e
+
+
 class Client:
     """url: "http://host:port" (https works too, verified with the system's CA store or cafile);
-    token: a bearer token for servers started with BLINDML_SERVE_TOKEN (default: that variable)."""
+    token: a bearer token for servers started with BLINDML_SERVE_TOKEN (default: that variable);
+    max_response: the most bytes read from one answer (ResourceExhaustedError beyond)."""
 
-    def __init__(self, url, timeout=600, token=None, cafile=None):
+    def __init__(self, url, timeout=600, token=None, cafile=None, max_response=1 << 30):
         if not isinstance(url, str) or not url.startswith(("http://", "https://")):
             raise InvalidArgumentError("url %r: expected http://host:port or https://host:port" % (url,))
         self.url = url.rstrip("/")
         self.timeout = timeout
         self.token = token if token is not None else os.environ.get("BLINDML_SERVE_TOKEN") or None
         self.uid = None
+        self.max_response = int(max_response)  # bytes read from one answer at most
         self._context = None
         if cafile is not None:
             import ssl
@@ -58,14 +66,24 @@ class Client:
             req.add_header("Authorization", "Bearer " + self.token)
         try:
             with urllib.request.urlopen(req, timeout=self.timeout, context=self._context) as resp:
-                return resp.read()
+                declared = resp.headers.get("Content-Length")
+                if declared is not None and declared.isdigit() and int(declared) > self.max_response:
+                    raise _too_big("%s %s: the answer is %s bytes, over max_response=%d"
+                                   % (method, path.split("?")[0], declared, self.max_response))
+                body = resp.read(self.max_response + 1)
+                if len(body) > self.max_response:
+                    raise _too_big("%s %s: the answer is over max_response=%d bytes"
+                                   % (method, path.split("?")[0], self.max_response))
+                return body
         except urllib.error.HTTPError as e:
-            raw = e.read()
+            raw = e.read(64 * 1024)
             try:
                 message = json.loads(raw)["error"]
             except Exception:
                 message = raw.decode("utf-8", "replace")[:200] or e.reason
             raise _error(e.code, "%s %s: HTTP %d: %s" % (method, path.split("?")[0], e.code, message)) from None
+        except BlindmlIOError:
+            raise
         except (urllib.error.URLError, OSError) as e:
             reason = getattr(e, "reason", e)
             raise _error(0, "%s %s%s: %s" % (method, self.url, path.split("?")[0], reason)) from None

@@ -273,10 +273,17 @@ py::array_t<double> tensor_to_array(const model::FloatTensor& t) {
   return a;
 }
 
+// As the CLI's --threads: 0 = one per core, at most 4096.
+size_t checked_threads(size_t threads) {
+  if (threads > 4096)
+    raise_status(invalid_argument("threads=" + std::to_string(threads) + ": at most 4096 (0 = one per core)"));
+  return threads;
+}
+
 // A pool per object, lent to one call at a time; a concurrent call makes its own.
 class PoolLender {
  public:
-  explicit PoolLender(size_t threads) : threads_(threads) {}
+  explicit PoolLender(size_t threads) : threads_(checked_threads(threads)) {}
   template <typename F>
   auto with_pool(F&& f) {
     std::unique_lock<std::mutex> lock(mu_, std::try_to_lock);
@@ -499,6 +506,7 @@ PYBIND11_MODULE(_blindml, m) {
       .def(
           "generate_keys",
           [](PyClient& c, size_t threads) {
+            checked_threads(threads);
             Status s;
             {
               WithoutGil nogil;

@@ -101,6 +101,8 @@ def test_round_trip_through_blindml_serve(tree_model, tmp_path):
             http.compute(b"not a ciphertext")
         with pytest.raises(blindml.InvalidArgumentError, match="HTTP 400"):
             http.add_key(b"garbage")
+        with pytest.raises(blindml.ResourceExhaustedError, match="max_response"):
+            HttpClient(serve.url, max_response=100).get_client()
         http.delete_key()
         with pytest.raises(blindml.NotFoundError):
             http.compute(client.quantize_encrypt_serialize(X), uid=uid)

@@ -103,6 +103,8 @@ def test_corrupted_bytes_and_missing_files(two_models, tmp_path):
         FHEModelClient(tmp_path / "nowhere")
     assert isinstance(e.value, (blindml.BlindmlIOError, blindml.NotFoundError))
     assert "nowhere" in str(e.value)
+    with pytest.raises(blindml.InvalidArgumentError, match="at most 4096"):
+        client.client.generate_keys(threads=1_000_000)
     assert blindml.InvalidArgumentError.code == "invalid_argument"
     assert issubclass(blindml.InvalidArgumentError, ValueError)
 
