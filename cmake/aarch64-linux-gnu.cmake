@@ -31,4 +31,7 @@ set(ENV{PKG_CONFIG_LIBDIR} "/usr/lib/aarch64-linux-gnu/pkgconfig:/usr/share/pkgc
 set(ENV{PKG_CONFIG_PATH} "")
 
 # Tests and tools built for the target run through qemu-user.
-set(CMAKE_CROSSCOMPILING_EMULATOR qemu-aarch64 -L /usr/aarch64-linux-gnu)
+# Plain qemu-aarch64: the guest loader is /lib/ld-linux-aarch64.so.1 of libc6:arm64, matching the
+# multiarch libraries. (-L /usr/aarch64-linux-gnu would mix the cross libc, another glibc build, with
+# them: a multi-threaded blindml then hangs at exit.)
+set(CMAKE_CROSSCOMPILING_EMULATOR qemu-aarch64)

@@ -85,7 +85,7 @@ blindml_base_image() {
     return
   fi
   mkdir -p "$BLINDML_CACHE"
-  local tar=$BLINDML_CACHE/debian-bookworm-minbase.tar
+  local tar=$BLINDML_CACHE/debian-bookworm-minbase-slim.tar
   (
     flock 9
     if [[ ! -s $tar ]]; then
@@ -114,7 +114,20 @@ Suites: bookworm-security
 Components: main
 Signed-By: /usr/share/keyrings/debian-archive-keyring.gpg
 SRC
-      rm -rf "$root"/var/cache/apt/archives/*.deb "$root"/var/lib/apt/lists/* "$root"/var/log/* "$root"/tmp/*
+      # Slim, as debian:bookworm-slim: no documentation, manual pages or translations, now or
+      # from packages installed later.
+      cat > "$root/etc/dpkg/dpkg.cfg.d/blindml-slim" <<'SLIM'
+path-exclude /usr/share/doc/*
+path-include /usr/share/doc/*/copyright
+path-exclude /usr/share/man/*
+path-exclude /usr/share/info/*
+path-exclude /usr/share/locale/*
+path-exclude /usr/share/lintian/*
+SLIM
+      find "$root/usr/share/doc" -mindepth 1 -not -name copyright -not -type d -delete 2>/dev/null || true
+      rm -rf "$root"/usr/share/man/* "$root"/usr/share/info/* "$root"/usr/share/locale/* "$root"/usr/share/lintian/*
+      rm -rf "$root"/var/cache/apt/*.bin "$root"/var/cache/apt/archives/*.deb "$root"/var/lib/apt/lists/* \
+             "$root"/var/log/* "$root"/tmp/*
       tar --numeric-owner -C "$root" -cf "$tar.tmp" . && mv "$tar.tmp" "$tar"
       rm -rf "$root"
     fi
