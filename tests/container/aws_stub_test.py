@@ -78,7 +78,7 @@ def expect_destroy(st, bucket, instance=None, foreign=True):
     st.ec2.add_response("describe_security_groups", {"SecurityGroups": [{"GroupId": "sg-0123456789abcdef0", "GroupName": "g"}]},
                         {"Filters": TAG_FILTER})
     st.ec2.add_response("delete_security_group", {}, {"GroupId": "sg-0123456789abcdef0"})
-    names = [bucket] + (["blindml-demo-ffffffff", "someone-elses-bucket"] if foreign else [])
+    names = [bucket] + (["blindml-demo-ffffffff", "blindml-demo-eeeeeeee", "someone-elses-bucket"] if foreign else [])
     st.s3.add_response("list_buckets", {"Buckets": [{"Name": n} for n in names]}, {})
     st.s3.add_response("get_bucket_tagging", {"TagSet": [{"Key": "blindml:deployment", "Value": NAME}]}, {"Bucket": bucket})
     st.s3.add_response("list_objects_v2", {"Contents": [{"Key": k} for k in ("client.zip", "server.zip", "image.tar.gz")]},
@@ -89,6 +89,8 @@ def expect_destroy(st, bucket, instance=None, foreign=True):
     if foreign:  # same prefix, another deployment's tag: left alone
         st.s3.add_response("get_bucket_tagging", {"TagSet": [{"Key": "blindml:deployment", "Value": "demo-2"}]},
                            {"Bucket": "blindml-demo-ffffffff"})
+        st.s3.add_client_error("get_bucket_tagging", "NoSuchTagSet", "no tags", 404,
+                               expected_params={"Bucket": "blindml-demo-eeeeeeee"})
 
 
 class AwsStubTest(unittest.TestCase):
@@ -193,7 +195,7 @@ class AwsStubTest(unittest.TestCase):
         ops = [op for _, op, _ in st.calls]
         self.assertEqual(ops[ops.index("RunInstances") + 1:], [
             "DescribeInstances", "DescribeSecurityGroups", "DeleteSecurityGroup", "ListBuckets", "GetBucketTagging",
-            "ListObjectsV2", "DeleteObjects", "DeleteBucket", "GetBucketTagging"])
+            "ListObjectsV2", "DeleteObjects", "DeleteBucket", "GetBucketTagging", "GetBucketTagging"])
 
     def test_instance_never_ready_is_torn_down(self):
         st = Stubbed()

@@ -8,7 +8,7 @@ cleanups=()
 on_exit() {
   local rc=$?
   for ((i = ${#cleanups[@]} - 1; i >= 0; i--)); do eval "${cleanups[i]}" >/dev/null 2>&1 || true; done
-  blindml_docker_down 2>/dev/null || true
+  [[ $BLINDML_DOCKERD_STARTED == 1 ]] && blindml_docker_down 2>/dev/null  # only a daemon this test started
   rm -rf "$WORK"
   exit $rc
 }
