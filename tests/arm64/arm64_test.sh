@@ -3,19 +3,22 @@
 # g++-aarch64-linux-gnu and the :arm64 -dev packages (portable code paths: no AVX-512), run under
 # qemu-user, on artifacts compiled on this x86-64 machine:
 #   - predict --mode clear on arm64 == on x86-64, byte for byte (a logistic regression, a tree);
-#   - FHE round trips on arm64 (keygen, encrypt, run, decrypt) == the clear answers;
+#   - FHE round trips on arm64 (keygen, encrypt, run, decrypt) == the clear answers (5 rows of the
+#     linear model, 1 of the tree);
 #   - the exchange files cross architectures: keys and input made on arm64, run on x86-64,
 #     decrypted on arm64.
 # usage: arm64_test.sh BIN_DIR SOURCE_DIR ARM64_BUILD_DIR   (exit 77: skipped)
-# Environment: BLINDML_ARM64_ROWS (rows of the FHE round trips, default 2; qemu runs a PBS some
-# 50x slower than the host), BLINDML_CACHE.
+# Environment: BLINDML_ARM64_ROWS (rows of the linear model's FHE round trip, default 5),
+# BLINDML_ARM64_TREE_ROWS (the tree's, default 1: qemu runs a PBS some 50x slower than the host),
+# BLINDML_CACHE.
 set -euo pipefail
 TEST=arm64_cross
 X=$(cd "$1" && pwd)/blindml
 SRC=$(cd "$2" && pwd)
 BUILD=$3
 DATA=$SRC/tests/data
-ROWS=${BLINDML_ARM64_ROWS:-2}
+ROWS=${BLINDML_ARM64_ROWS:-5}             # the linear model: leveled, seconds under qemu
+TREE_ROWS=${BLINDML_ARM64_TREE_ROWS:-1}   # the tree: 29 PBS a row, about 1-2 min a row under qemu
 skip() { echo "SKIPPED $TEST: $*" >&2; exit 77; }
 fail() { echo "FAIL $TEST: $*" >&2; exit 1; }
 WORK=$(mktemp -d "${TMPDIR:-/tmp}/blindml-arm64.XXXXXX")
@@ -50,7 +53,8 @@ arm() { qemu-aarch64 "$A" -q "$@"; }
 arm --version >/dev/null || fail "the arm64 blindml does not run under qemu-aarch64"
 [[ $(arm --version) == $("$X" --version) ]] || fail "versions differ: $(arm --version) / $("$X" --version)"
 
-head -n $((ROWS + 1)) "$DATA/breast_cancer/test.csv" > "$WORK/rows.csv"
+head -n $((ROWS + 1)) "$DATA/breast_cancer/test.csv" > "$WORK/rows-logistic_regression_breast_cancer.csv"
+head -n $((TREE_ROWS + 1)) "$DATA/breast_cancer/test.csv" > "$WORK/rows-decision_tree_breast_cancer.csv"
 head -n 21 "$DATA/breast_cancer/test.csv" > "$WORK/rows20.csv"
 for m in logistic_regression_breast_cancer decision_tree_breast_cancer; do
   echo "== $m: compiled on x86-64"
@@ -60,15 +64,16 @@ for m in logistic_regression_breast_cancer decision_tree_breast_cancer; do
   arm predict "$d" --mode clear --input "$WORK/rows20.csv" --out "$d/clear-arm.csv"
   cmp "$d/clear-x86.csv" "$d/clear-arm.csv" || fail "$m: predict --mode clear differs between x86-64 and arm64"
   echo "   predict --mode clear, 20 rows: arm64 == x86-64"
-  "$X" -q predict "$d" --mode clear --input "$WORK/rows.csv" --out "$d/clear.csv"
+  rows=$WORK/rows-$m.csv
+  "$X" -q predict "$d" --mode clear --input "$rows" --out "$d/clear.csv"
 
   start=$(date +%s)
   arm keygen "$d/client.zip" --out "$d/keys"
-  arm encrypt "$d/client.zip" --keys "$d/keys" --input "$WORK/rows.csv" --out "$d/in.ct"
+  arm encrypt "$d/client.zip" --keys "$d/keys" --input "$rows" --out "$d/in.ct"
   arm run "$d/server.zip" --evaluation-keys "$d/keys/evaluation.keys" --input "$d/in.ct" --out "$d/out-arm.ct" --threads 2
   arm decrypt "$d/client.zip" --keys "$d/keys" --input "$d/out-arm.ct" --out "$d/fhe-arm.csv"
   cmp "$d/fhe-arm.csv" "$d/clear.csv" || fail "$m: the FHE round trip on arm64 differs from the clear answers"
-  echo "   FHE on arm64 (keygen, encrypt, run, decrypt; $ROWS rows) == clear: $(( $(date +%s) - start )) s under qemu"
+  echo "   FHE on arm64 (keygen, encrypt, run, decrypt; $(( $(wc -l < "$rows") - 1 )) rows) == clear: $(( $(date +%s) - start )) s under qemu"
   "$X" -q run "$d/server.zip" --evaluation-keys "$d/keys/evaluation.keys" --input "$d/in.ct" --out "$d/out-x86.ct" --threads 2
   arm decrypt "$d/client.zip" --keys "$d/keys" --input "$d/out-x86.ct" --out "$d/fhe-x86.csv"
   cmp "$d/fhe-x86.csv" "$d/clear.csv" || fail "$m: keys and input from arm64, run on x86-64: answers differ"
