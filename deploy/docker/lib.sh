@@ -40,7 +40,7 @@ blindml_docker_up() {
   local pid=$!
   for _ in $(seq 1 150); do
     if docker info >/dev/null 2>&1; then
-      echo "$pid" > "$_blindml_dockerd_marker"
+      echo "$pid ${BLINDML_LOG_PREFIX:-blindml-docker}" > "$_blindml_dockerd_marker"
       BLINDML_DOCKERD_STARTED=1
       return 0
     fi
@@ -55,13 +55,14 @@ blindml_docker_up() {
   return 1
 }
 
-# blindml_docker_down: stops the daemon blindml_docker_up started (this process or an earlier
-# one, found by its pid file), when no container runs on it any more. A daemon started by anyone
-# else is left alone.
+# blindml_docker_down: stops the daemon blindml_docker_up started, in this process or an earlier
+# one of the same program (the pid file names it: $BLINDML_LOG_PREFIX), when no container runs on
+# it any more. A daemon started by anyone else is left alone.
 blindml_docker_down() {
   [[ -f $_blindml_dockerd_marker ]] || return 0
-  local pid
-  pid=$(cat "$_blindml_dockerd_marker")
+  local pid owner
+  read -r pid owner < "$_blindml_dockerd_marker"
+  [[ $owner == "${BLINDML_LOG_PREFIX:-blindml-docker}" ]] || return 0
   if [[ -n $(docker ps -q 2>/dev/null) ]]; then
     _blindml_log "containers still run; leaving dockerd (pid $pid) up"
     return 0
