@@ -80,7 +80,7 @@ cmp "$WORK/dt-fhe2.csv" "$WORK/dt-clear.csv" || fail "answers after restart diff
 
 note "the model mounted at /model instead of baked in"
 mport=$((PORT + 1)); mname=$NAME-mounted
-cleanups+=("docker rm -f $mname" "docker volume rm blindml-keys-$mname")
+cleanups+=("docker rm -f $mname; docker volume rm blindml-keys-$mname")
 docker run -d --name "$mname" --init --network host -e BLINDML_HOST=127.0.0.1 -e BLINDML_PORT=$mport \
   -v "$WORK/lr:/model:ro" -v "blindml-keys-$mname:/var/lib/blindml/keys" "$server_image" >/dev/null
 for _ in $(seq 1 100); do [[ $(http_status "http://127.0.0.1:$mport/ready") == 200 ]] && break; sleep 0.2; done

@@ -49,7 +49,7 @@ run_user_data() {  # run_user_data SCRIPT: as cloud-init runs it, inside the sta
     -e BLINDML_UD_WORK="$WORK/instance" -e BLINDML_UD_LISTEN=127.0.0.1 -e BLINDML_UD_CONTAINER="$NAME" \
     "$timg" bash /var/lib/cloud/user-data.sh
 }
-cleanups+=("docker rm -f $NAME" "docker volume rm $NAME-keys")
+cleanups+=("docker rm -f $NAME; docker volume rm $NAME-keys")
 
 note "a download that fails its SHA-256 stops the script"
 sed 's/^\(fetch server.zip .*\) \([0-9a-f]\{64\}\)$/\1 0000000000000000000000000000000000000000000000000000000000000000/' \
