@@ -1,0 +1,346 @@
+#!/usr/bin/env python3
+"""Serve a compiled blindml model from one AWS EC2 instance (docs/deploy.md, "AWS").
+
+    blindml_aws.py deploy DIR --name NAME --allow-cidr CIDR [--region R] [--instance-type T]
+                              [--arch x86_64|arm64] [--os debian|al2023] [--port P]
+                              [--image-tar FILE] [--force-open]
+    blindml_aws.py destroy --name NAME [--region R]
+    blindml_aws.py user-data DIR --image-tar FILE --base-url URL [--port P]   (what cloud-init runs)
+
+deploy uploads client.zip, server.zip and the server image (`docker save`, gzip) to a new private
+S3 bucket, creates a security group whose only ingress rule is the service port from CIDR (no
+SSH; 0.0.0.0/0 refused without --force-open), launches one instance of a current Debian 12 or
+Amazon Linux 2023 AMI (looked up in SSM's public parameters, else describe_images) with IMDSv2
+required and a user-data script that installs Docker, fetches the files through presigned URLs
+(no instance role, no credentials on the instance), checks their SHA-256, loads the image and
+starts the container; then waits for GET /ready and prints the URL. Every resource is tagged
+blindml:deployment=NAME; destroy finds them by that tag and removes them, and deploy calls it
+when any step fails. Credentials and region come from boto3's usual sources.
+"""
+import argparse
+import hashlib
+import ipaddress
+import os
+import re
+import shlex
+import sys
+import time
+import urllib.request
+
+TAG = "blindml:deployment"
+MANAGED_BY = ("managed-by", "blindml_aws.py")
+DEFAULT_TYPES = {"x86_64": "t3.large", "arm64": "t4g.large"}
+# SSM public parameters naming the current AMI of each distribution and architecture.
+SSM_AMI = {
+    ("debian", "x86_64"): "/aws/service/debian/release/12/latest/amd64",
+    ("debian", "arm64"): "/aws/service/debian/release/12/latest/arm64",
+    ("al2023", "x86_64"): "/aws/service/ami-amazon-linux-latest/al2023-ami-kernel-default-x86_64",
+    ("al2023", "arm64"): "/aws/service/ami-amazon-linux-latest/al2023-ami-kernel-default-arm64",
+}
+# describe_images fallback: owner account and name pattern.
+AMI_OWNERS = {"debian": ("136693071363", "debian-12-{arch}-*"), "al2023": ("137112412989", "al2023-ami-2023.*-kernel-*-{arch}")}
+DEB_ARCH = {"x86_64": "amd64", "arm64": "arm64"}
+URL_TTL_S = 3 * 3600
+
+
+class DeployError(Exception):
+    pass
+
+
+def log(msg):
+    print(f"blindml-aws: {msg}", file=sys.stderr, flush=True)
+
+
+def tags(name, extra=()):
+    return [{"Key": TAG, "Value": name}, {"Key": MANAGED_BY[0], "Value": MANAGED_BY[1]},
+            {"Key": "Name", "Value": f"blindml-{name}"}, *[{"Key": k, "Value": v} for k, v in extra]]
+
+
+def check_name(name):
+    if not re.fullmatch(r"[a-z0-9][a-z0-9-]{0,30}", name):
+        raise DeployError(f"bad name {name!r}: 1-31 lowercase letters, digits and '-'")
+
+
+def check_cidr(cidr, force_open):
+    try:
+        net = ipaddress.ip_network(cidr, strict=False)
+    except ValueError as e:
+        raise DeployError(f"--allow-cidr {cidr!r}: {e}") from None
+    if net.version != 4:
+        raise DeployError(f"--allow-cidr {cidr}: an IPv4 network is needed")
+    if net.prefixlen == 0 and not force_open:
+        raise DeployError(f"--allow-cidr {cidr} opens the service to the whole Internet; "
+                          "give your own network (e.g. 203.0.113.7/32) or add --force-open")
+    return str(net)
+
+
+def sha256(path):
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def image_name_of(tar_path):
+    """The repo:tag inside a `docker save` archive (gzip or not): its manifest.json's RepoTags."""
+    import gzip, json, tarfile
+    with open(tar_path, "rb") as f:
+        opener = gzip.open if f.read(2) == b"\x1f\x8b" else open
+    with opener(tar_path, "rb") as raw, tarfile.open(fileobj=raw, mode="r|") as tar:
+        for member in tar:
+            if member.name == "manifest.json":
+                manifest = json.load(tar.extractfile(member))
+                tags_ = manifest[0].get("RepoTags") or []
+                if tags_:
+                    return tags_[0]
+                break
+    raise DeployError(f"{tar_path}: not a `docker save` archive with a tagged image")
+
+
+def render_user_data(name, port, files, image):
+    """The cloud-init user-data: a shell script. files: [(filename, url, sha256)] for
+    client.zip, server.zip and image.tar.gz; image: the repo:tag the archive holds.
+    Stand-ins for a local run (tests/container/user_data_test.sh): BLINDML_UD_WORK (where files
+    go, /opt/blindml), BLINDML_UD_LISTEN (0.0.0.0), BLINDML_UD_CONTAINER (blindml); Docker is
+    installed only when the docker command is missing."""
+    q = shlex.quote
+    fetch = "\n".join(f"fetch {q(fn)} {q(url)} {q(digest)}" for fn, url, digest in files)
+    return f"""#!/bin/bash
+# blindml deployment {name}: generated by deploy/aws/blindml_aws.py, run once by cloud-init as root.
+set -euo pipefail
+exec > >(tee -a /var/log/blindml-user-data.log) 2>&1 || true
+WORK=${{BLINDML_UD_WORK:-/opt/blindml}}
+LISTEN=${{BLINDML_UD_LISTEN:-0.0.0.0}}
+CONTAINER=${{BLINDML_UD_CONTAINER:-blindml}}
+PORT={int(port)}
+IMAGE={q(image)}
+
+if ! command -v docker >/dev/null 2>&1; then
+  if command -v apt-get >/dev/null 2>&1; then
+    export DEBIAN_FRONTEND=noninteractive
+    apt-get update -qq && apt-get install -y -qq --no-install-recommends docker.io curl ca-certificates
+  else
+    dnf install -y -q docker
+  fi
+  systemctl enable --now docker
+fi
+
+mkdir -p "$WORK/model"
+chmod 0755 "$WORK" "$WORK/model"
+fetch() {{  # fetch FILE URL SHA256: download through a presigned URL, check the digest
+  curl -fsS --retry 5 --retry-delay 2 -o "$WORK/$1.part" "$2"
+  echo "$3  $WORK/$1.part" | sha256sum -c --quiet -
+  mv "$WORK/$1.part" "$WORK/$1"
+}}
+{fetch}
+mv "$WORK/client.zip" "$WORK/server.zip" "$WORK/model/"
+chmod 0644 "$WORK/model/client.zip" "$WORK/model/server.zip"
+docker load -q -i "$WORK/image.tar.gz"
+rm -f "$WORK/image.tar.gz"
+docker rm -f "$CONTAINER" >/dev/null 2>&1 || true
+docker run -d --name "$CONTAINER" --init --network host --restart unless-stopped --stop-timeout 60 \\
+  -e BLINDML_HOST="$LISTEN" -e BLINDML_PORT="$PORT" \\
+  -v "$WORK/model:/model:ro" -v "$CONTAINER-keys:/var/lib/blindml/keys" "$IMAGE"
+probe=$LISTEN; [[ $probe == 0.0.0.0 ]] && probe=127.0.0.1
+for _ in $(seq 1 300); do
+  if curl -fsS -o /dev/null "http://$probe:$PORT/ready"; then echo "blindml: ready on port $PORT"; exit 0; fi
+  sleep 1
+done
+echo "blindml: the container did not become ready" >&2
+docker logs --tail 20 "$CONTAINER" >&2 || true
+exit 1
+"""
+
+
+def lookup_ami(ssm, ec2, os_name, arch):
+    param = SSM_AMI[(os_name, arch)]
+    try:
+        ami = ssm.get_parameter(Name=param)["Parameter"]["Value"]
+        log(f"AMI {ami} ({param})")
+        return ami
+    except Exception as e:  # a region without the parameter, or no ssm:GetParameter right
+        log(f"SSM parameter {param} unavailable ({e}); asking describe_images")
+    owner, pattern = AMI_OWNERS[os_name]
+    pattern = pattern.format(arch=DEB_ARCH[arch] if os_name == "debian" else arch)
+    images = ec2.describe_images(Owners=[owner], Filters=[
+        {"Name": "name", "Values": [pattern]}, {"Name": "architecture", "Values": [arch]},
+        {"Name": "state", "Values": ["available"]}])["Images"]
+    if not images:
+        raise DeployError(f"no {os_name} AMI for {arch} in this region")
+    return max(images, key=lambda i: i["CreationDate"])["ImageId"]
+
+
+def find_instances(ec2, name, states=("pending", "running", "stopping", "stopped", "shutting-down")):
+    out = ec2.describe_instances(Filters=[{"Name": f"tag:{TAG}", "Values": [name]},
+                                          {"Name": "instance-state-name", "Values": list(states)}])
+    return [i for r in out["Reservations"] for i in r["Instances"]]
+
+
+def wait_for(what, check, timeout_s, sleep, interval_s=5):
+    deadline = time.monotonic() + timeout_s
+    while True:
+        value = check()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise DeployError(f"timed out waiting for {what}")
+        sleep(interval_s)
+
+
+def http_ready(url):
+    try:
+        with urllib.request.urlopen(url + "/ready", timeout=5) as r:
+            return r.status == 200
+    except Exception:
+        return False
+
+
+class Aws:
+    """The three clients; tests give botocore-stubbed ones."""
+
+    def __init__(self, region, session=None):
+        import boto3
+        session = session or boto3.session.Session(region_name=region)
+        self.region = region
+        self.ec2 = session.client("ec2", region_name=region)
+        self.s3 = session.client("s3", region_name=region)
+        self.ssm = session.client("ssm", region_name=region)
+
+
+def deploy(aws, args, sleep=time.sleep, ready=http_ready, token=None):
+    check_name(args.name)
+    cidr = check_cidr(args.allow_cidr, args.force_open)
+    arch = args.arch
+    itype = args.instance_type or DEFAULT_TYPES[arch]
+    files = [os.path.join(args.dir, "client.zip"), os.path.join(args.dir, "server.zip"), args.image_tar]
+    for f in files:
+        if not os.path.isfile(f):
+            raise DeployError(f"{f}: no such file")
+    image = image_name_of(args.image_tar)
+    if find_instances(aws.ec2, args.name):
+        raise DeployError(f"a deployment named {args.name} exists already (destroy it first)")
+    token = token or os.urandom(4).hex()
+    bucket = f"blindml-{args.name}-{token}"
+    try:
+        ami = lookup_ami(aws.ssm, aws.ec2, args.os, arch)
+        log(f"bucket {bucket}")
+        create = {"Bucket": bucket}
+        if aws.region != "us-east-1":
+            create["CreateBucketConfiguration"] = {"LocationConstraint": aws.region}
+        aws.s3.create_bucket(**create)
+        aws.s3.put_public_access_block(Bucket=bucket, PublicAccessBlockConfiguration={
+            "BlockPublicAcls": True, "IgnorePublicAcls": True, "BlockPublicPolicy": True, "RestrictPublicBuckets": True})
+        aws.s3.put_bucket_tagging(Bucket=bucket, Tagging={"TagSet": tags(args.name)})
+        ud_files = []
+        for path, key in zip(files, ["client.zip", "server.zip", "image.tar.gz"]):
+            with open(path, "rb") as body:
+                aws.s3.put_object(Bucket=bucket, Key=key, Body=body, ServerSideEncryption="AES256")
+            url = aws.s3.generate_presigned_url("get_object", Params={"Bucket": bucket, "Key": key}, ExpiresIn=URL_TTL_S)
+            ud_files.append((key, url, sha256(path)))
+        sg = aws.ec2.create_security_group(
+            GroupName=f"blindml-{args.name}-{token}", Description=f"blindml {args.name}: port {args.port} from {cidr}",
+            TagSpecifications=[{"ResourceType": "security-group", "Tags": tags(args.name)}])["GroupId"]
+        aws.ec2.authorize_security_group_ingress(GroupId=sg, IpPermissions=[{
+            "IpProtocol": "tcp", "FromPort": args.port, "ToPort": args.port,
+            "IpRanges": [{"CidrIp": cidr, "Description": "blindml clients"}]}],
+            TagSpecifications=[{"ResourceType": "security-group-rule", "Tags": tags(args.name)}])
+        user_data = render_user_data(args.name, args.port, ud_files, image)
+        run = aws.ec2.run_instances(
+            ImageId=ami, InstanceType=itype, MinCount=1, MaxCount=1, SecurityGroupIds=[sg],
+            UserData=user_data, InstanceInitiatedShutdownBehavior="terminate",
+            MetadataOptions={"HttpTokens": "required", "HttpEndpoint": "enabled", "HttpPutResponseHopLimit": 1},
+            TagSpecifications=[{"ResourceType": t, "Tags": tags(args.name)} for t in ("instance", "volume", "network-interface")])
+        iid = run["Instances"][0]["InstanceId"]
+        log(f"instance {iid} ({itype}, {arch}, {ami}) launched; waiting for its public address")
+
+        def public_ip():
+            for i in find_instances(aws.ec2, args.name, ("pending", "running")):
+                if i["InstanceId"] == iid and i["State"]["Name"] == "running" and i.get("PublicIpAddress"):
+                    return i["PublicIpAddress"]
+            return None
+        ip = wait_for("the instance to run", public_ip, 600, sleep)
+        url = f"http://{ip}:{args.port}"
+        log(f"{iid} runs at {ip}; waiting for {url}/ready (cloud-init installs Docker, loads the image)")
+        wait_for(f"{url}/ready", lambda: ready(url), args.ready_timeout, sleep, 10)
+        return url
+    except BaseException as e:
+        log(f"deploy failed ({e}); removing what it created")
+        destroy(aws, args.name, sleep)
+        raise
+
+
+def destroy(aws, name, sleep=time.sleep):
+    check_name(name)
+    ids = [i["InstanceId"] for i in find_instances(aws.ec2, name)]
+    if ids:
+        aws.ec2.terminate_instances(InstanceIds=ids)
+        log(f"terminating {', '.join(ids)}")
+        wait_for("the instances to terminate", lambda: not find_instances(aws.ec2, name), 900, sleep, 10)
+    groups = aws.ec2.describe_security_groups(Filters=[{"Name": f"tag:{TAG}", "Values": [name]}])["SecurityGroups"]
+    for g in groups:
+        aws.ec2.delete_security_group(GroupId=g["GroupId"])
+        log(f"deleted security group {g['GroupId']}")
+    for b in aws.s3.list_buckets()["Buckets"]:
+        if not b["Name"].startswith(f"blindml-{name}-"):
+            continue
+        try:
+            tagset = aws.s3.get_bucket_tagging(Bucket=b["Name"])["TagSet"]
+        except aws.s3.exceptions.ClientError:
+            continue
+        if {"Key": TAG, "Value": name} not in tagset:
+            continue
+        keys = [o["Key"] for o in aws.s3.list_objects_v2(Bucket=b["Name"]).get("Contents", [])]
+        if keys:
+            aws.s3.delete_objects(Bucket=b["Name"], Delete={"Objects": [{"Key": k} for k in keys], "Quiet": True})
+        aws.s3.delete_bucket(Bucket=b["Name"])
+        log(f"deleted bucket {b['Name']}")
+
+
+def main(argv=None):
+    p = argparse.ArgumentParser(prog="blindml_aws.py", description=__doc__.split("\n\n")[0])
+    sub = p.add_subparsers(dest="cmd", required=True)
+    d = sub.add_parser("deploy", help="launch an instance serving DIR's model")
+    d.add_argument("dir")
+    d.add_argument("--name", required=True)
+    d.add_argument("--allow-cidr", required=True, help="the only network allowed to reach the port")
+    d.add_argument("--force-open", action="store_true", help="allow --allow-cidr 0.0.0.0/0")
+    d.add_argument("--region", default=os.environ.get("AWS_REGION") or "us-east-1")
+    d.add_argument("--instance-type", help="default t3.large (x86_64), t4g.large (arm64)")
+    d.add_argument("--arch", choices=["x86_64", "arm64"], default="x86_64")
+    d.add_argument("--os", choices=["debian", "al2023"], default="debian")
+    d.add_argument("--port", type=int, default=8000)
+    d.add_argument("--image-tar", required=True, help="docker save IMAGE | gzip > FILE (scripts/deploy-aws makes it)")
+    d.add_argument("--ready-timeout", type=int, default=900)
+    x = sub.add_parser("destroy", help="remove everything tagged with NAME")
+    x.add_argument("--name", required=True)
+    x.add_argument("--region", default=os.environ.get("AWS_REGION") or "us-east-1")
+    u = sub.add_parser("user-data", help="print the user-data deploy would send, for files under URL")
+    u.add_argument("dir")
+    u.add_argument("--name", default="local")
+    u.add_argument("--image-tar", required=True)
+    u.add_argument("--base-url", required=True)
+    u.add_argument("--port", type=int, default=8000)
+    args = p.parse_args(argv)
+    try:
+        if args.cmd == "user-data":
+            paths = [os.path.join(args.dir, "client.zip"), os.path.join(args.dir, "server.zip"), args.image_tar]
+            keys = ["client.zip", "server.zip", "image.tar.gz"]
+            files = [(k, args.base_url.rstrip("/") + "/" + k, sha256(f)) for f, k in zip(paths, keys)]
+            sys.stdout.write(render_user_data(args.name, args.port, files, image_name_of(args.image_tar)))
+            return 0
+        if not 1 <= getattr(args, "port", 8000) <= 65535:
+            raise DeployError("--port: 1-65535")
+        aws = Aws(args.region)
+        if args.cmd == "deploy":
+            print(deploy(aws, args))
+        else:
+            destroy(aws, args.name)
+        return 0
+    except DeployError as e:
+        log(str(e))
+        return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
