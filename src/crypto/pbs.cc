@@ -2,8 +2,16 @@
 // The hot loop is the CMux of blind_rotate: one rotation, (k+1)·l digit FFTs, (k+1)²·l spectrum
 // multiply-accumulates against the contiguous Fourier-domain GGSW, (k+1) inverse FFTs. Every
 // buffer lives in PbsScratch; nothing is allocated per CMux.
+//
+// Batched form (programmable_bootstrap_batch): the key is the big stream (64 KiB per CMux step at
+// 4 bits, 56 MB per blind rotation, more than the L3), so a worker takes a chunk of up to
+// pbs_batch_width ciphertexts and runs their blind rotations key step by key step: GGSW i is
+// brought to L2 once and applied to every accumulator of the chunk before GGSW i+1. Per
+// accumulator the arithmetic is exactly that of blind_rotate, in the same order, so the results
+// are bit for bit those of the serial form.
 #include <algorithm>
 #include <cstring>
+#include <unistd.h>
 
 #include "blindml/crypto/algorithms.h"
 #include "internal/check.h"
@@ -66,10 +74,11 @@ inline void rotate(const uint64_t* __restrict in, uint64_t t, uint64_t n, uint64
 // acc += ExtProd(GGSW_i, input), input: (k+1)·N words. The multiply-accumulate prefetches the next
 // GGSW line by line, so it arrives while this product's FFTs run and is read from cache next time.
 void external_product_add(const FourierBootstrapKey& bsk, uint64_t i, const uint64_t* input, uint64_t* acc,
-                          PbsScratch::Buffers& b) {
+                          PbsScratch::Buffers& b, bool prefetch_next = true) {
   const uint64_t n = b.n, k1 = b.k + 1, levels = b.levels;
   const auto& fft = *b.fft;
-  const double* next = i + 1 < bsk.input_dimension().value ? bsk.ggsw(i + 1).data() : nullptr;
+  const double* next =
+      prefetch_next && i + 1 < bsk.input_dimension().value ? bsk.ggsw(i + 1).data() : nullptr;
   // Digits of every input polynomial, level by level, to the Fourier domain: row r = c·l + (j-1).
   for (uint64_t c = 0; c < k1; ++c) {
     internal::decompose_polynomial(input + c * n, n, b.base_log, levels, b.digits.data(), b.decomp_state.data());
@@ -80,6 +89,27 @@ void external_product_add(const FourierBootstrapKey& bsk, uint64_t i, const uint
   const uint64_t rows = k1 * levels;
   internal::spectrum_mac_ggsw(b.out_spectra.data(), b.digit_spectra.data(), ggsw, next, rows, k1, n);
   for (uint64_t col = 0; col < k1; ++col) fft.backward_add_torus(b.out_spectra.data() + col * n, acc + col * n);
+}
+
+// acc ← CMux(BSK_i, acc, X^t·acc) = acc + ExtProd(BSK_i, X^t·acc − acc). prefetch_next: let the
+// multiply-accumulate prefetch GGSW i+1 (the serial form; the batched one prefetches itself).
+inline void cmux_step(const FourierBootstrapKey& bsk, uint64_t i, uint64_t t, uint64_t* a, PbsScratch::Buffers& b,
+                      bool prefetch_next) {
+  if (t == 0) return;  // X^0·acc − acc = 0: the CMux is the identity
+  const uint64_t n = b.n, k1 = b.k + 1;
+  for (uint64_t c = 0; c < k1; ++c) rotate_minus_self(a + c * n, t, n, b.diff.data() + c * n);
+  external_product_add(bsk, i, b.diff.data(), a, b, prefetch_next);
+}
+
+// Software prefetch of [p, p + bytes) to L2, one line per 64 bytes.
+inline void prefetch_l2(const void* p, uint64_t bytes) {
+  const char* c = static_cast<const char*>(p);
+  for (uint64_t o = 0; o < bytes; o += 64) __builtin_prefetch(c + o, 0, 2);
+}
+
+uint64_t cache_bytes(int name, uint64_t fallback) {
+  const long v = sysconf(name);
+  return v > 0 ? static_cast<uint64_t>(v) : fallback;
 }
 
 }  // namespace
@@ -108,12 +138,7 @@ void blind_rotate(const FourierBootstrapKey& bsk, std::span<const uint64_t> ms, 
     for (uint64_t c = 0; c < k1; ++c) rotate(a + c * n, body_shift, n, b.diff.data() + c * n);
     std::memcpy(a, b.diff.data(), k1 * n * sizeof(uint64_t));
   }
-  for (uint64_t i = 0; i < lwe_n; ++i) {
-    const uint64_t t = ms[i];
-    if (t == 0) continue;  // X^0·acc − acc = 0: the CMux is the identity
-    for (uint64_t c = 0; c < k1; ++c) rotate_minus_self(a + c * n, t, n, b.diff.data() + c * n);
-    external_product_add(bsk, i, b.diff.data(), a, b);
-  }
+  for (uint64_t i = 0; i < lwe_n; ++i) cmux_step(bsk, i, ms[i], a, b, true);
 }
 
 void programmable_bootstrap(const EvaluationKeys& keys, std::span<const uint64_t> in, const LookupTable& lut,
@@ -131,17 +156,130 @@ void programmable_bootstrap(const EvaluationKeys& keys, std::span<const uint64_t
   sample_extract(acc, out);
 }
 
+uint64_t pbs_batch_width(const ParameterSet& p) {
+  const uint64_t k1 = p.glwe_dimension.value + 1, n = p.polynomial_size.value, l = p.pbs_level_count.value;
+  const uint64_t ggsw = 8 * k1 * k1 * l * n;   // one CMux step's key
+  const uint64_t acc = 8 * k1 * n;             // one accumulator
+  const uint64_t scratch = pbs_scratch_size(p);
+  const uint64_t l2 = cache_bytes(_SC_LEVEL2_CACHE_SIZE, uint64_t{1} << 20);
+  const uint64_t l3 = cache_bytes(_SC_LEVEL3_CACHE_SIZE, uint64_t{16} << 20);
+  // Three quarters of L2 for the step's key, the scratch and the accumulators, where that holds
+  // two or more; else (large N) an eighth of the shared L3 per worker.
+  const uint64_t l2_budget = l2 / 4 * 3;
+  uint64_t width = 0;
+  if (l2_budget > ggsw + scratch + 2 * acc) {
+    width = (l2_budget - ggsw - scratch) / acc;
+  } else if (l3 / 8 > ggsw + acc) {
+    width = (l3 / 8 - ggsw) / acc;
+  }
+  return std::clamp<uint64_t>(width, 2, kMaxPbsBatchWidth);
+}
+
+namespace {
+
+struct PbsBatchScratch {
+  PbsBatchScratch(const ParameterSet& p, uint64_t width)
+      : pbs(p), accs(width * (p.glwe_dimension.value + 1) * p.polynomial_size.value),
+        ms(width * (p.lwe_dimension.value + 1)) {}
+  PbsScratch pbs;
+  AlignedU64 accs;  // width accumulators of (k+1)·N words
+  AlignedU64 ms;    // width rows of n+1 modulus-switched words
+};
+
+// PBS of ciphertexts [first, first + count) in one pass over the bootstrapping key.
+void bootstrap_chunk(const EvaluationKeys& keys, const LweCiphertextList& in, std::span<const LookupTable> luts,
+                     std::span<const uint32_t> lut_index, uint64_t first, uint64_t count, LweCiphertextList& out,
+                     PbsBatchScratch& s) {
+  const auto& p = keys.parameters();
+  auto& b = s.pbs.buffers();
+  const auto& bsk = keys.bootstrap_key();
+  const uint64_t n = b.n, k1 = b.k + 1, lwe_n = p.lwe_dimension.value, acc_words = k1 * n;
+  const uint64_t two_n = 2 * n;
+  for (uint64_t c = 0; c < count; ++c) {
+    const uint64_t i = first + c;
+    const LookupTable& lut = lut_index.empty() ? luts[0] : luts[lut_index[i]];
+    BLINDML_CHECK_EQ(lut.polynomial_size().value, n);
+    keyswitch(keys.keyswitch_key(), in.at(i), b.ks_out);
+    std::span<uint64_t> ms(s.ms.data() + c * (lwe_n + 1), lwe_n + 1);
+    modulus_switch(b.ks_out, p.polynomial_size, ms);
+    // acc = X^(-b̃)·(0, …, 0, LUT): the masks stay zero under rotation.
+    uint64_t* a = s.accs.data() + c * acc_words;
+    std::fill(a, a + (k1 - 1) * n, 0);
+    const uint64_t body_shift = (two_n - ms[lwe_n]) % two_n;
+    if (body_shift != 0) {
+      rotate(lut.polynomial().data(), body_shift, n, a + (k1 - 1) * n);
+    } else {
+      std::memcpy(a + (k1 - 1) * n, lut.polynomial().data(), n * sizeof(uint64_t));
+    }
+  }
+  // The key pass: GGSW i to every accumulator; while they run, GGSW i+1 is prefetched in
+  // `count` slices, one before each accumulator's step, so the prefetches spread over the step.
+  const uint64_t ggsw_bytes = bsk.ggsw_size() * sizeof(double);
+  const uint64_t slice = (ggsw_bytes / count + 63) / 64 * 64;
+  for (uint64_t i = 0; i < lwe_n; ++i) {
+    const char* next = i + 1 < lwe_n ? reinterpret_cast<const char*>(bsk.ggsw(i + 1).data()) : nullptr;
+    for (uint64_t c = 0; c < count; ++c) {
+      if (next != nullptr && c * slice < ggsw_bytes)
+        prefetch_l2(next + c * slice, std::min(slice, ggsw_bytes - c * slice));
+      cmux_step(bsk, i, s.ms[c * (lwe_n + 1) + i], s.accs.data() + c * acc_words, b, false);
+    }
+  }
+  for (uint64_t c = 0; c < count; ++c) {
+    const uint64_t* a = s.accs.data() + c * acc_words;
+    auto o = out.at(first + c);
+    for (uint64_t q = 0; q + 1 < k1; ++q) {
+      const uint64_t* poly = a + q * n;
+      uint64_t* dst = o.data() + q * n;
+      dst[0] = poly[0];
+      for (uint64_t j = 1; j < n; ++j) dst[j] = 0 - poly[n - j];
+    }
+    o[(k1 - 1) * n] = a[(k1 - 1) * n];
+  }
+}
+
+}  // namespace
+
 void programmable_bootstrap_batch(const EvaluationKeys& keys, const LweCiphertextList& in,
                                   std::span<const LookupTable> luts, std::span<const uint32_t> lut_index,
                                   LweCiphertextList& out, ThreadPool& pool) {
+  programmable_bootstrap_batch(keys, in, luts, lut_index, out, pool, PbsBatchOptions{});
+}
+
+void programmable_bootstrap_batch(const EvaluationKeys& keys, const LweCiphertextList& in,
+                                  std::span<const LookupTable> luts, std::span<const uint32_t> lut_index,
+                                  LweCiphertextList& out, ThreadPool& pool, const PbsBatchOptions& options) {
   BLINDML_CHECK_EQ(in.count(), out.count());
   BLINDML_CHECK(!luts.empty(), "no lookup table");
   BLINDML_CHECK(lut_index.empty() || lut_index.size() == in.count(), "one table index per input");
-  std::vector<std::unique_ptr<PbsScratch>> scratch(pool.size());
-  pool.parallel_for(in.count(), [&](size_t i, size_t worker) {
-    if (!scratch[worker]) scratch[worker] = std::make_unique<PbsScratch>(keys.parameters());
-    const LookupTable& lut = lut_index.empty() ? luts[0] : luts[lut_index[i]];
-    programmable_bootstrap(keys, in.at(i), lut, out.at(i), *scratch[worker]);
+  const auto& p = keys.parameters();
+  const uint64_t count = in.count();
+  if (count == 0) return;
+  const uint64_t width =
+      std::clamp<uint64_t>(options.width == 0 ? pbs_batch_width(p) : options.width, 1, kMaxPbsBatchWidth);
+  const uint64_t threads = pool.size();
+  if (width == 1) {
+    std::vector<std::unique_ptr<PbsScratch>> scratch(threads);
+    pool.parallel_for(count, [&](size_t i, size_t worker) {
+      if (!scratch[worker]) scratch[worker] = std::make_unique<PbsScratch>(p);
+      const LookupTable& lut = lut_index.empty() ? luts[0] : luts[lut_index[i]];
+      programmable_bootstrap(keys, in.at(i), lut, out.at(i), *scratch[worker]);
+    });
+    return;
+  }
+  // Chunks of at most `width`, as many as the pool has threads or a multiple of it, of balanced
+  // sizes: every worker streams the key once per chunk, and they finish together.
+  uint64_t chunks = (count + width - 1) / width;
+  if (chunks < threads) {
+    chunks = std::min<uint64_t>(count, threads);
+  } else {
+    chunks = (chunks + threads - 1) / threads * threads;
+  }
+  const uint64_t largest = (count + chunks - 1) / chunks;
+  std::vector<std::unique_ptr<PbsBatchScratch>> scratch(threads);
+  pool.parallel_for(chunks, [&](size_t q, size_t worker) {
+    if (!scratch[worker]) scratch[worker] = std::make_unique<PbsBatchScratch>(p, largest);
+    const uint64_t begin = q * count / chunks, end = (q + 1) * count / chunks;
+    if (end > begin) bootstrap_chunk(keys, in, luts, lut_index, begin, end - begin, out, *scratch[worker]);
   });
 }
 

@@ -119,9 +119,22 @@ void sample_extract(const GlweCiphertext& glwe, std::span<uint64_t> out);
 void programmable_bootstrap(const EvaluationKeys& keys, std::span<const uint64_t> in, const LookupTable& lut,
                             std::span<uint64_t> out, PbsScratch& scratch);
 // Batched PBS on a pool: out[i] = PBS(in[i], luts[lut_index[i]]) (lut_index empty: luts[0]).
-// Bit-for-bit equal to the serial form.
+// Bit-for-bit equal to the serial form. Each worker takes chunks of up to `width` ciphertexts and
+// runs their blind rotations in one pass over the bootstrapping key (each CMux step's key loaded
+// once for the chunk); the chunks are balanced over the pool's threads.
+inline constexpr uint64_t kMaxPbsBatchWidth = 64;
+struct PbsBatchOptions {
+  uint64_t width = 0;  // ciphertexts per key pass; 0: pbs_batch_width(params); 1: one at a time
+};
 void programmable_bootstrap_batch(const EvaluationKeys& keys, const LweCiphertextList& in,
                                   std::span<const LookupTable> luts, std::span<const uint32_t> lut_index,
                                   LweCiphertextList& out, ThreadPool& pool);
+void programmable_bootstrap_batch(const EvaluationKeys& keys, const LweCiphertextList& in,
+                                  std::span<const LookupTable> luts, std::span<const uint32_t> lut_index,
+                                  LweCiphertextList& out, ThreadPool& pool, const PbsBatchOptions& options);
+// The default width: as many accumulators as fit, next to one CMux step's key and the scratch,
+// in three quarters of this machine's L2 (an eighth of L3 where L2 holds fewer than two), within
+// [2, kMaxPbsBatchWidth].
+uint64_t pbs_batch_width(const ParameterSet& params);
 
 }  // namespace blindml::crypto
