@@ -107,12 +107,82 @@ void NegacyclicFft::forward_i64(const int64_t* __restrict in, double* __restrict
     out[2 * j] = x * c[j] - y * s[j];
     out[2 * j + 1] = x * s[j] + y * c[j];
   }
+  forward_transform(out);
+}
+
+void NegacyclicFft::forward_transform(double* twisted) const {
   if (simd_) {
-    simd_->forward(out);
+    simd_->forward(twisted);
     return;
   }
-  auto* z = reinterpret_cast<fftw_complex*>(out);
+  auto* z = reinterpret_cast<fftw_complex*>(twisted);
   fftw_execute_dft(static_cast<fftw_plan>(plan_), z, z);
+}
+
+void NegacyclicFft::forward_decomposed(const uint64_t* __restrict in, uint64_t base_log, uint64_t levels,
+                                       double* __restrict out) const {
+  const uint64_t h = n_ / 2;
+  const uint64_t kept = base_log * levels;
+  const bool round = kept < 64;
+  const uint64_t shift = round ? 64 - kept : 0;
+  const uint64_t kept_mask = round ? (uint64_t{1} << kept) - 1 : ~uint64_t{0};
+  const uint64_t mask = (uint64_t{1} << base_log) - 1;
+  const double* __restrict c = tw_re_.data();
+  const double* __restrict s = tw_im_.data();
+  uint64_t j = 0;
+#ifdef BLINDML_AVX512
+  const __m512i lo_idx = _mm512_set_epi64(11, 3, 10, 2, 9, 1, 8, 0);
+  const __m512i hi_idx = _mm512_set_epi64(15, 7, 14, 6, 13, 5, 12, 4);
+  const __m512i one = _mm512_set1_epi64(1), vmask = _mm512_set1_epi64(static_cast<int64_t>(mask));
+  const __m512i vkept = _mm512_set1_epi64(static_cast<int64_t>(kept_mask));
+  const __m512i vshift = _mm512_set1_epi64(static_cast<int64_t>(shift));
+  const __m512i vshift1 = _mm512_set1_epi64(static_cast<int64_t>(round ? shift - 1 : 0));
+  const __m512i vbeta = _mm512_set1_epi64(static_cast<int64_t>(base_log));
+  const __m512i vbeta1 = _mm512_set1_epi64(static_cast<int64_t>(base_log - 1));
+  for (; j + 8 <= h; j += 8) {
+    __m512i x = _mm512_loadu_si512(in + j), y = _mm512_loadu_si512(in + j + h);
+    if (round) {
+      x = _mm512_and_si512(_mm512_add_epi64(_mm512_srlv_epi64(x, vshift),
+                                            _mm512_and_si512(_mm512_srlv_epi64(x, vshift1), one)), vkept);
+      y = _mm512_and_si512(_mm512_add_epi64(_mm512_srlv_epi64(y, vshift),
+                                            _mm512_and_si512(_mm512_srlv_epi64(y, vshift1), one)), vkept);
+    }
+    const __m512d cc = _mm512_load_pd(c + j), ss = _mm512_load_pd(s + j);
+    for (uint64_t lev = levels; lev >= 1; --lev) {
+      const __m512i dx = _mm512_and_si512(x, vmask), dy = _mm512_and_si512(y, vmask);
+      const __m512i cx = _mm512_and_si512(_mm512_srlv_epi64(dx, vbeta1), one);
+      const __m512i cy = _mm512_and_si512(_mm512_srlv_epi64(dy, vbeta1), one);
+      x = _mm512_add_epi64(_mm512_srlv_epi64(x, vbeta), cx);
+      y = _mm512_add_epi64(_mm512_srlv_epi64(y, vbeta), cy);
+      const __m512d fx = _mm512_cvtepi64_pd(_mm512_sub_epi64(dx, _mm512_sllv_epi64(cx, vbeta)));
+      const __m512d fy = _mm512_cvtepi64_pd(_mm512_sub_epi64(dy, _mm512_sllv_epi64(cy, vbeta)));
+      const __m512d re = _mm512_fmsub_pd(fx, cc, _mm512_mul_pd(fy, ss));
+      const __m512d im = _mm512_fmadd_pd(fx, ss, _mm512_mul_pd(fy, cc));
+      double* o = out + (lev - 1) * n_ + 2 * j;
+      _mm512_store_pd(o, _mm512_permutex2var_pd(re, lo_idx, im));
+      _mm512_store_pd(o + 8, _mm512_permutex2var_pd(re, hi_idx, im));
+    }
+  }
+#endif
+  for (; j < h; ++j) {
+    uint64_t x = in[j], y = in[j + h];
+    if (round) {
+      x = ((x >> shift) + ((x >> (shift - 1)) & 1)) & kept_mask;
+      y = ((y >> shift) + ((y >> (shift - 1)) & 1)) & kept_mask;
+    }
+    for (uint64_t lev = levels; lev >= 1; --lev) {
+      const uint64_t dx = x & mask, dy = y & mask;
+      const uint64_t cx = (dx >> (base_log - 1)) & 1, cy = (dy >> (base_log - 1)) & 1;
+      x = (x >> base_log) + cx;
+      y = (y >> base_log) + cy;
+      const double fx = static_cast<double>(static_cast<int64_t>(dx) - static_cast<int64_t>(cx << base_log));
+      const double fy = static_cast<double>(static_cast<int64_t>(dy) - static_cast<int64_t>(cy << base_log));
+      double* o = out + (lev - 1) * n_;
+      o[2 * j] = fx * c[j] - fy * s[j];
+      o[2 * j + 1] = fx * s[j] + fy * c[j];
+    }
+  }
+  for (uint64_t lev = 0; lev < levels; ++lev) forward_transform(out + lev * n_);
 }
 
 void NegacyclicFft::inverse_transform(double* spectrum) const {
@@ -211,30 +281,70 @@ void spectrum_mul_add(double* __restrict out, const double* __restrict a, const 
   }
 }
 
+#ifdef BLINDML_AVX512
+namespace {
+// spectrum_mac_ggsw for compile-time rows × cols (the shapes of the named sets: k+1 = 2, 3, 4
+// with l = 1, and 2 × 2 levels). Per block of 4 complex values, each digit's (re, re) and (im, im)
+// are formed once for all columns, and each product is two FMAs into two accumulators per column
+// (Σ a_re·b and Σ a_im·swap(b)) combined once at the end: 1 shuffle and 2 FMAs per term instead
+// of 3 shuffles, a multiply, an fmaddsub and an add.
+template <int kRows, int kCols>
+void mac_fixed(double* __restrict out, const double* __restrict digits, const double* __restrict ggsw,
+               const double* next_ggsw, uint64_t n) {
+  const __m512d ones = _mm512_set1_pd(1.0);
+  for (uint64_t j = 0; j < n; j += 8) {
+    __m512d are[kRows], aim[kRows];
+    for (int r = 0; r < kRows; ++r) {
+      const __m512d va = _mm512_load_pd(digits + r * n + j);
+      are[r] = _mm512_movedup_pd(va);
+      aim[r] = _mm512_permute_pd(va, 0xff);
+    }
+    for (int col = 0; col < kCols; ++col) {
+      __m512d p = _mm512_setzero_pd(), q = _mm512_setzero_pd();
+      for (int r = 0; r < kRows; ++r) {
+        const double* kb = ggsw + (r * kCols + col) * n + j;
+        if (next_ggsw != nullptr)
+          _mm_prefetch(reinterpret_cast<const char*>(next_ggsw + (r * kCols + col) * n + j), _MM_HINT_T1);
+        const __m512d vb = _mm512_load_pd(kb);
+        p = _mm512_fmadd_pd(are[r], vb, p);                                 // (ar·br, ar·bi)
+        q = _mm512_fmadd_pd(aim[r], _mm512_permute_pd(vb, 0x55), q);        // (ai·bi, ai·br)
+      }
+      _mm512_store_pd(out + col * n + j, _mm512_fmaddsub_pd(p, ones, q));  // (re: p − q, im: p + q)
+    }
+  }
+}
+}  // namespace
+#endif
+
 void spectrum_mac_ggsw(double* __restrict out, const double* __restrict digits, const double* __restrict ggsw,
                        const double* next_ggsw, uint64_t rows, uint64_t cols, uint64_t n) {
   uint64_t j = 0;
 #ifdef BLINDML_AVX512
-  // One pass over the coefficients: for each block of 4 complex values, every (row, column) product
-  // is accumulated in registers and each output written once; the key is read in storage order
-  // within each block, so its rows·cols streams are all sequential.
+  if (n % 8 == 0) {
+    if (rows == 2 && cols == 2) return mac_fixed<2, 2>(out, digits, ggsw, next_ggsw, n);
+    if (rows == 3 && cols == 3) return mac_fixed<3, 3>(out, digits, ggsw, next_ggsw, n);
+    if (rows == 4 && cols == 4) return mac_fixed<4, 4>(out, digits, ggsw, next_ggsw, n);
+    if (rows == 4 && cols == 2) return mac_fixed<4, 2>(out, digits, ggsw, next_ggsw, n);
+  }
+  // Other shapes: one pass over the coefficients, every (row, column) product accumulated in
+  // registers and each output written once; the key is read in storage order within each block.
+  const __m512d ones = _mm512_set1_pd(1.0);
   for (; j + 8 <= n; j += 8) {
     for (uint64_t col = 0; col < cols; ++col) {
-      __m512d acc = _mm512_setzero_pd();
+      __m512d p = _mm512_setzero_pd(), q = _mm512_setzero_pd();
       for (uint64_t r = 0; r < rows; ++r) {
         const double* kb = ggsw + (r * cols + col) * n + j;
         if (next_ggsw != nullptr)
           _mm_prefetch(reinterpret_cast<const char*>(next_ggsw + (r * cols + col) * n + j), _MM_HINT_T1);
         __m512d va = _mm512_load_pd(digits + r * n + j), vb = _mm512_load_pd(kb);
-        __m512d a_re = _mm512_movedup_pd(va);
-        __m512d a_im = _mm512_permute_pd(va, 0xff);
-        __m512d b_sw = _mm512_permute_pd(vb, 0x55);
-        acc = _mm512_add_pd(acc, _mm512_fmaddsub_pd(a_re, vb, _mm512_mul_pd(a_im, b_sw)));
+        p = _mm512_fmadd_pd(_mm512_movedup_pd(va), vb, p);
+        q = _mm512_fmadd_pd(_mm512_permute_pd(va, 0xff), _mm512_permute_pd(vb, 0x55), q);
       }
-      _mm512_store_pd(out + col * n + j, acc);
+      _mm512_store_pd(out + col * n + j, _mm512_fmaddsub_pd(p, ones, q));
     }
   }
 #endif
+  // Portable builds (no AVX-512: FFTW spectra, other roundings anyway): plain products.
   for (; j < n; j += 2) {
     for (uint64_t col = 0; col < cols; ++col) {
       double re = 0, im = 0;

@@ -80,11 +80,8 @@ void external_product_add(const FourierBootstrapKey& bsk, uint64_t i, const uint
   const double* next =
       prefetch_next && i + 1 < bsk.input_dimension().value ? bsk.ggsw(i + 1).data() : nullptr;
   // Digits of every input polynomial, level by level, to the Fourier domain: row r = c·l + (j-1).
-  for (uint64_t c = 0; c < k1; ++c) {
-    internal::decompose_polynomial(input + c * n, n, b.base_log, levels, b.digits.data(), b.decomp_state.data());
-    for (uint64_t j = 0; j < levels; ++j)
-      fft.forward_i64(b.digits.data() + j * n, b.digit_spectra.data() + (c * levels + j) * n);
-  }
+  for (uint64_t c = 0; c < k1; ++c)
+    fft.forward_decomposed(input + c * n, b.base_log, levels, b.digit_spectra.data() + c * levels * n);
   const double* ggsw = bsk.ggsw(i).data();
   const uint64_t rows = k1 * levels;
   internal::spectrum_mac_ggsw(b.out_spectra.data(), b.digit_spectra.data(), ggsw, next, rows, k1, n);
@@ -195,13 +192,14 @@ void bootstrap_chunk(const EvaluationKeys& keys, const LweCiphertextList& in, st
   const auto& bsk = keys.bootstrap_key();
   const uint64_t n = b.n, k1 = b.k + 1, lwe_n = p.lwe_dimension.value, acc_words = k1 * n;
   const uint64_t two_n = 2 * n;
+  // Key switches in one pass over the key-switching key, then modulus switches in place.
+  std::span<uint64_t> ks(s.ms.data(), count * (lwe_n + 1));
+  keyswitch_many(keys.keyswitch_key(), in, first, count, ks);
   for (uint64_t c = 0; c < count; ++c) {
-    const uint64_t i = first + c;
-    const LookupTable& lut = lut_index.empty() ? luts[0] : luts[lut_index[i]];
+    const LookupTable& lut = lut_index.empty() ? luts[0] : luts[lut_index[first + c]];
     BLINDML_CHECK_EQ(lut.polynomial_size().value, n);
-    keyswitch(keys.keyswitch_key(), in.at(i), b.ks_out);
     std::span<uint64_t> ms(s.ms.data() + c * (lwe_n + 1), lwe_n + 1);
-    modulus_switch(b.ks_out, p.polynomial_size, ms);
+    modulus_switch(ms, p.polynomial_size, ms);
     // acc = X^(-b̃)·(0, …, 0, LUT): the masks stay zero under rotation.
     uint64_t* a = s.accs.data() + c * acc_words;
     std::fill(a, a + (k1 - 1) * n, 0);

@@ -62,6 +62,10 @@ void dot_product(const LweCiphertextList& in, std::span<const int64_t> weights, 
 // ---- key switching and modulus switching ----
 // out (dimension n) encrypts under s the phase of in (dimension kN) under S.
 void keyswitch(const LweKeyswitchKey& ksk, std::span<const uint64_t> in, std::span<uint64_t> out);
+// keyswitch of in[first], …, in[first+count−1] in one pass over the key (each key block read once
+// for all of them): out holds count rows of n+1 words, bit for bit keyswitch's.
+void keyswitch_many(const LweKeyswitchKey& ksk, const LweCiphertextList& in, uint64_t first, uint64_t count,
+                    std::span<uint64_t> out);
 // Each of the n+1 words rounded to Z_2N: round(x · 2N / 2^64) mod 2N.
 void modulus_switch(std::span<const uint64_t> in, PolynomialSize poly_size, std::span<uint64_t> out);
 
