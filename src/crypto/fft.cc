@@ -119,53 +119,18 @@ void NegacyclicFft::forward_transform(double* twisted) const {
   fftw_execute_dft(static_cast<fftw_plan>(plan_), z, z);
 }
 
-void NegacyclicFft::forward_decomposed(const uint64_t* __restrict in, uint64_t base_log, uint64_t levels,
-                                       double* __restrict out) const {
-  const uint64_t h = n_ / 2;
-  const uint64_t kept = base_log * levels;
-  const bool round = kept < 64;
-  const uint64_t shift = round ? 64 - kept : 0;
-  const uint64_t kept_mask = round ? (uint64_t{1} << kept) - 1 : ~uint64_t{0};
-  const uint64_t mask = (uint64_t{1} << base_log) - 1;
-  const double* __restrict c = tw_re_.data();
-  const double* __restrict s = tw_im_.data();
-  uint64_t j = 0;
-#ifdef BLINDML_AVX512
-  const __m512i lo_idx = _mm512_set_epi64(11, 3, 10, 2, 9, 1, 8, 0);
-  const __m512i hi_idx = _mm512_set_epi64(15, 7, 14, 6, 13, 5, 12, 4);
-  const __m512i one = _mm512_set1_epi64(1), vmask = _mm512_set1_epi64(static_cast<int64_t>(mask));
-  const __m512i vkept = _mm512_set1_epi64(static_cast<int64_t>(kept_mask));
-  const __m512i vshift = _mm512_set1_epi64(static_cast<int64_t>(shift));
-  const __m512i vshift1 = _mm512_set1_epi64(static_cast<int64_t>(round ? shift - 1 : 0));
-  const __m512i vbeta = _mm512_set1_epi64(static_cast<int64_t>(base_log));
-  const __m512i vbeta1 = _mm512_set1_epi64(static_cast<int64_t>(base_log - 1));
-  for (; j + 8 <= h; j += 8) {
-    __m512i x = _mm512_loadu_si512(in + j), y = _mm512_loadu_si512(in + j + h);
-    if (round) {
-      x = _mm512_and_si512(_mm512_add_epi64(_mm512_srlv_epi64(x, vshift),
-                                            _mm512_and_si512(_mm512_srlv_epi64(x, vshift1), one)), vkept);
-      y = _mm512_and_si512(_mm512_add_epi64(_mm512_srlv_epi64(y, vshift),
-                                            _mm512_and_si512(_mm512_srlv_epi64(y, vshift1), one)), vkept);
-    }
-    const __m512d cc = _mm512_load_pd(c + j), ss = _mm512_load_pd(s + j);
-    for (uint64_t lev = levels; lev >= 1; --lev) {
-      const __m512i dx = _mm512_and_si512(x, vmask), dy = _mm512_and_si512(y, vmask);
-      const __m512i cx = _mm512_and_si512(_mm512_srlv_epi64(dx, vbeta1), one);
-      const __m512i cy = _mm512_and_si512(_mm512_srlv_epi64(dy, vbeta1), one);
-      x = _mm512_add_epi64(_mm512_srlv_epi64(x, vbeta), cx);
-      y = _mm512_add_epi64(_mm512_srlv_epi64(y, vbeta), cy);
-      const __m512d fx = _mm512_cvtepi64_pd(_mm512_sub_epi64(dx, _mm512_sllv_epi64(cx, vbeta)));
-      const __m512d fy = _mm512_cvtepi64_pd(_mm512_sub_epi64(dy, _mm512_sllv_epi64(cy, vbeta)));
-      const __m512d re = _mm512_fmsub_pd(fx, cc, _mm512_mul_pd(fy, ss));
-      const __m512d im = _mm512_fmadd_pd(fx, ss, _mm512_mul_pd(fy, cc));
-      double* o = out + (lev - 1) * n_ + 2 * j;
-      _mm512_store_pd(o, _mm512_permutex2var_pd(re, lo_idx, im));
-      _mm512_store_pd(o + 8, _mm512_permutex2var_pd(re, hi_idx, im));
-    }
-  }
-#endif
-  for (; j < h; ++j) {
-    uint64_t x = in[j], y = in[j + h];
+namespace {
+// The decomposition and twist of forward_decomposed for coefficient pairs (j, j + N/2), given the
+// torus words x = d[j], y = d[j + N/2]: the same integer steps as decompose_polynomial and the same
+// floating-point operations as forward_i64.
+struct DecompTwist {
+  uint64_t n, h, base_log, levels, shift, kept_mask, mask;
+  bool round;
+  const double* c;
+  const double* s;
+  double* out;
+
+  void scalar(uint64_t j, uint64_t x, uint64_t y) const {
     if (round) {
       x = ((x >> shift) + ((x >> (shift - 1)) & 1)) & kept_mask;
       y = ((y >> shift) + ((y >> (shift - 1)) & 1)) & kept_mask;
@@ -177,9 +142,111 @@ void NegacyclicFft::forward_decomposed(const uint64_t* __restrict in, uint64_t b
       y = (y >> base_log) + cy;
       const double fx = static_cast<double>(static_cast<int64_t>(dx) - static_cast<int64_t>(cx << base_log));
       const double fy = static_cast<double>(static_cast<int64_t>(dy) - static_cast<int64_t>(cy << base_log));
-      double* o = out + (lev - 1) * n_;
+      double* o = out + (lev - 1) * n;
       o[2 * j] = fx * c[j] - fy * s[j];
       o[2 * j + 1] = fx * s[j] + fy * c[j];
+    }
+  }
+
+#ifdef BLINDML_AVX512
+  struct Vec {
+    __m512i lo_idx, hi_idx, one, vmask, vkept, vshift, vshift1, vbeta, vbeta1;
+  };
+  Vec vec() const {
+    return {_mm512_set_epi64(11, 3, 10, 2, 9, 1, 8, 0), _mm512_set_epi64(15, 7, 14, 6, 13, 5, 12, 4),
+            _mm512_set1_epi64(1), _mm512_set1_epi64(static_cast<int64_t>(mask)),
+            _mm512_set1_epi64(static_cast<int64_t>(kept_mask)), _mm512_set1_epi64(static_cast<int64_t>(shift)),
+            _mm512_set1_epi64(static_cast<int64_t>(round ? shift - 1 : 0)),
+            _mm512_set1_epi64(static_cast<int64_t>(base_log)), _mm512_set1_epi64(static_cast<int64_t>(base_log - 1))};
+  }
+  // Coefficients j..j+7 (any j: unaligned accesses).
+  void vector(const Vec& v, uint64_t j, __m512i x, __m512i y) const {
+    if (round) {
+      x = _mm512_and_si512(_mm512_add_epi64(_mm512_srlv_epi64(x, v.vshift),
+                                            _mm512_and_si512(_mm512_srlv_epi64(x, v.vshift1), v.one)), v.vkept);
+      y = _mm512_and_si512(_mm512_add_epi64(_mm512_srlv_epi64(y, v.vshift),
+                                            _mm512_and_si512(_mm512_srlv_epi64(y, v.vshift1), v.one)), v.vkept);
+    }
+    const __m512d cc = _mm512_loadu_pd(c + j), ss = _mm512_loadu_pd(s + j);
+    for (uint64_t lev = levels; lev >= 1; --lev) {
+      const __m512i dx = _mm512_and_si512(x, v.vmask), dy = _mm512_and_si512(y, v.vmask);
+      const __m512i cx = _mm512_and_si512(_mm512_srlv_epi64(dx, v.vbeta1), v.one);
+      const __m512i cy = _mm512_and_si512(_mm512_srlv_epi64(dy, v.vbeta1), v.one);
+      x = _mm512_add_epi64(_mm512_srlv_epi64(x, v.vbeta), cx);
+      y = _mm512_add_epi64(_mm512_srlv_epi64(y, v.vbeta), cy);
+      const __m512d fx = _mm512_cvtepi64_pd(_mm512_sub_epi64(dx, _mm512_sllv_epi64(cx, v.vbeta)));
+      const __m512d fy = _mm512_cvtepi64_pd(_mm512_sub_epi64(dy, _mm512_sllv_epi64(cy, v.vbeta)));
+      const __m512d re = _mm512_fmsub_pd(fx, cc, _mm512_mul_pd(fy, ss));
+      const __m512d im = _mm512_fmadd_pd(fx, ss, _mm512_mul_pd(fy, cc));
+      double* o = out + (lev - 1) * n + 2 * j;
+      _mm512_storeu_pd(o, _mm512_permutex2var_pd(re, v.lo_idx, im));
+      _mm512_storeu_pd(o + 8, _mm512_permutex2var_pd(re, v.hi_idx, im));
+    }
+  }
+#endif
+};
+}  // namespace
+
+void NegacyclicFft::forward_decomposed(const uint64_t* __restrict in, uint64_t base_log, uint64_t levels,
+                                       double* __restrict out) const {
+  forward_decomposed_cmux(in, 0, base_log, levels, out);
+}
+
+void NegacyclicFft::forward_decomposed_cmux(const uint64_t* __restrict in, uint64_t t, uint64_t base_log,
+                                            uint64_t levels, double* __restrict out) const {
+  const uint64_t n = n_, h = n_ / 2;
+  const uint64_t kept = base_log * levels;
+  const bool round = kept < 64;
+  DecompTwist dt{n,
+                 h,
+                 base_log,
+                 levels,
+                 round ? 64 - kept : 0,
+                 round ? (uint64_t{1} << kept) - 1 : ~uint64_t{0},
+                 (uint64_t{1} << base_log) - 1,
+                 round,
+                 tw_re_.data(),
+                 tw_im_.data(),
+                 out};
+#ifdef BLINDML_AVX512
+  const DecompTwist::Vec v = dt.vec();
+#endif
+  if (t == 0) {
+    uint64_t j = 0;
+#ifdef BLINDML_AVX512
+    for (; j + 8 <= h; j += 8) dt.vector(v, j, _mm512_loadu_si512(in + j), _mm512_loadu_si512(in + j + h));
+#endif
+    for (; j < h; ++j) dt.scalar(j, in[j], in[j + h]);
+  } else {
+    // d[m] = (X^t·in)[m] − in[m]: with t' = t mod N, (X^t·in)[m] = ±in[m − t'] for m ≥ t' and
+    // ∓in[m − t' + N] below (the sign flips when t ≥ N). Coefficient j (< N/2) and j + N/2 change
+    // side at the same j, p = t' mod N/2, so [0, p) and [p, N/2) are each one contiguous case.
+    const bool neg = t >= n;
+    const uint64_t tp = neg ? t - n : t;
+    const uint64_t p = tp % h;
+    for (int seg = 0; seg < 2; ++seg) {
+      const uint64_t j0 = seg == 0 ? 0 : p, j1 = seg == 0 ? p : h;
+      // Source offsets and signs for x = coefficient j and y = coefficient j + N/2 in this segment.
+      const bool x_high = j0 >= tp;         // m = j ≥ t'
+      const bool y_high = j0 + h >= tp;     // m = j + N/2 ≥ t'
+      const uint64_t* xs = in + ((x_high ? 0 : n) + j0 - tp);  // source of coefficient j0
+      const uint64_t* ys = in + ((y_high ? 0 : n) + j0 + h - tp);
+      const bool xneg = x_high ? neg : !neg, yneg = y_high ? neg : !neg;
+      uint64_t j = j0;
+#ifdef BLINDML_AVX512
+      const __m512i zero = _mm512_setzero_si512();
+      for (; j + 8 <= j1; j += 8) {
+        __m512i rx = _mm512_loadu_si512(xs + (j - j0)), ry = _mm512_loadu_si512(ys + (j - j0));
+        if (xneg) rx = _mm512_sub_epi64(zero, rx);
+        if (yneg) ry = _mm512_sub_epi64(zero, ry);
+        dt.vector(v, j, _mm512_sub_epi64(rx, _mm512_loadu_si512(in + j)),
+                  _mm512_sub_epi64(ry, _mm512_loadu_si512(in + j + h)));
+      }
+#endif
+      for (; j < j1; ++j) {
+        const uint64_t rx = xneg ? 0 - xs[j - j0] : xs[j - j0], ry = yneg ? 0 - ys[j - j0] : ys[j - j0];
+        dt.scalar(j, rx - in[j], ry - in[j + h]);
+      }
     }
   }
   for (uint64_t lev = 0; lev < levels; ++lev) forward_transform(out + lev * n_);

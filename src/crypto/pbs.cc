@@ -49,20 +49,6 @@ uint64_t pbs_scratch_size(const ParameterSet& p) {
 
 namespace {
 
-// out = X^t · in − in (negacyclic, t in [0, 2N)).
-inline void rotate_minus_self(const uint64_t* __restrict in, uint64_t t, uint64_t n, uint64_t* __restrict out) {
-  const bool negate = t >= n;
-  if (negate) t -= n;
-  // X^t·in: coefficient j+t gets in[j] (j < n-t), coefficient j+t-n gets -in[j] (j >= n-t).
-  if (!negate) {
-    for (uint64_t j = 0; j < t; ++j) out[j] = (0 - in[j + n - t]) - in[j];
-    for (uint64_t j = t; j < n; ++j) out[j] = in[j - t] - in[j];
-  } else {
-    for (uint64_t j = 0; j < t; ++j) out[j] = in[j + n - t] - in[j];
-    for (uint64_t j = t; j < n; ++j) out[j] = (0 - in[j - t]) - in[j];
-  }
-}
-
 // out = X^t · in (negacyclic, t in [0, 2N)).
 inline void rotate(const uint64_t* __restrict in, uint64_t t, uint64_t n, uint64_t* __restrict out) {
   const bool negate = t >= n;
@@ -71,37 +57,60 @@ inline void rotate(const uint64_t* __restrict in, uint64_t t, uint64_t n, uint64
   for (uint64_t j = t; j < n; ++j) out[j] = negate ? 0 - in[j - t] : in[j - t];
 }
 
-// acc += ExtProd(GGSW_i, input), input: (k+1)·N words. The multiply-accumulate prefetches the next
-// GGSW line by line, so it arrives while this product's FFTs run and is read from cache next time.
-void external_product_add(const FourierBootstrapKey& bsk, uint64_t i, const uint64_t* input, uint64_t* acc,
-                          PbsScratch::Buffers& b, bool prefetch_next = true) {
-  const uint64_t n = b.n, k1 = b.k + 1, levels = b.levels;
-  const auto& fft = *b.fft;
-  const double* next =
-      prefetch_next && i + 1 < bsk.input_dimension().value ? bsk.ggsw(i + 1).data() : nullptr;
-  // Digits of every input polynomial, level by level, to the Fourier domain: row r = c·l + (j-1).
-  for (uint64_t c = 0; c < k1; ++c)
-    fft.forward_decomposed(input + c * n, b.base_log, levels, b.digit_spectra.data() + c * levels * n);
-  const double* ggsw = bsk.ggsw(i).data();
-  const uint64_t rows = k1 * levels;
-  internal::spectrum_mac_ggsw(b.out_spectra.data(), b.digit_spectra.data(), ggsw, next, rows, k1, n);
-  for (uint64_t col = 0; col < k1; ++col) fft.backward_add_torus(b.out_spectra.data() + col * n, acc + col * n);
-}
-
-// acc ← CMux(BSK_i, acc, X^t·acc) = acc + ExtProd(BSK_i, X^t·acc − acc). prefetch_next: let the
-// multiply-accumulate prefetch GGSW i+1 (the serial form; the batched one prefetches itself).
-inline void cmux_step(const FourierBootstrapKey& bsk, uint64_t i, uint64_t t, uint64_t* a, PbsScratch::Buffers& b,
-                      bool prefetch_next) {
-  if (t == 0) return;  // X^0·acc − acc = 0: the CMux is the identity
-  const uint64_t n = b.n, k1 = b.k + 1;
-  for (uint64_t c = 0; c < k1; ++c) rotate_minus_self(a + c * n, t, n, b.diff.data() + c * n);
-  external_product_add(bsk, i, b.diff.data(), a, b, prefetch_next);
-}
+#ifndef BLINDML_PBS_PREFETCH_DISTANCE
+#define BLINDML_PBS_PREFETCH_DISTANCE 1
+#endif
+constexpr uint64_t kSerialPrefetchDistance = BLINDML_PBS_PREFETCH_DISTANCE;
 
 // Software prefetch of [p, p + bytes) to L2, one line per 64 bytes.
-inline void prefetch_l2(const void* p, uint64_t bytes) {
-  const char* c = static_cast<const char*>(p);
-  for (uint64_t o = 0; o < bytes; o += 64) __builtin_prefetch(c + o, 0, 2);
+inline void prefetch_l2(const char* p, uint64_t bytes) {
+  for (uint64_t o = 0; o < bytes; o += 64) __builtin_prefetch(p + o, 0, 2);
+}
+
+// acc += ExtProd(GGSW_i, input), input: (k+1)·N words. [pf, pf + pf_bytes) (the next key, or a
+// slice of it) is prefetched to L2 in 2(k+1)+1 pieces, one before each forward and inverse
+// transform and one before the multiply-accumulate, so that the requests spread over the whole
+// product instead of queueing in one burst.
+// With t ≠ 0 the product is with X^t·input − input (the CMux difference, formed on the fly).
+void external_product_add(const FourierBootstrapKey& bsk, uint64_t i, const uint64_t* input, uint64_t t,
+                          uint64_t* acc, PbsScratch::Buffers& b, const char* pf, uint64_t pf_bytes,
+                          const double* mac_next) {
+  const uint64_t n = b.n, k1 = b.k + 1, levels = b.levels;
+  const auto& fft = *b.fft;
+  const uint64_t pieces = 2 * k1 + 1;
+  const uint64_t piece = (pf_bytes / pieces + 63) / 64 * 64;
+  uint64_t issued = 0;
+  auto prefetch_piece = [&] {
+    if (pf == nullptr || issued >= pf_bytes) return;
+    const uint64_t len = std::min(piece, pf_bytes - issued);
+    prefetch_l2(pf + issued, len);
+    issued += len;
+  };
+  // Digits of every input polynomial, level by level, to the Fourier domain: row r = c·l + (j-1).
+  for (uint64_t c = 0; c < k1; ++c) {
+    prefetch_piece();
+    fft.forward_decomposed_cmux(input + c * n, t, b.base_log, levels, b.digit_spectra.data() + c * levels * n);
+  }
+  const double* ggsw = bsk.ggsw(i).data();
+  const uint64_t rows = k1 * levels;
+  prefetch_piece();
+  internal::spectrum_mac_ggsw(b.out_spectra.data(), b.digit_spectra.data(), ggsw, mac_next, rows, k1, n);
+  for (uint64_t col = 0; col < k1; ++col) {
+    prefetch_piece();
+    fft.backward_add_torus(b.out_spectra.data() + col * n, acc + col * n);
+  }
+}
+
+// acc ← CMux(BSK_i, acc, X^t·acc) = acc + ExtProd(BSK_i, X^t·acc − acc), prefetching
+// [pf, pf + pf_bytes) on the way.
+inline void cmux_step(const FourierBootstrapKey& bsk, uint64_t i, uint64_t t, uint64_t* a, PbsScratch::Buffers& b,
+                      const char* pf, uint64_t pf_bytes, const double* mac_next = nullptr) {
+  if (t == 0) {  // X^0·acc − acc = 0: the CMux is the identity
+    if (pf != nullptr) prefetch_l2(pf, pf_bytes);
+    return;
+  }
+  // The digits of X^t·acc − acc are all transformed before the first write to acc.
+  external_product_add(bsk, i, a, t, a, b, pf, pf_bytes, mac_next);
 }
 
 uint64_t cache_bytes(int name, uint64_t fallback) {
@@ -117,7 +126,7 @@ void external_product_inplace(const FourierBootstrapKey& bsk, uint64_t ggsw_inde
   BLINDML_CHECK_EQ(acc.polynomial_size().value, b.n);
   std::memcpy(b.diff.data(), acc.data().data(), acc.data().size_bytes());
   std::fill(acc.data().begin(), acc.data().end(), 0);
-  external_product_add(bsk, ggsw_index, b.diff.data(), acc.data().data(), b);
+  external_product_add(bsk, ggsw_index, b.diff.data(), 0, acc.data().data(), b, nullptr, 0, nullptr);
 }
 
 void blind_rotate(const FourierBootstrapKey& bsk, std::span<const uint64_t> ms, GlweCiphertext& acc,
@@ -135,7 +144,11 @@ void blind_rotate(const FourierBootstrapKey& bsk, std::span<const uint64_t> ms, 
     for (uint64_t c = 0; c < k1; ++c) rotate(a + c * n, body_shift, n, b.diff.data() + c * n);
     std::memcpy(a, b.diff.data(), k1 * n * sizeof(uint64_t));
   }
-  for (uint64_t i = 0; i < lwe_n; ++i) cmux_step(bsk, i, ms[i], a, b, true);
+  const uint64_t dist = kSerialPrefetchDistance;
+  for (uint64_t i = 0; i < lwe_n; ++i) {
+    const double* next = i + dist < lwe_n ? bsk.ggsw(i + dist).data() : nullptr;
+    cmux_step(bsk, i, ms[i], a, b, nullptr, 0, next);
+  }
 }
 
 void programmable_bootstrap(const EvaluationKeys& keys, std::span<const uint64_t> in, const LookupTable& lut,
@@ -217,9 +230,9 @@ void bootstrap_chunk(const EvaluationKeys& keys, const LweCiphertextList& in, st
   for (uint64_t i = 0; i < lwe_n; ++i) {
     const char* next = i + 1 < lwe_n ? reinterpret_cast<const char*>(bsk.ggsw(i + 1).data()) : nullptr;
     for (uint64_t c = 0; c < count; ++c) {
-      if (next != nullptr && c * slice < ggsw_bytes)
-        prefetch_l2(next + c * slice, std::min(slice, ggsw_bytes - c * slice));
-      cmux_step(bsk, i, s.ms[c * (lwe_n + 1) + i], s.accs.data() + c * acc_words, b, false);
+      const bool pf = next != nullptr && c * slice < ggsw_bytes;
+      cmux_step(bsk, i, s.ms[c * (lwe_n + 1) + i], s.accs.data() + c * acc_words, b, pf ? next + c * slice : nullptr,
+                pf ? std::min(slice, ggsw_bytes - c * slice) : 0);
     }
   }
   for (uint64_t c = 0; c < count; ++c) {

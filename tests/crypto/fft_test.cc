@@ -158,4 +158,32 @@ TEST(FftDecomposed, EqualsDecomposeThenForwardBitForBit) {
   }
 }
 
+// The CMux form: the decomposition of X^t·a − a, with X^t·a computed here by its definition
+// (X^N = −1), for rotations on both sides of N/2 and N, at the edges and at random, on sizes whose
+// half is and is not a multiple of the vector width's split points.
+TEST(FftDecomposed, CmuxDifferenceEqualsRotateThenDecompose) {
+  CsprngStream rng(os_seed());
+  for (uint64_t n : {256u, 512u, 2048u}) {
+    const auto& fft = internal::NegacyclicFft::get(n);
+    AlignedU64 in(n), diff(n);
+    rng.fill_uniform(in);
+    std::vector<uint64_t> ts = {1, 3, 7, 8, 9, n / 2 - 1, n / 2, n / 2 + 5, n - 1, n, n + 1, n + n / 2 + 3, 2 * n - 1};
+    for (int r = 0; r < 8; ++r) ts.push_back(1 + rng.next_u64() % (2 * n - 1));
+    for (uint64_t t : ts) {
+      for (uint64_t m = 0; m < n; ++m) {
+        // (X^t·a)[m] = Σ over j with j + t ≡ m (mod 2N) of ±a[j].
+        const uint64_t src = (m + 2 * n - t) % (2 * n);  // j + t = m mod 2N, j in [0, 2N)
+        const uint64_t rotated = src < n ? in[src] : 0 - in[src - n];
+        diff[m] = rotated - in[m];
+      }
+      AlignedF64 want(n), got(n);
+      fft.forward_decomposed(diff.data(), 23, 1, want.data());
+      fft.forward_decomposed_cmux(in.data(), t, 23, 1, got.data());
+      for (uint64_t i = 0; i < n; ++i)
+        ASSERT_EQ(std::bit_cast<uint64_t>(want[i]), std::bit_cast<uint64_t>(got[i]))
+            << "N " << n << ", t " << t << ", index " << i;
+    }
+  }
+}
+
 }  // namespace

@@ -31,6 +31,9 @@ class NegacyclicFft {
   // out + (j−1)·N. The same doubles as decompose_polynomial then forward_i64 per level, in one
   // pass over the input instead of three.
   void forward_decomposed(const uint64_t* in, uint64_t base_log, uint64_t levels, double* out) const;
+  // The same for the CMux difference X^t·in − in (t in [0, 2N)), computed on the fly.
+  void forward_decomposed_cmux(const uint64_t* in, uint64_t t, uint64_t base_log, uint64_t levels,
+                               double* out) const;
   // spectrum (destroyed): out[j] += round(result_j) mod 2^64 for j < N.
   void backward_add_torus(double* spectrum, uint64_t* out) const;
   // spectrum (destroyed): out[j] = result_j, unrounded.
