@@ -412,6 +412,7 @@ void spectrum_mac_ggsw(double* __restrict out, const double* __restrict digits, 
   }
 #endif
   // Portable builds (no AVX-512: FFTW spectra, other roundings anyway): plain products.
+  (void)next_ggsw;
   for (; j < n; j += 2) {
     for (uint64_t col = 0; col < cols; ++col) {
       double re = 0, im = 0;
