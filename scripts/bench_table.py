@@ -59,6 +59,8 @@ METRICS = [
     Metric("blind_rotate_ms", "BM_BlindRotate", wall_ms, "ms"),
     Metric("pbs_per_s", "BM_PbsThroughput", counter("items_per_second"), "1/s"),
     Metric("pbs_batch_per_s", "BM_PbsBatch", counter("items_per_second"), "1/s"),
+    Metric("roofline_fft_ms", "BM_RooflineFft", wall_ms, "ms"),
+    Metric("roofline_stream_ms", "BM_RooflineKeyStream", wall_ms, "ms"),
     Metric("circuit_clear_ms", "BM_CircuitClear", wall_ms, "ms"),
     Metric("circuit_pbs", "BM_CircuitClear", counter("pbs"), "count"),
     Metric("circuit_lookup_bits", "BM_CircuitClear", counter("lookup_bits"), "bits"),
@@ -110,6 +112,8 @@ TABLE_COLUMNS = [
     Column("PBS ms ({threads} thr)", "pbs_ms", "{:.2f}"),
     Column("BR ms ({threads} thr)", "blind_rotate_ms", "{:.2f}"),
     Column("PBS/s ({threads} thr)", "pbs_per_s", "{:.1f}"),
+    Column("FFT-bound ms", "roofline_fft_ms", "{:.2f}"),
+    Column("key-stream ms", "roofline_stream_ms", "{:.2f}"),
 ]
 
 # A note under the table for each metric it shows.
@@ -120,6 +124,8 @@ TABLE_NOTES = {
     "pbs_ms": "PBS: one whole table lookup (key switch, modulus switch, blind rotation, sample extract).",
     "blind_rotate_ms": "BR: the PBS without its key switch (what some libraries report as PBS).",
     "pbs_per_s": "PBS/s: batched table lookups on all threads.",
+    "roofline_fft_ms": "FFT-bound: a blind rotation's transforms alone (n·((k+1)·l forward + (k+1) inverse), in cache).",
+    "roofline_stream_ms": "key-stream: one read of the bytes a PBS streams (bootstrapping + key-switching key), one thread; a batch of w divides it by w.",
 }
 
 
