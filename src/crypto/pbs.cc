@@ -13,6 +13,9 @@
 #include <cstring>
 #include <unistd.h>
 
+#include <fstream>
+#include <string>
+
 #include "blindml/crypto/algorithms.h"
 #include "internal/check.h"
 #include "internal/decomposition.h"
@@ -113,8 +116,25 @@ inline void cmux_step(const FourierBootstrapKey& bsk, uint64_t i, uint64_t t, ui
   external_product_add(bsk, i, a, t, a, b, pf, pf_bytes, mac_next);
 }
 
-uint64_t cache_bytes(int name, uint64_t fallback) {
-  const long v = sysconf(name);
+// Cache size in bytes at `level` (2 or 3) of CPU 0: sysfs (what the kernel was told), else
+// sysconf, else `fallback`. (sysconf's L3 can be the whole host's: 384 MiB on the CI VM, whose
+// sysfs says 32 MiB.)
+uint64_t cache_bytes(int level, uint64_t fallback) {
+  for (int index = 0; index < 8; ++index) {
+    const std::string dir = "/sys/devices/system/cpu/cpu0/cache/index" + std::to_string(index) + "/";
+    std::ifstream lv(dir + "level"), ty(dir + "type"), sz(dir + "size");
+    int l = 0;
+    std::string type, size;
+    if (!(lv >> l) || !(ty >> type) || !(sz >> size)) break;
+    if (l != level || type == "Instruction" || size.empty()) continue;
+    uint64_t v = 0;
+    size_t i = 0;
+    while (i < size.size() && size[i] >= '0' && size[i] <= '9' && v < (uint64_t{1} << 40)) v = v * 10 + (size[i++] - '0');
+    if (i < size.size() && (size[i] == 'K' || size[i] == 'k')) v <<= 10;
+    if (i < size.size() && size[i] == 'M') v <<= 20;
+    if (v > 0) return v;
+  }
+  const long v = sysconf(level == 2 ? _SC_LEVEL2_CACHE_SIZE : _SC_LEVEL3_CACHE_SIZE);
   return v > 0 ? static_cast<uint64_t>(v) : fallback;
 }
 
@@ -171,18 +191,16 @@ uint64_t pbs_batch_width(const ParameterSet& p) {
   const uint64_t ggsw = 8 * k1 * k1 * l * n;   // one CMux step's key
   const uint64_t acc = 8 * k1 * n;             // one accumulator
   const uint64_t scratch = pbs_scratch_size(p);
-  const uint64_t l2 = cache_bytes(_SC_LEVEL2_CACHE_SIZE, uint64_t{1} << 20);
-  const uint64_t l3 = cache_bytes(_SC_LEVEL3_CACHE_SIZE, uint64_t{16} << 20);
-  // Three quarters of L2 for the step's key, the scratch and the accumulators, where that holds
-  // two or more; else (large N) an eighth of the shared L3 per worker.
-  const uint64_t l2_budget = l2 / 4 * 3;
-  uint64_t width = 0;
-  if (l2_budget > ggsw + scratch + 2 * acc) {
-    width = (l2_budget - ggsw - scratch) / acc;
-  } else if (l3 / 8 > ggsw + acc) {
-    width = (l3 / 8 - ggsw) / acc;
-  }
-  return std::clamp<uint64_t>(width, 2, kMaxPbsBatchWidth);
+  static const uint64_t l2 = cache_bytes(2, uint64_t{1} << 20);
+  static const uint64_t l3 = std::min<uint64_t>(cache_bytes(3, uint64_t{16} << 20), uint64_t{64} << 20);
+  // Accumulators that fit next to the step's key and the scratch in three quarters of L2, or next
+  // to the step's key in an eighth of L3 (the L3 is shared by the workers and the neighbours; from
+  // 5 bits up only the L3 holds a chunk). The larger of the two, within [2, kDefaultMaxPbsBatchWidth]:
+  // beyond 16 the key traffic per PBS (1/w of the key) no longer shows (BM_PbsBatch).
+  const uint64_t l2_budget = l2 / 4 * 3, l3_budget = l3 / 8;
+  const uint64_t in_l2 = l2_budget > ggsw + scratch ? (l2_budget - ggsw - scratch) / acc : 0;
+  const uint64_t in_l3 = l3_budget > ggsw ? (l3_budget - ggsw) / acc : 0;
+  return std::clamp<uint64_t>(std::max(in_l2, in_l3), 2, kDefaultMaxPbsBatchWidth);
 }
 
 namespace {

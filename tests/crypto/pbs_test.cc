@@ -171,7 +171,7 @@ TEST(PbsBatch, DefaultWidthFitsTheCacheAndIsClamped) {
   for (const auto& p : named_parameter_sets()) {
     const uint64_t w = pbs_batch_width(p);
     EXPECT_GE(w, 2u) << p.name;
-    EXPECT_LE(w, kMaxPbsBatchWidth) << p.name;
+    EXPECT_LE(w, kDefaultMaxPbsBatchWidth) << p.name;
   }
   // An empty batch is a no-op, a width beyond the maximum is clamped (not an allocation of it).
   const auto& keys = keys_for_bits(1);

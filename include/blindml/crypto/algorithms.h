@@ -127,6 +127,7 @@ void programmable_bootstrap(const EvaluationKeys& keys, std::span<const uint64_t
 // runs their blind rotations in one pass over the bootstrapping key (each CMux step's key loaded
 // once for the chunk); the chunks are balanced over the pool's threads.
 inline constexpr uint64_t kMaxPbsBatchWidth = 64;
+inline constexpr uint64_t kDefaultMaxPbsBatchWidth = 16;
 struct PbsBatchOptions {
   uint64_t width = 0;  // ciphertexts per key pass; 0: pbs_batch_width(params); 1: one at a time
 };
@@ -136,9 +137,9 @@ void programmable_bootstrap_batch(const EvaluationKeys& keys, const LweCiphertex
 void programmable_bootstrap_batch(const EvaluationKeys& keys, const LweCiphertextList& in,
                                   std::span<const LookupTable> luts, std::span<const uint32_t> lut_index,
                                   LweCiphertextList& out, ThreadPool& pool, const PbsBatchOptions& options);
-// The default width: as many accumulators as fit, next to one CMux step's key and the scratch,
-// in three quarters of this machine's L2 (an eighth of L3 where L2 holds fewer than two), within
-// [2, kMaxPbsBatchWidth].
+// The default width: as many accumulators as fit next to one CMux step's key and the scratch in
+// three quarters of this machine's L2, or next to the key in an eighth of its L3, whichever is
+// more, within [2, kDefaultMaxPbsBatchWidth].
 uint64_t pbs_batch_width(const ParameterSet& params);
 
 }  // namespace blindml::crypto
