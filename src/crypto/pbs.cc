@@ -166,7 +166,7 @@ void blind_rotate(const FourierBootstrapKey& bsk, std::span<const uint64_t> ms, 
   }
   const uint64_t dist = kSerialPrefetchDistance;
   for (uint64_t i = 0; i < lwe_n; ++i) {
-    const double* next = i + dist < lwe_n ? bsk.ggsw(i + dist).data() : nullptr;
+    const double* next = dist > 0 && i + dist < lwe_n ? bsk.ggsw(i + dist).data() : nullptr;
     cmux_step(bsk, i, ms[i], a, b, nullptr, 0, next);
   }
 }
