@@ -18,7 +18,6 @@
 
 #include "blindml/crypto/algorithms.h"
 #include "internal/check.h"
-#include "internal/decomposition.h"
 #include "internal/fft.h"
 
 namespace blindml::crypto {
@@ -27,13 +26,11 @@ struct PbsScratch::Buffers {
   explicit Buffers(const ParameterSet& p)
       : k(p.glwe_dimension.value), n(p.polynomial_size.value), levels(p.pbs_level_count.value),
         base_log(p.pbs_base_log.value), fft(&internal::NegacyclicFft::get(n)),
-        diff((k + 1) * n), decomp_state(n), digits(levels * n), digit_spectra((k + 1) * levels * n), out_spectra((k + 1) * n),
+        diff((k + 1) * n), digit_spectra((k + 1) * levels * n), out_spectra((k + 1) * n),
         acc(p.glwe_dimension, p.polynomial_size), ks_out(p.lwe_dimension.value + 1), ms(p.lwe_dimension.value + 1) {}
   uint64_t k, n, levels, base_log;
   const internal::NegacyclicFft* fft;
-  AlignedU64 diff;
-  AlignedU64 decomp_state;
-  std::vector<int64_t, AlignedAllocator<int64_t>> digits;
+  AlignedU64 diff;  // the initial rotation and external_product_inplace's copy
   AlignedF64 digit_spectra;
   AlignedF64 out_spectra;
   GlweCiphertext acc;
@@ -47,7 +44,7 @@ PbsScratch::~PbsScratch() = default;
 uint64_t pbs_scratch_size(const ParameterSet& p) {
   const uint64_t k = p.glwe_dimension.value, n = p.polynomial_size.value, l = p.pbs_level_count.value;
   const uint64_t lwe = p.lwe_dimension.value + 1;
-  return 8 * ((k + 1) * n + n + l * n + (k + 1) * l * n + (k + 1) * n + (k + 1) * n + 2 * lwe);
+  return 8 * ((k + 1) * n + (k + 1) * l * n + (k + 1) * n + (k + 1) * n + 2 * lwe);
 }
 
 namespace {
@@ -285,6 +282,7 @@ void programmable_bootstrap_batch(const EvaluationKeys& keys, const LweCiphertex
   if (count == 0) return;
   const uint64_t width =
       std::clamp<uint64_t>(options.width == 0 ? pbs_batch_width(p) : options.width, 1, kMaxPbsBatchWidth);
+  for (uint32_t index : lut_index) BLINDML_CHECK(index < luts.size(), "table index out of range");
   const uint64_t threads = pool.size();
   if (width == 1) {
     std::vector<std::unique_ptr<PbsScratch>> scratch(threads);
