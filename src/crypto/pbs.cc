@@ -1,7 +1,8 @@
 // External product, blind rotation and programmable bootstrapping (shared/crypto.md, "PBS").
-// The hot loop is the CMux of blind_rotate: one rotation, (k+1)·l digit FFTs, (k+1)²·l spectrum
-// multiply-accumulates against the contiguous Fourier-domain GGSW, (k+1) inverse FFTs. Every
-// buffer lives in PbsScratch; nothing is allocated per CMux.
+// The hot loop is the CMux of blind_rotate: per accumulator polynomial one fused pass (rotation,
+// difference, decomposition, twist: forward_decomposed_cmux) and l digit FFTs, then (k+1)²·l
+// spectrum multiply-accumulates against the contiguous Fourier-domain GGSW, (k+1) inverse FFTs.
+// Every buffer lives in PbsScratch; nothing is allocated per CMux.
 //
 // Batched form (programmable_bootstrap_batch): the key is the big stream (64 KiB per CMux step at
 // 4 bits, 56 MB per blind rotation, more than the L3), so a worker takes a chunk of up to
