@@ -6,6 +6,8 @@
 #include <map>
 #include <memory>
 #include <thread>
+#include <vector>
+#include <algorithm>
 
 #include "blindml/crypto/algorithms.h"
 
@@ -136,6 +138,48 @@ void BM_PbsThroughput(benchmark::State& state) {
   state.counters["threads"] = static_cast<double>(pool.size());
 }
 
+// Batched PBS throughput per batch width: BM_PbsBatch/<bits>/<width>/<threads>. Width 1 is the
+// one-at-a-time path (every PBS streams the whole key); wider batches run each chunk's blind
+// rotations in one key pass. Each iteration bootstraps 2·width·threads ciphertexts (at least 8 per
+// thread), so every worker takes two chunks.
+void BM_PbsBatch(benchmark::State& state) {
+  const uint32_t bits = static_cast<uint32_t>(state.range(0));
+  const uint64_t width = static_cast<uint64_t>(state.range(1));
+  const uint64_t threads = static_cast<uint64_t>(state.range(2));
+  auto& k = keys_for(bits);
+  ThreadPool pool(threads);
+  auto lut = identity_table(k.params, bits);
+  const uint64_t batch = threads * std::max<uint64_t>(2 * width, 8);
+  LweCiphertextList in(k.params.big_lwe_dimension(), batch), out(k.params.big_lwe_dimension(), batch);
+  for (uint64_t i = 0; i < batch; ++i) {
+    auto ct = encrypt(*k.client, static_cast<int64_t>(i % (1u << bits)), bits);
+    std::copy(ct.data().begin(), ct.data().end(), in.at(i).begin());
+  }
+  std::vector<LookupTable> luts{lut};
+  PbsBatchOptions options{width};
+  for (auto _ : state) {
+    programmable_bootstrap_batch(*k.eval, in, luts, {}, out, pool, options);
+    benchmark::DoNotOptimize(out.data().data());
+  }
+  state.SetItemsProcessed(static_cast<int64_t>(state.iterations() * batch));
+  state.counters["bits"] = bits;
+  state.counters["width"] = static_cast<double>(width);
+  state.counters["threads"] = static_cast<double>(threads);
+  state.counters["default_width"] = static_cast<double>(pbs_batch_width(k.params));
+}
+
+void pbs_batch_args(benchmark::internal::Benchmark* b) {
+  const int64_t hw = std::max<int64_t>(1, std::thread::hardware_concurrency());
+  for (int64_t bits = 1; bits <= 8; ++bits) {
+    const std::vector<int64_t> widths =
+        bits <= 4 ? std::vector<int64_t>{1, 2, 4, 8, 16, 32} : std::vector<int64_t>{1, 2, 4, 8};
+    for (int64_t w : widths) {
+      b->Args({bits, w, 1});
+      if (hw > 1) b->Args({bits, w, hw});
+    }
+  }
+}
+
 }  // namespace
 
 BENCHMARK(BM_Keygen)->DenseRange(1, 8)->Unit(benchmark::kMillisecond)->Iterations(1);
@@ -145,4 +189,5 @@ BENCHMARK(BM_Keyswitch)->DenseRange(1, 8)->Unit(benchmark::kMillisecond)->Repeti
 BENCHMARK(BM_Pbs)->DenseRange(1, 8)->Unit(benchmark::kMillisecond)->MinTime(0.5)->Repetitions(3)->ReportAggregatesOnly(true);
 BENCHMARK(BM_BlindRotate)->DenseRange(1, 8)->Unit(benchmark::kMillisecond)->MinTime(0.5)->Repetitions(3)->ReportAggregatesOnly(true);
 BENCHMARK(BM_PbsThroughput)->DenseRange(1, 8)->Unit(benchmark::kMillisecond)->MinTime(1.0)->UseRealTime()->Repetitions(3)->ReportAggregatesOnly(true);
+BENCHMARK(BM_PbsBatch)->Apply(pbs_batch_args)->Unit(benchmark::kMillisecond)->MinTime(1.0)->UseRealTime();
 BENCHMARK_MAIN();

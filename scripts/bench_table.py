@@ -58,6 +58,9 @@ METRICS = [
     Metric("pbs_ms", "BM_Pbs", wall_ms, "ms"),
     Metric("blind_rotate_ms", "BM_BlindRotate", wall_ms, "ms"),
     Metric("pbs_per_s", "BM_PbsThroughput", counter("items_per_second"), "1/s"),
+    Metric("pbs_batch_per_s", "BM_PbsBatch", counter("items_per_second"), "1/s"),
+    Metric("roofline_fft_ms", "BM_RooflineFft", wall_ms, "ms"),
+    Metric("roofline_stream_ms", "BM_RooflineKeyStream", wall_ms, "ms"),
     Metric("circuit_clear_ms", "BM_CircuitClear", wall_ms, "ms"),
     Metric("circuit_pbs", "BM_CircuitClear", counter("pbs"), "count"),
     Metric("circuit_lookup_bits", "BM_CircuitClear", counter("lookup_bits"), "bits"),
@@ -91,7 +94,7 @@ METRICS = [
 ]
 
 # User counters that describe a run rather than measure it; they become record params (integers).
-PARAM_COUNTERS = ("bits", "threads", "clients", "slots")
+PARAM_COUNTERS = ("bits", "threads", "clients", "slots", "width")
 
 
 @dataclass(frozen=True)
@@ -109,6 +112,8 @@ TABLE_COLUMNS = [
     Column("PBS ms ({threads} thr)", "pbs_ms", "{:.2f}"),
     Column("BR ms ({threads} thr)", "blind_rotate_ms", "{:.2f}"),
     Column("PBS/s ({threads} thr)", "pbs_per_s", "{:.1f}"),
+    Column("FFT-bound ms", "roofline_fft_ms", "{:.2f}"),
+    Column("key-stream ms", "roofline_stream_ms", "{:.2f}"),
 ]
 
 # A note under the table for each metric it shows.
@@ -119,6 +124,8 @@ TABLE_NOTES = {
     "pbs_ms": "PBS: one whole table lookup (key switch, modulus switch, blind rotation, sample extract).",
     "blind_rotate_ms": "BR: the PBS without its key switch (what some libraries report as PBS).",
     "pbs_per_s": "PBS/s: batched table lookups on all threads.",
+    "roofline_fft_ms": "FFT-bound: a blind rotation's transforms alone (n·((k+1)·l forward + (k+1) inverse), in cache).",
+    "roofline_stream_ms": "key-stream: one read of the bytes a PBS streams (bootstrapping + key-switching key), one thread; a batch of w divides it by w.",
 }
 
 
@@ -178,7 +185,7 @@ def render_table(records: list) -> str:
     threads: dict = {}  # metric -> set of thread counts
     for r in records:
         bits = r["params"].get("bits")
-        if bits is None:
+        if bits is None or r["metric"] in BATCH_METRICS:
             continue
         cells[(bits, r["metric"])] = r
         threads.setdefault(r["metric"], set()).add(r["params"].get("threads"))
@@ -203,7 +210,10 @@ def render_table(records: list) -> str:
         lines = ["  ".join(h.rjust(w) for h, w in zip(head, widths))]
         lines += ["  ".join(v.rjust(w) for v, w in zip(row, widths)) for row in rows]
 
-    shown = {c.metric for c in columns}
+    batch_table = render_batch_table([r for r in records if r["metric"] in BATCH_METRICS])
+    if batch_table:
+        lines += ([""] if lines else []) + batch_table
+    shown = {c.metric for c in columns} | BATCH_METRICS
     shown_circuit = {c.metric for c in CIRCUIT_COLUMNS}
     circuit_table = render_circuit_table([r for r in records if "circuit" in r["params"]])
     if circuit_table:
@@ -244,6 +254,31 @@ def render_table(records: list) -> str:
         lines.append("")
         lines += notes
     return "\n".join(lines)
+
+
+BATCH_METRICS = {"pbs_batch_per_s"}
+
+
+def render_batch_table(records: list) -> list:
+    """Batched PBS/s (BM_PbsBatch): one row per precision, one column per (threads, batch width)."""
+    cells = {}
+    for r in records:
+        p = r["params"]
+        if "bits" in p and "width" in p and "threads" in p:
+            cells[(p["bits"], p["threads"], p["width"])] = r["value"]
+    if not cells:
+        return []
+    cols = sorted({(t, w) for _, t, w in cells})
+    head = ["bits"] + [f"w={w} {t}thr" for t, w in cols]
+    rows = []
+    for bits in sorted({b for b, _, _ in cells}):
+        rows.append([str(bits)] + [f"{cells[(bits, t, w)]:.1f}" if (bits, t, w) in cells else "-" for t, w in cols])
+    widths = [max(len(x[i]) for x in [head] + rows) for i in range(len(head))]
+    lines = ["batched PBS/s (BM_PbsBatch/<bits>/<width>/<threads>): w = ciphertexts per pass over the key",
+             "(w=1: one at a time, each PBS streams the whole key); thr = threads sharing the batch"]
+    lines.append("  ".join(h.rjust(w) for h, w in zip(head, widths)))
+    lines += ["  ".join(v.rjust(w) for v, w in zip(row, widths)) for row in rows]
+    return lines
 
 
 CIRCUIT_COLUMNS = [

@@ -203,6 +203,42 @@ void keyswitch(const LweKeyswitchKey& ksk, std::span<const uint64_t> in, std::sp
   for (uint64_t t = 0; t <= n_out; ++t) out[t] = static_cast<uint64_t>(o[t]) << 32;
 }
 
+void keyswitch_many(const LweKeyswitchKey& ksk, const LweCiphertextList& in, uint64_t first, uint64_t count,
+                    std::span<uint64_t> out) {
+  const uint64_t n_in = ksk.input_dimension().value;
+  const uint64_t n_out = ksk.output_dimension().value;
+  const uint64_t levels = ksk.level_count().value;
+  const uint64_t base_log = ksk.base_log().value;
+  const uint64_t w = n_out + 1;
+  BLINDML_CHECK_EQ(in.dimension().value, n_in);
+  BLINDML_CHECK(first <= in.count() && count <= in.count() - first, "key switch range outside the list");
+  BLINDML_CHECK_EQ(out.size(), count * w);
+  // The same sums modulo 2^32 as keyswitch (so the same words), key block by key block: block i
+  // (l rows, ~10 KB at 4 bits) is read once for all `count` ciphertexts while it sits in L1.
+  thread_local std::vector<uint32_t, AlignedAllocator<uint32_t>> acc;
+  if (acc.size() < count * w) acc.resize(count * w);
+  for (uint64_t c = 0; c < count; ++c) {
+    uint32_t* o = acc.data() + c * w;
+    std::fill(o, o + w, 0u);
+    o[n_out] = static_cast<uint32_t>((in.at(first + c)[n_in] + (uint64_t{1} << 31)) >> 32);
+  }
+  int64_t digits[64];
+  for (uint64_t i = 0; i < n_in; ++i) {
+    auto block = ksk.block(i);
+    for (uint64_t c = 0; c < count; ++c) {
+      internal::decompose_word(in.at(first + c)[i], base_log, levels, digits);
+      uint32_t* __restrict o = acc.data() + c * w;
+      for (uint64_t j = 0; j < levels; ++j) {
+        const uint32_t d = static_cast<uint32_t>(digits[j]);
+        if (d == 0) continue;
+        const uint32_t* __restrict row = block.data() + j * w;
+        for (uint64_t t = 0; t < w; ++t) o[t] -= d * row[t];
+      }
+    }
+  }
+  for (uint64_t q = 0; q < count * w; ++q) out[q] = static_cast<uint64_t>(acc[q]) << 32;
+}
+
 void modulus_switch(std::span<const uint64_t> in, PolynomialSize poly_size, std::span<uint64_t> out) {
   BLINDML_CHECK_EQ(in.size(), out.size());
   const uint64_t log2n = static_cast<uint64_t>(std::countr_zero(poly_size.value)) + 1;  // log2(2N)

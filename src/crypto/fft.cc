@@ -107,12 +107,149 @@ void NegacyclicFft::forward_i64(const int64_t* __restrict in, double* __restrict
     out[2 * j] = x * c[j] - y * s[j];
     out[2 * j + 1] = x * s[j] + y * c[j];
   }
+  forward_transform(out);
+}
+
+void NegacyclicFft::forward_transform(double* twisted) const {
   if (simd_) {
-    simd_->forward(out);
+    simd_->forward(twisted);
     return;
   }
-  auto* z = reinterpret_cast<fftw_complex*>(out);
+  auto* z = reinterpret_cast<fftw_complex*>(twisted);
   fftw_execute_dft(static_cast<fftw_plan>(plan_), z, z);
+}
+
+namespace {
+// The decomposition and twist of forward_decomposed for coefficient pairs (j, j + N/2), given the
+// torus words x = d[j], y = d[j + N/2]: the same integer steps as decompose_polynomial and the same
+// floating-point operations as forward_i64.
+struct DecompTwist {
+  uint64_t n, h, base_log, levels, shift, kept_mask, mask;
+  bool round;
+  const double* c;
+  const double* s;
+  double* out;
+
+  void scalar(uint64_t j, uint64_t x, uint64_t y) const {
+    if (round) {
+      x = ((x >> shift) + ((x >> (shift - 1)) & 1)) & kept_mask;
+      y = ((y >> shift) + ((y >> (shift - 1)) & 1)) & kept_mask;
+    }
+    for (uint64_t lev = levels; lev >= 1; --lev) {
+      const uint64_t dx = x & mask, dy = y & mask;
+      const uint64_t cx = (dx >> (base_log - 1)) & 1, cy = (dy >> (base_log - 1)) & 1;
+      x = (x >> base_log) + cx;
+      y = (y >> base_log) + cy;
+      const double fx = static_cast<double>(static_cast<int64_t>(dx) - static_cast<int64_t>(cx << base_log));
+      const double fy = static_cast<double>(static_cast<int64_t>(dy) - static_cast<int64_t>(cy << base_log));
+      double* o = out + (lev - 1) * n;
+      o[2 * j] = fx * c[j] - fy * s[j];
+      o[2 * j + 1] = fx * s[j] + fy * c[j];
+    }
+  }
+
+#ifdef BLINDML_AVX512
+  struct Vec {
+    __m512i lo_idx, hi_idx, one, vmask, vkept, vshift, vshift1, vbeta, vbeta1;
+  };
+  Vec vec() const {
+    return {_mm512_set_epi64(11, 3, 10, 2, 9, 1, 8, 0), _mm512_set_epi64(15, 7, 14, 6, 13, 5, 12, 4),
+            _mm512_set1_epi64(1), _mm512_set1_epi64(static_cast<int64_t>(mask)),
+            _mm512_set1_epi64(static_cast<int64_t>(kept_mask)), _mm512_set1_epi64(static_cast<int64_t>(shift)),
+            _mm512_set1_epi64(static_cast<int64_t>(round ? shift - 1 : 0)),
+            _mm512_set1_epi64(static_cast<int64_t>(base_log)), _mm512_set1_epi64(static_cast<int64_t>(base_log - 1))};
+  }
+  // Coefficients j..j+7 (any j: unaligned accesses).
+  void vector(const Vec& v, uint64_t j, __m512i x, __m512i y) const {
+    if (round) {
+      x = _mm512_and_si512(_mm512_add_epi64(_mm512_srlv_epi64(x, v.vshift),
+                                            _mm512_and_si512(_mm512_srlv_epi64(x, v.vshift1), v.one)), v.vkept);
+      y = _mm512_and_si512(_mm512_add_epi64(_mm512_srlv_epi64(y, v.vshift),
+                                            _mm512_and_si512(_mm512_srlv_epi64(y, v.vshift1), v.one)), v.vkept);
+    }
+    const __m512d cc = _mm512_loadu_pd(c + j), ss = _mm512_loadu_pd(s + j);
+    for (uint64_t lev = levels; lev >= 1; --lev) {
+      const __m512i dx = _mm512_and_si512(x, v.vmask), dy = _mm512_and_si512(y, v.vmask);
+      const __m512i cx = _mm512_and_si512(_mm512_srlv_epi64(dx, v.vbeta1), v.one);
+      const __m512i cy = _mm512_and_si512(_mm512_srlv_epi64(dy, v.vbeta1), v.one);
+      x = _mm512_add_epi64(_mm512_srlv_epi64(x, v.vbeta), cx);
+      y = _mm512_add_epi64(_mm512_srlv_epi64(y, v.vbeta), cy);
+      const __m512d fx = _mm512_cvtepi64_pd(_mm512_sub_epi64(dx, _mm512_sllv_epi64(cx, v.vbeta)));
+      const __m512d fy = _mm512_cvtepi64_pd(_mm512_sub_epi64(dy, _mm512_sllv_epi64(cy, v.vbeta)));
+      const __m512d re = _mm512_fmsub_pd(fx, cc, _mm512_mul_pd(fy, ss));
+      const __m512d im = _mm512_fmadd_pd(fx, ss, _mm512_mul_pd(fy, cc));
+      double* o = out + (lev - 1) * n + 2 * j;
+      _mm512_storeu_pd(o, _mm512_permutex2var_pd(re, v.lo_idx, im));
+      _mm512_storeu_pd(o + 8, _mm512_permutex2var_pd(re, v.hi_idx, im));
+    }
+  }
+#endif
+};
+}  // namespace
+
+void NegacyclicFft::forward_decomposed(const uint64_t* __restrict in, uint64_t base_log, uint64_t levels,
+                                       double* __restrict out) const {
+  forward_decomposed_cmux(in, 0, base_log, levels, out);
+}
+
+void NegacyclicFft::forward_decomposed_cmux(const uint64_t* __restrict in, uint64_t t, uint64_t base_log,
+                                            uint64_t levels, double* __restrict out) const {
+  const uint64_t n = n_, h = n_ / 2;
+  const uint64_t kept = base_log * levels;
+  const bool round = kept < 64;
+  DecompTwist dt{n,
+                 h,
+                 base_log,
+                 levels,
+                 round ? 64 - kept : 0,
+                 round ? (uint64_t{1} << kept) - 1 : ~uint64_t{0},
+                 (uint64_t{1} << base_log) - 1,
+                 round,
+                 tw_re_.data(),
+                 tw_im_.data(),
+                 out};
+#ifdef BLINDML_AVX512
+  const DecompTwist::Vec v = dt.vec();
+#endif
+  if (t == 0) {
+    uint64_t j = 0;
+#ifdef BLINDML_AVX512
+    for (; j + 8 <= h; j += 8) dt.vector(v, j, _mm512_loadu_si512(in + j), _mm512_loadu_si512(in + j + h));
+#endif
+    for (; j < h; ++j) dt.scalar(j, in[j], in[j + h]);
+  } else {
+    // d[m] = (X^t·in)[m] − in[m]: with t' = t mod N, (X^t·in)[m] = ±in[m − t'] for m ≥ t' and
+    // ∓in[m − t' + N] below (the sign flips when t ≥ N). Coefficient j (< N/2) and j + N/2 change
+    // side at the same j, p = t' mod N/2, so [0, p) and [p, N/2) are each one contiguous case.
+    const bool neg = t >= n;
+    const uint64_t tp = neg ? t - n : t;
+    const uint64_t p = tp % h;
+    for (int seg = 0; seg < 2; ++seg) {
+      const uint64_t j0 = seg == 0 ? 0 : p, j1 = seg == 0 ? p : h;
+      // Source offsets and signs for x = coefficient j and y = coefficient j + N/2 in this segment.
+      const bool x_high = j0 >= tp;         // m = j ≥ t'
+      const bool y_high = j0 + h >= tp;     // m = j + N/2 ≥ t'
+      const uint64_t* xs = in + ((x_high ? 0 : n) + j0 - tp);  // source of coefficient j0
+      const uint64_t* ys = in + ((y_high ? 0 : n) + j0 + h - tp);
+      const bool xneg = x_high ? neg : !neg, yneg = y_high ? neg : !neg;
+      uint64_t j = j0;
+#ifdef BLINDML_AVX512
+      const __m512i zero = _mm512_setzero_si512();
+      for (; j + 8 <= j1; j += 8) {
+        __m512i rx = _mm512_loadu_si512(xs + (j - j0)), ry = _mm512_loadu_si512(ys + (j - j0));
+        if (xneg) rx = _mm512_sub_epi64(zero, rx);
+        if (yneg) ry = _mm512_sub_epi64(zero, ry);
+        dt.vector(v, j, _mm512_sub_epi64(rx, _mm512_loadu_si512(in + j)),
+                  _mm512_sub_epi64(ry, _mm512_loadu_si512(in + j + h)));
+      }
+#endif
+      for (; j < j1; ++j) {
+        const uint64_t rx = xneg ? 0 - xs[j - j0] : xs[j - j0], ry = yneg ? 0 - ys[j - j0] : ys[j - j0];
+        dt.scalar(j, rx - in[j], ry - in[j + h]);
+      }
+    }
+  }
+  for (uint64_t lev = 0; lev < levels; ++lev) forward_transform(out + lev * n_);
 }
 
 void NegacyclicFft::inverse_transform(double* spectrum) const {
@@ -211,30 +348,71 @@ void spectrum_mul_add(double* __restrict out, const double* __restrict a, const 
   }
 }
 
+#ifdef BLINDML_AVX512
+namespace {
+// spectrum_mac_ggsw for compile-time rows × cols (the shapes of the named sets: k+1 = 2, 3, 4
+// with l = 1, and 2 × 2 levels). Per block of 4 complex values, each digit's (re, re) and (im, im)
+// are formed once for all columns, and each product is two FMAs into two accumulators per column
+// (Σ a_re·b and Σ a_im·swap(b)) combined once at the end: 1 shuffle and 2 FMAs per term instead
+// of 3 shuffles, a multiply, an fmaddsub and an add.
+template <int kRows, int kCols>
+void mac_fixed(double* __restrict out, const double* __restrict digits, const double* __restrict ggsw,
+               const double* next_ggsw, uint64_t n) {
+  const __m512d ones = _mm512_set1_pd(1.0);
+  for (uint64_t j = 0; j < n; j += 8) {
+    __m512d are[kRows], aim[kRows];
+    for (int r = 0; r < kRows; ++r) {
+      const __m512d va = _mm512_load_pd(digits + r * n + j);
+      are[r] = _mm512_movedup_pd(va);
+      aim[r] = _mm512_permute_pd(va, 0xff);
+    }
+    for (int col = 0; col < kCols; ++col) {
+      __m512d p = _mm512_setzero_pd(), q = _mm512_setzero_pd();
+      for (int r = 0; r < kRows; ++r) {
+        const double* kb = ggsw + (r * kCols + col) * n + j;
+        if (next_ggsw != nullptr)
+          _mm_prefetch(reinterpret_cast<const char*>(next_ggsw + (r * kCols + col) * n + j), _MM_HINT_T1);
+        const __m512d vb = _mm512_load_pd(kb);
+        p = _mm512_fmadd_pd(are[r], vb, p);                                 // (ar·br, ar·bi)
+        q = _mm512_fmadd_pd(aim[r], _mm512_permute_pd(vb, 0x55), q);        // (ai·bi, ai·br)
+      }
+      _mm512_store_pd(out + col * n + j, _mm512_fmaddsub_pd(p, ones, q));  // (re: p − q, im: p + q)
+    }
+  }
+}
+}  // namespace
+#endif
+
 void spectrum_mac_ggsw(double* __restrict out, const double* __restrict digits, const double* __restrict ggsw,
                        const double* next_ggsw, uint64_t rows, uint64_t cols, uint64_t n) {
   uint64_t j = 0;
 #ifdef BLINDML_AVX512
-  // One pass over the coefficients: for each block of 4 complex values, every (row, column) product
-  // is accumulated in registers and each output written once; the key is read in storage order
-  // within each block, so its rows·cols streams are all sequential.
+  if (n % 8 == 0) {
+    if (rows == 2 && cols == 2) return mac_fixed<2, 2>(out, digits, ggsw, next_ggsw, n);
+    if (rows == 3 && cols == 3) return mac_fixed<3, 3>(out, digits, ggsw, next_ggsw, n);
+    if (rows == 4 && cols == 4) return mac_fixed<4, 4>(out, digits, ggsw, next_ggsw, n);
+    if (rows == 4 && cols == 2) return mac_fixed<4, 2>(out, digits, ggsw, next_ggsw, n);
+  }
+  // Other shapes: one pass over the coefficients, every (row, column) product accumulated in
+  // registers and each output written once; the key is read in storage order within each block.
+  const __m512d ones = _mm512_set1_pd(1.0);
   for (; j + 8 <= n; j += 8) {
     for (uint64_t col = 0; col < cols; ++col) {
-      __m512d acc = _mm512_setzero_pd();
+      __m512d p = _mm512_setzero_pd(), q = _mm512_setzero_pd();
       for (uint64_t r = 0; r < rows; ++r) {
         const double* kb = ggsw + (r * cols + col) * n + j;
         if (next_ggsw != nullptr)
           _mm_prefetch(reinterpret_cast<const char*>(next_ggsw + (r * cols + col) * n + j), _MM_HINT_T1);
         __m512d va = _mm512_load_pd(digits + r * n + j), vb = _mm512_load_pd(kb);
-        __m512d a_re = _mm512_movedup_pd(va);
-        __m512d a_im = _mm512_permute_pd(va, 0xff);
-        __m512d b_sw = _mm512_permute_pd(vb, 0x55);
-        acc = _mm512_add_pd(acc, _mm512_fmaddsub_pd(a_re, vb, _mm512_mul_pd(a_im, b_sw)));
+        p = _mm512_fmadd_pd(_mm512_movedup_pd(va), vb, p);
+        q = _mm512_fmadd_pd(_mm512_permute_pd(va, 0xff), _mm512_permute_pd(vb, 0x55), q);
       }
-      _mm512_store_pd(out + col * n + j, acc);
+      _mm512_store_pd(out + col * n + j, _mm512_fmaddsub_pd(p, ones, q));
     }
   }
 #endif
+  // Portable builds (no AVX-512: FFTW spectra, other roundings anyway): plain products.
+  (void)next_ggsw;
   for (; j < n; j += 2) {
     for (uint64_t col = 0; col < cols; ++col) {
       double re = 0, im = 0;

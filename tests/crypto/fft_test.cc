@@ -2,11 +2,13 @@
 // that noise.cc uses (pbs_fft_variance).
 #include <gtest/gtest.h>
 
+#include <bit>
 #include <cmath>
 #include <cstdio>
 
 #include "blindml/crypto/csprng.h"
 #include "blindml/crypto/noise.h"
+#include "internal/decomposition.h"
 #include "internal/fft.h"
 
 using namespace blindml::crypto;
@@ -124,5 +126,64 @@ TEST_P(FftError, FftErrorMatchesModel) {
 INSTANTIATE_TEST_SUITE_P(Sets, FftError,
                          ::testing::Values(ErrorCase{1024, 19}, ErrorCase{2048, 19}, ErrorCase{4096, 22}, ErrorCase{4096, 26}, ErrorCase{2048, 24},
                                            ErrorCase{8192, 24}));
+
+}  // namespace
+
+namespace {
+
+// The fused decomposition + twist + transform against its three-pass definition, bit for bit, on
+// random torus words (and the edge words 0, 2^63, 2^64−1), for every parameter set's (N, β, l) and
+// a two-level base of 2^15 (the 8-bit set's).
+TEST(FftDecomposed, EqualsDecomposeThenForwardBitForBit) {
+  struct Case {
+    uint64_t n, base_log, levels;
+  };
+  for (Case cs : {Case{512, 17, 1}, Case{1024, 23, 1}, Case{2048, 23, 1}, Case{4096, 22, 1}, Case{2048, 15, 2},
+                  Case{256, 4, 3}}) {
+    const auto& fft = internal::NegacyclicFft::get(cs.n);
+    CsprngStream rng(os_seed());
+    AlignedU64 in(cs.n), state(cs.n);
+    rng.fill_uniform(in);
+    in[0] = 0;
+    in[1] = uint64_t{1} << 63;
+    in[cs.n - 1] = ~uint64_t{0};
+    std::vector<int64_t, AlignedAllocator<int64_t>> digits(cs.levels * cs.n);
+    internal::decompose_polynomial(in.data(), cs.n, cs.base_log, cs.levels, digits.data(), state.data());
+    AlignedF64 want(cs.levels * cs.n), got(cs.levels * cs.n);
+    for (uint64_t j = 0; j < cs.levels; ++j) fft.forward_i64(digits.data() + j * cs.n, want.data() + j * cs.n);
+    fft.forward_decomposed(in.data(), cs.base_log, cs.levels, got.data());
+    for (uint64_t i = 0; i < want.size(); ++i)
+      ASSERT_EQ(std::bit_cast<uint64_t>(want[i]), std::bit_cast<uint64_t>(got[i]))
+          << "N " << cs.n << ", 2^" << cs.base_log << " x " << cs.levels << ", index " << i;
+  }
+}
+
+// The CMux form: the decomposition of X^t·a − a, with X^t·a computed here by its definition
+// (X^N = −1), for rotations on both sides of N/2 and N, at the edges and at random, on sizes whose
+// half is and is not a multiple of the vector width's split points.
+TEST(FftDecomposed, CmuxDifferenceEqualsRotateThenDecompose) {
+  CsprngStream rng(os_seed());
+  for (uint64_t n : {256u, 512u, 2048u}) {
+    const auto& fft = internal::NegacyclicFft::get(n);
+    AlignedU64 in(n), diff(n);
+    rng.fill_uniform(in);
+    std::vector<uint64_t> ts = {1, 3, 7, 8, 9, n / 2 - 1, n / 2, n / 2 + 5, n - 1, n, n + 1, n + n / 2 + 3, 2 * n - 1};
+    for (int r = 0; r < 8; ++r) ts.push_back(1 + rng.next_u64() % (2 * n - 1));
+    for (uint64_t t : ts) {
+      for (uint64_t m = 0; m < n; ++m) {
+        // (X^t·a)[m] = Σ over j with j + t ≡ m (mod 2N) of ±a[j].
+        const uint64_t src = (m + 2 * n - t) % (2 * n);  // j + t = m mod 2N, j in [0, 2N)
+        const uint64_t rotated = src < n ? in[src] : 0 - in[src - n];
+        diff[m] = rotated - in[m];
+      }
+      AlignedF64 want(n), got(n);
+      fft.forward_decomposed(diff.data(), 23, 1, want.data());
+      fft.forward_decomposed_cmux(in.data(), t, 23, 1, got.data());
+      for (uint64_t i = 0; i < n; ++i)
+        ASSERT_EQ(std::bit_cast<uint64_t>(want[i]), std::bit_cast<uint64_t>(got[i]))
+            << "N " << n << ", t " << t << ", index " << i;
+    }
+  }
+}
 
 }  // namespace

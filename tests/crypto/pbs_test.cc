@@ -4,6 +4,7 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <algorithm>
 #include <cstdio>
 
 #include "blindml/crypto/algorithms.h"
@@ -121,6 +122,68 @@ TEST(PbsBatch, BitForBitEqualToSerial) {
     EXPECT_TRUE(std::equal(serial.data().begin(), serial.data().end(), batched.at(i).begin())) << i;
     EXPECT_EQ(decrypt(*keys.client, serial.data(), 3, false), table[messages[i]]);
   }
+}
+
+// The one-key-pass batches (chunks of `width` blind rotations key step by key step) against the
+// serial form, bit for bit, over several precisions, widths (1: one at a time; widths that leave a
+// ragged last chunk; the default from the cache size), pools of 1 and 2 threads, and two tables
+// interleaved; every output also decrypts to the table's entry.
+TEST(PbsBatch, OneKeyPassBitForBitEqualToSerialAcrossWidths) {
+  ThreadPool one(1), two(2);
+  for (uint32_t bits : {1u, 3u, 4u}) {
+    const auto& keys = keys_for_bits(bits);
+    const auto& p = keys.params;
+    const int64_t values = int64_t{1} << bits;
+    const uint64_t count = 13;
+    std::vector<int64_t> messages(count);
+    for (uint64_t i = 0; i < count; ++i) messages[i] = static_cast<int64_t>((5 * i + 3) % values);
+    auto in = expand_seeded_lwe_list(encrypt_seeded(*keys.client, messages, bits));
+    std::vector<int64_t> t0(values), t1(values);
+    for (int64_t m = 0; m < values; ++m) {
+      t0[m] = (m * 7 + 1) % values;
+      t1[m] = values - 1 - m;
+    }
+    std::vector<LookupTable> luts = {make_lookup_table(t0, bits, bits, p.polynomial_size),
+                                     make_lookup_table(t1, bits, bits, p.polynomial_size)};
+    std::vector<uint32_t> index(count);
+    for (uint64_t i = 0; i < count; ++i) index[i] = static_cast<uint32_t>(i % 3 == 1);
+    // The serial reference.
+    PbsScratch scratch(p);
+    LweCiphertextList serial(p.big_lwe_dimension(), count);
+    for (uint64_t i = 0; i < count; ++i) {
+      programmable_bootstrap(*keys.eval, in.at(i), luts[index[i]], serial.at(i), scratch);
+      const auto& table = index[i] ? t1 : t0;
+      ASSERT_EQ(decrypt(*keys.client, serial.at(i), bits, false), table[messages[i]]) << bits << "-bit, " << i;
+    }
+    for (uint64_t width : {uint64_t{1}, uint64_t{2}, uint64_t{5}, uint64_t{13}, uint64_t{0}}) {
+      for (ThreadPool* pool : {&one, &two}) {
+        LweCiphertextList batched(p.big_lwe_dimension(), count);
+        programmable_bootstrap_batch(*keys.eval, in, luts, index, batched, *pool, PbsBatchOptions{width});
+        for (uint64_t i = 0; i < count; ++i)
+          EXPECT_TRUE(std::equal(serial.at(i).begin(), serial.at(i).end(), batched.at(i).begin()))
+              << bits << "-bit, width " << width << ", " << pool->size() << " threads, ciphertext " << i;
+      }
+    }
+  }
+}
+
+TEST(PbsBatch, DefaultWidthFitsTheCacheAndIsClamped) {
+  for (const auto& p : named_parameter_sets()) {
+    const uint64_t w = pbs_batch_width(p);
+    EXPECT_GE(w, 2u) << p.name;
+    EXPECT_LE(w, kDefaultMaxPbsBatchWidth) << p.name;
+  }
+  // An empty batch is a no-op, a width beyond the maximum is clamped (not an allocation of it).
+  const auto& keys = keys_for_bits(1);
+  std::vector<LookupTable> luts = {make_lookup_table(std::vector<int64_t>{1, 0}, 1, 1, keys.params.polynomial_size)};
+  LweCiphertextList none(keys.params.big_lwe_dimension(), 0), none_out(keys.params.big_lwe_dimension(), 0);
+  programmable_bootstrap_batch(*keys.eval, none, luts, {}, none_out, test_pool());
+  auto in = expand_seeded_lwe_list(encrypt_seeded(*keys.client, std::vector<int64_t>{0, 1, 1}, 1));
+  LweCiphertextList out(keys.params.big_lwe_dimension(), 3);
+  programmable_bootstrap_batch(*keys.eval, in, luts, {}, out, test_pool(), PbsBatchOptions{uint64_t{1} << 40});
+  EXPECT_EQ(decrypt(*keys.client, out.at(0), 1, false), 1);
+  EXPECT_EQ(decrypt(*keys.client, out.at(1), 1, false), 0);
+  EXPECT_EQ(decrypt(*keys.client, out.at(2), 1, false), 0);
 }
 
 TEST(Pbs, ChainedLookupsAfterLeveledOps) {

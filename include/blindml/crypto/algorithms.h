@@ -62,6 +62,10 @@ void dot_product(const LweCiphertextList& in, std::span<const int64_t> weights, 
 // ---- key switching and modulus switching ----
 // out (dimension n) encrypts under s the phase of in (dimension kN) under S.
 void keyswitch(const LweKeyswitchKey& ksk, std::span<const uint64_t> in, std::span<uint64_t> out);
+// keyswitch of in[first], …, in[first+count−1] in one pass over the key (each key block read once
+// for all of them): out holds count rows of n+1 words, bit for bit keyswitch's.
+void keyswitch_many(const LweKeyswitchKey& ksk, const LweCiphertextList& in, uint64_t first, uint64_t count,
+                    std::span<uint64_t> out);
 // Each of the n+1 words rounded to Z_2N: round(x · 2N / 2^64) mod 2N.
 void modulus_switch(std::span<const uint64_t> in, PolynomialSize poly_size, std::span<uint64_t> out);
 
@@ -119,9 +123,23 @@ void sample_extract(const GlweCiphertext& glwe, std::span<uint64_t> out);
 void programmable_bootstrap(const EvaluationKeys& keys, std::span<const uint64_t> in, const LookupTable& lut,
                             std::span<uint64_t> out, PbsScratch& scratch);
 // Batched PBS on a pool: out[i] = PBS(in[i], luts[lut_index[i]]) (lut_index empty: luts[0]).
-// Bit-for-bit equal to the serial form.
+// Bit-for-bit equal to the serial form. Each worker takes chunks of up to `width` ciphertexts and
+// runs their blind rotations in one pass over the bootstrapping key (each CMux step's key loaded
+// once for the chunk); the chunks are balanced over the pool's threads.
+inline constexpr uint64_t kMaxPbsBatchWidth = 64;
+inline constexpr uint64_t kDefaultMaxPbsBatchWidth = 16;
+struct PbsBatchOptions {
+  uint64_t width = 0;  // ciphertexts per key pass; 0: pbs_batch_width(params); 1: one at a time
+};
 void programmable_bootstrap_batch(const EvaluationKeys& keys, const LweCiphertextList& in,
                                   std::span<const LookupTable> luts, std::span<const uint32_t> lut_index,
                                   LweCiphertextList& out, ThreadPool& pool);
+void programmable_bootstrap_batch(const EvaluationKeys& keys, const LweCiphertextList& in,
+                                  std::span<const LookupTable> luts, std::span<const uint32_t> lut_index,
+                                  LweCiphertextList& out, ThreadPool& pool, const PbsBatchOptions& options);
+// The default width: as many accumulators as fit next to one CMux step's key and the scratch in
+// three quarters of this machine's L2, or next to the key in an eighth of its L3, whichever is
+// more, within [2, kDefaultMaxPbsBatchWidth].
+uint64_t pbs_batch_width(const ParameterSet& params);
 
 }  // namespace blindml::crypto

@@ -26,6 +26,14 @@ class NegacyclicFft {
   uint64_t size() const { return n_; }
   // in: N signed integers (digits, or torus words read as signed); out: N doubles (spectrum).
   void forward_i64(const int64_t* in, double* out) const;
+  // The gadget decomposition of a torus polynomial (base 2^base_log, `levels` digits, as
+  // decompose_polynomial) straight to the Fourier domain: the spectrum of level j (1..l) at
+  // out + (j−1)·N. The same doubles as decompose_polynomial then forward_i64 per level, in one
+  // pass over the input instead of three.
+  void forward_decomposed(const uint64_t* in, uint64_t base_log, uint64_t levels, double* out) const;
+  // The same for the CMux difference X^t·in − in (t in [0, 2N)), computed on the fly.
+  void forward_decomposed_cmux(const uint64_t* in, uint64_t t, uint64_t base_log, uint64_t levels,
+                               double* out) const;
   // spectrum (destroyed): out[j] += round(result_j) mod 2^64 for j < N.
   void backward_add_torus(double* spectrum, uint64_t* out) const;
   // spectrum (destroyed): out[j] = result_j, unrounded.
@@ -41,6 +49,7 @@ class NegacyclicFft {
 
  private:
   explicit NegacyclicFft(uint64_t n);
+  void forward_transform(double* twisted) const;
   void inverse_transform(double* spectrum) const;
   uint64_t n_;
   std::unique_ptr<SimdFft> simd_;  // set when built with AVX-512: then the FFTW plans are unused
