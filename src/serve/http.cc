@@ -1200,8 +1200,9 @@ int wait_for_termination_signal() {
 // The client.
 
 struct HttpClient::Impl {
-  explicit Impl(const std::string& url) : cli(url) {}
+  Impl(const std::string& url, uint64_t max_response) : cli(url), max_response_bytes(max_response) {}
   httplib::Client cli;
+  uint64_t max_response_bytes;
 };
 
 HttpClient::HttpClient(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
@@ -1210,12 +1211,13 @@ HttpClient& HttpClient::operator=(HttpClient&&) noexcept = default;
 HttpClient::~HttpClient() = default;
 
 Result<HttpClient> HttpClient::create(const std::string& url, uint32_t timeout_s, const std::string& bearer_token,
-                                      const std::string& ca_cert_file) {
+                                      const std::string& ca_cert_file, uint64_t max_response_bytes) {
+  if (max_response_bytes == 0) return invalid_argument("the response limit is zero");
   std::string u = url;
   while (!u.empty() && u.back() == '/') u.pop_back();
   if (!u.starts_with("http://") && !u.starts_with("https://"))
     return invalid_argument("the server URL must start with http:// or https://, not \"" + url + "\"");
-  auto impl = std::make_unique<Impl>(u);
+  auto impl = std::make_unique<Impl>(u, max_response_bytes);
   if (!impl->cli.is_valid()) return invalid_argument("cannot use the server URL \"" + url + "\"");
   impl->cli.set_connection_timeout(std::min<time_t>(timeout_s, 30), 0);
   impl->cli.set_read_timeout(static_cast<time_t>(timeout_s), 0);
@@ -1255,13 +1257,24 @@ std::string explain(httplib::Error e) {
   }
 }
 
-Result<HttpResponse> convert(httplib::Result r, const std::string& what) {
-  if (!r) return io_error(what + ": " + explain(r.error()));
-  HttpResponse out;
-  out.status = r->status;
-  out.content_type = r->get_header_value("Content-Type");
-  out.body = std::move(r->body);
-  return out;
+// A multipart/form-data body of the parts, with a boundary that none of them contains.
+std::string multipart_body(const std::vector<HttpClient::Part>& parts, std::string& boundary) {
+  for (;;) {
+    boundary = "blindml-" + new_uid().value();
+    bool clash = false;
+    for (const auto& p : parts) clash = clash || p.content.find(boundary) != std::string::npos;
+    if (!clash) break;
+  }
+  std::string body;
+  for (const auto& p : parts) {
+    body += "--" + boundary + "\r\nContent-Disposition: form-data; name=\"" + p.name + "\"";
+    if (!p.filename.empty()) body += "; filename=\"" + p.filename + "\"";
+    body += "\r\n";
+    if (!p.content_type.empty()) body += "Content-Type: " + p.content_type + "\r\n";
+    body += "\r\n" + p.content + "\r\n";
+  }
+  body += "--" + boundary + "--\r\n";
+  return body;
 }
 
 // A non-2xx answer as a Status with the server's message.
@@ -1280,6 +1293,7 @@ Status answer_error(const HttpResponse& r, const std::string& what) {
       return not_found(message);
     case 413:
     case 503:
+    case 507:
       return resource_exhausted(message);
     default:
       return io_error(message);
@@ -1292,18 +1306,41 @@ std::vector<uint8_t> to_vector(const std::string& s) { return std::vector<uint8_
 
 Result<HttpResponse> HttpClient::request(const std::string& method, const std::string& path, const std::string& body,
                                          const std::string& content_type) {
+  const std::string what = method + " " + path;
   httplib::Request req;
   req.method = method;
   req.path = path;
   req.body = body;
   if (!content_type.empty()) req.set_header("Content-Type", content_type);
-  return convert(impl_->cli.send(req), method + " " + path);
+  // The answer is collected here, under the limit: a hostile or broken server cannot make this
+  // process hold more than max_response_bytes of it.
+  const uint64_t limit = impl_->max_response_bytes;
+  std::string answer;
+  bool too_large = false;
+  req.content_receiver = [&](const char* data, size_t n, uint64_t, uint64_t declared) {
+    if (declared > limit || answer.size() + n > limit) {
+      too_large = true;
+      return false;
+    }
+    answer.append(data, n);
+    return true;
+  };
+  httplib::Result r = impl_->cli.send(req);
+  if (too_large)
+    return resource_exhausted(what + ": the server's answer is larger than this client's limit of " +
+                              std::to_string(limit) + " bytes (max_response_bytes)");
+  if (!r) return io_error(what + ": " + explain(r.error()));
+  HttpResponse out;
+  out.status = r->status;
+  out.content_type = r->get_header_value("Content-Type");
+  out.body = std::move(answer);
+  return out;
 }
 
 Result<HttpResponse> HttpClient::post_multipart(const std::string& path, const std::vector<Part>& parts) {
-  httplib::MultipartFormDataItems items;
-  for (const Part& p : parts) items.push_back({p.name, p.content, p.filename, p.content_type});
-  return convert(impl_->cli.Post(path.c_str(), items), "POST " + path);
+  std::string boundary;
+  std::string body = multipart_body(parts, boundary);
+  return request("POST", path, body, "multipart/form-data; boundary=" + boundary);
 }
 
 Result<std::vector<uint8_t>> HttpClient::get_client() {
