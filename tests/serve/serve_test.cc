@@ -620,6 +620,21 @@ TEST(HttpServer, TlsServesHttpsToClientsThatTrustItsCertificate) {
   ASSERT_EQ(got.size(), rows.size());
   for (size_t i = 0; i < rows.size(); ++i) EXPECT_EQ(got[i].label, want[i].label) << i;
 
+  // TLS 1.2+ with forward-secret AEAD suites only: openssl s_client offering one suite or version.
+  auto handshake = [&](const std::string& flags) {
+    const std::string cmd = "timeout 10 openssl s_client -connect 127.0.0.1:" + std::to_string(r.server->port()) +
+                            " " + flags + " </dev/null >/dev/null 2>&1";
+    return std::system(cmd.c_str()) == 0;
+  };
+  EXPECT_TRUE(handshake("-tls1_2 -cipher ECDHE-RSA-AES128-GCM-SHA256"));
+  EXPECT_TRUE(handshake("-tls1_2 -cipher ECDHE-RSA-CHACHA20-POLY1305"));
+  EXPECT_TRUE(handshake("-tls1_3"));
+  EXPECT_FALSE(handshake("-tls1_1 -cipher DEFAULT@SECLEVEL=0"));
+  EXPECT_FALSE(handshake("-tls1_2 -cipher AES128-SHA"));            // static RSA, CBC with SHA-1
+  EXPECT_FALSE(handshake("-tls1_2 -cipher AES128-GCM-SHA256"));     // static RSA key exchange
+  EXPECT_FALSE(handshake("-tls1_2 -cipher ECDHE-RSA-AES128-SHA"));  // CBC with SHA-1
+  EXPECT_FALSE(handshake("-tls1_2 -cipher ECDHE-RSA-AES128-SHA256"));  // CBC
+
   // A client that does not trust the self-signed certificate, and plain HTTP on the TLS port, fail.
   auto untrusting = HttpClient::create(https, 10).value();
   EXPECT_FALSE(untrusting.request("GET", "/health").ok());
