@@ -52,6 +52,7 @@
 #include "blindml/serve/http_client.h"
 #include "blindml/serve/http_server.h"
 #include "blindml/serve/key_cache.h"
+#include "internal/http_fuzz.h"
 #include "internal/metrics.h"
 #include "internal/multipart.h"
 
@@ -1194,6 +1195,49 @@ int wait_for_termination_signal() {
   while (sigwait(&set, &sig) != 0) {
   }
   return sig;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Fuzzing (internal/http_fuzz.h): the parse of Session::on_header/on_body without the socket.
+
+int internal::parse_request_for_fuzzing(std::span<const uint8_t> bytes) {
+  constexpr uint64_t kHeaderLimit = 16 * 1024, kBodyLimit = 1 << 20;
+  constexpr size_t kFieldLimit = 100;
+  bhttp::request_parser<bhttp::string_body> parser;
+  parser.header_limit(kHeaderLimit);
+  parser.body_limit(std::numeric_limits<std::uint64_t>::max());
+  parser.eager(true);
+  boost::system::error_code ec;
+  asio::const_buffer rest(bytes.data(), bytes.size());
+  bool checked_header = false;
+  while (!parser.is_done()) {
+    const size_t used = parser.put(rest, ec);
+    rest += used;
+    if (ec == bhttp::error::need_more) return 0;
+    if (ec == bhttp::error::header_limit) return 431;
+    if (ec == bhttp::error::body_limit) return 413;
+    if (ec) return 400;
+    if (parser.is_header_done() && !checked_header) {
+      checked_header = true;
+      size_t fields = 0;
+      for (auto it = parser.get().begin(); it != parser.get().end(); ++it) ++fields;
+      if (fields > kFieldLimit) return 431;
+      const auto declared = parser.content_length();
+      if (declared && *declared > kBodyLimit) return 413;
+      parser.body_limit(kBodyLimit);
+    }
+    if (used == 0 && rest.size() == 0 && !parser.is_done()) return 0;
+  }
+  std::string path;
+  std::map<std::string, std::string> query;
+  const auto target = parser.get().target();
+  split_target(std::string_view(target.data(), target.size()), path, query);
+  const std::string type(parser.get()[bhttp::field::content_type]);
+  if (iequals_prefix(type, "multipart/form-data")) {
+    auto parts = internal::parse_multipart(type, parser.get().body());
+    if (!parts.ok()) return 400;
+  }
+  return 200;
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -27,6 +27,8 @@
 #include "blindml/serve/http_server.h"
 #include "blindml/serve/key_cache.h"
 #include "blindml/serve/key_store.h"
+#include "internal/http_fuzz.h"
+#include "internal/multipart.h"
 #include "key_store_contract.h"
 #include "model_data.h"
 
@@ -1106,6 +1108,47 @@ TEST(HttpHardening, AnOversizedAnswerIsAClearClientError) {
   auto small = HttpClient::create(r.url, 10, "", "", 100).value();
   EXPECT_EQ(small.get_client().status().code(), StatusCode::kResourceExhausted);
   EXPECT_EQ(connect(r).get_client().value(), m.client_zip);
+}
+
+int parse(const std::string& bytes) {
+  return internal::parse_request_for_fuzzing(
+      std::span<const uint8_t>(reinterpret_cast<const uint8_t*>(bytes.data()), bytes.size()));
+}
+
+TEST(HttpParsing, TheFuzzEntryPointAppliesTheServersLimits) {
+  EXPECT_EQ(parse("GET /health HTTP/1.1\r\nHost: x\r\n\r\n"), 200);
+  EXPECT_EQ(parse("GET /health HTTP/1.1\r\nHost: x\r\n"), 0);  // unfinished
+  std::string many = "GET / HTTP/1.1\r\n";
+  for (int i = 0; i < 101; ++i) many += "A" + std::to_string(i) + ": b\r\n";
+  EXPECT_EQ(parse(many + "\r\n"), 431);
+  EXPECT_EQ(parse("GET / HTTP/1.1\r\nX: " + std::string(20000, 'a') + "\r\n\r\n"), 431);
+  EXPECT_EQ(parse("POST / HTTP/1.1\r\nContent-Length: 99999999999\r\n\r\n"), 413);
+  EXPECT_EQ(parse("POST / HTTP/1.1\r\nContent-Length: 3\r\n\r\nabc"), 200);
+  EXPECT_EQ(parse("POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n0\r\n\r\n"), 200);
+  EXPECT_EQ(parse("POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n"), 400);
+  EXPECT_EQ(parse("NOT HTTP\r\n\r\n"), 400);
+  EXPECT_EQ(parse("POST / HTTP/1.1\r\nContent-Type: multipart/form-data; boundary=b\r\nContent-Length: 9\r\n\r\n--b\r\nxxxx"), 400);
+}
+
+TEST(HttpParsing, MultipartPartsAreViewsIntoTheBodyAndMalformedBodiesAreRefused) {
+  const std::string body = "--b\r\nContent-Disposition: form-data; name=\"uid\"\r\n\r\nabc\r\n"
+                           "--b\r\nContent-Disposition: form-data; name=\"model_input\"; filename=\"x\"\r\n"
+                           "Content-Type: application/octet-stream\r\n\r\n\x01\x02\r\n--b--\r\n";
+  auto parts = internal::parse_multipart("multipart/form-data; boundary=\"b\"", body);
+  ASSERT_TRUE(parts.ok()) << parts.status().to_string();
+  ASSERT_EQ(parts->size(), 2u);
+  EXPECT_EQ((*parts)[0].name, "uid");
+  EXPECT_EQ((*parts)[0].content, "abc");
+  EXPECT_EQ((*parts)[1].name, "model_input");
+  EXPECT_EQ((*parts)[1].filename, "x");
+  EXPECT_EQ((*parts)[1].content, "\x01\x02");
+  EXPECT_FALSE(internal::parse_multipart("multipart/form-data", body).ok());                      // no boundary
+  EXPECT_FALSE(internal::parse_multipart("multipart/form-data; boundary=b", body.substr(0, 60)).ok());  // truncated
+  EXPECT_FALSE(internal::parse_multipart("multipart/form-data; boundary=b",
+                                         "--b\r\nContent-Type: x\r\n\r\nabc\r\n--b--").ok());  // no name
+  std::string many;
+  for (int i = 0; i < 17; ++i) many += "--b\r\nContent-Disposition: form-data; name=\"f\"\r\n\r\nx\r\n";
+  EXPECT_FALSE(internal::parse_multipart("multipart/form-data; boundary=b", many + "--b--").ok());  // > 16 parts
 }
 
 // ---------------------------------------------------------------------------------------------
