@@ -1157,11 +1157,16 @@ void HttpServer::stop() {
     boost::system::error_code ignored;
     s.acceptor->close(ignored);
   });
+  // The sessions are collected first: the last reference to one may end it, and its destructor
+  // takes sessions_mu.
+  std::vector<std::shared_ptr<SessionBase>> live;
   {
     std::lock_guard<std::mutex> lock(s.sessions_mu);
     for (auto& [id, weak] : s.sessions)
-      if (auto session = weak.lock()) session->shutdown();
+      if (auto session = weak.lock()) live.push_back(std::move(session));
   }
+  for (auto& session : live) session->shutdown();
+  live.clear();
   // Until every session is gone (its answer written or its write deadline passed).
   while (s.connections.load() > 0) std::this_thread::sleep_for(std::chrono::milliseconds(2));
   s.compute_workers->join();
