@@ -538,7 +538,7 @@ class Session : public SessionBase, public std::enable_shared_from_this<Session<
     // depends on the route, so it is checked in on_header and set there for the body.
     parser_->body_limit(std::numeric_limits<std::uint64_t>::max());
     reservation_.reset();
-    if (buffer_.capacity() > 64 * 1024 && buffer_.size() == 0) buffer_.shrink_to_fit();
+    if (buffer_.capacity() > 16 * 1024 && buffer_.size() == 0) buffer_.shrink_to_fit();  // after a large header
     started_ = Clock::now();
     arm(started_ + (overflow_ ? kOverflowDeadline : seconds(s_.options.header_timeout_s)));
     bhttp::async_read_header(stream_, buffer_, *parser_,
