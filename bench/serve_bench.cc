@@ -40,11 +40,17 @@
 // for the models that take seconds per row (random forest ~10 s, boosted trees and MLPs 1–4 s),
 // 1000 for the leveled linear models (a fraction of a millisecond). With few requests p99 is the
 // slowest one; the table shows how many requests each figure rests on.
+#include <arpa/inet.h>
 #include <benchmark/benchmark.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <poll.h>
 #include <sched.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 #include <algorithm>
+#include <atomic>
 #include <chrono>
 #include <cmath>
 #include <filesystem>
@@ -399,6 +405,302 @@ void BM_Serve(benchmark::State& state, size_t model_index, int clients) {
   if (cache_bytes >= 0) state.counters["key_cache_mb"] = cache_bytes / 1e6;
 }
 
+
+// ---------------------------------------------------------------------------------------------
+// Issue 10 (hardening): keep-alive load, /health beside slow clients, memory after a header flood.
+// These speak HTTP/1.1 over raw loopback sockets (no HTTP library on the client side), so that
+// they measure the server alone and run unchanged against any server implementation.
+
+// A blocking loopback connection with a deadline on every wait.
+class RawConnection {
+ public:
+  explicit RawConnection(int port, bool nodelay = true) {
+    fd_ = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (fd_ < 0) return;
+    sockaddr_in addr{};
+    addr.sin_family = AF_INET;
+    addr.sin_port = htons(static_cast<uint16_t>(port));
+    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    if (::connect(fd_, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0) {
+      ::close(fd_);
+      fd_ = -1;
+      return;
+    }
+    int one = 1;
+    if (nodelay) ::setsockopt(fd_, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+  }
+  RawConnection(const RawConnection&) = delete;
+  RawConnection& operator=(const RawConnection&) = delete;
+  ~RawConnection() {
+    if (fd_ >= 0) ::close(fd_);
+  }
+  bool ok() const { return fd_ >= 0; }
+
+  bool send_all(std::string_view data, int timeout_ms = 10000) {
+    size_t done = 0;
+    while (fd_ >= 0 && done < data.size()) {
+      pollfd p{fd_, POLLOUT, 0};
+      if (::poll(&p, 1, timeout_ms) <= 0) return false;
+      const ssize_t n = ::send(fd_, data.data() + done, data.size() - done, MSG_NOSIGNAL);
+      if (n <= 0) return false;
+      done += static_cast<size_t>(n);
+    }
+    return fd_ >= 0;
+  }
+
+  // One response (Content-Length framing); its status, or 0 on a timeout or a closed connection.
+  int read_response(std::string& body, int timeout_ms = 30000) {
+    const auto deadline = Clock::now() + std::chrono::milliseconds(timeout_ms);
+    size_t header_end;
+    while ((header_end = buf_.find("\r\n\r\n")) == std::string::npos)
+      if (!fill(deadline)) return 0;
+    const std::string head = buf_.substr(0, header_end);
+    int status = 0;
+    if (head.size() > 12) status = std::atoi(head.c_str() + 9);
+    uint64_t length = 0;
+    for (size_t at = 0; (at = head.find("\r\n", at)) != std::string::npos;) {
+      at += 2;
+      static constexpr std::string_view kName = "content-length:";
+      if (head.size() - at < kName.size()) break;
+      std::string name = head.substr(at, kName.size());
+      for (char& c : name) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+      if (name == kName) length = std::strtoull(head.c_str() + at + kName.size(), nullptr, 10);
+    }
+    std::string lower = head;
+    for (char& c : lower) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+    closing_ = lower.find("\r\nconnection: close") != std::string::npos;
+    buf_.erase(0, header_end + 4);
+    while (buf_.size() < length)
+      if (!fill(deadline)) return 0;
+    body = buf_.substr(0, length);
+    buf_.erase(0, length);
+    return status;
+  }
+
+ private:
+  bool fill(Clock::time_point deadline) {
+    const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now()).count();
+    if (left <= 0) return false;
+    pollfd p{fd_, POLLIN, 0};
+    if (::poll(&p, 1, static_cast<int>(left)) <= 0) return false;
+    char chunk[65536];
+    const ssize_t n = ::recv(fd_, chunk, sizeof chunk, 0);
+    if (n <= 0) return false;
+    buf_.append(chunk, static_cast<size_t>(n));
+    return true;
+  }
+  int fd_ = -1;
+  std::string buf_;
+  bool closing_ = false;
+
+ public:
+  // The last response said "Connection: close".
+  bool closing() const { return closing_; }
+};
+
+// One leveled model, one client with keys on a server, and one encrypted row.
+struct LeveledSetup {
+  std::string error;
+  std::vector<uint8_t> server_zip;
+  std::unique_ptr<TempDir> keys_dir;
+  std::string uid;
+  std::vector<uint8_t> input;
+  std::vector<uint8_t> want;  // Server::run's answer
+};
+
+LeveledSetup& leveled_setup() {
+  static LeveledSetup s = [] {
+    LeveledSetup out;
+    const std::string name = "logistic_regression_breast_cancer";
+    model::testing::DataSet train, test;
+    if (!model::testing::load_split("breast_cancer", "train", train) ||
+        !model::testing::load_split("breast_cancer", "test", test)) {
+      out.error = "test data missing";
+      return out;
+    }
+    model::CompileOptions options;
+    options.kind = model::ModelKind::kClassifier;
+    auto dev = deploy::Dev::compile(model::testing::data_dir() + "/models/" + name + ".onnx", train.features, options);
+    if (!dev.ok()) {
+      out.error = dev.status().to_string();
+      return out;
+    }
+    out.server_zip = dev->server_zip().value();
+    auto client = deploy::Client::load_bytes(dev->client_zip().value()).value();
+    if (!client.generate_keys(&pool()).ok()) {
+      out.error = "keygen";
+      return out;
+    }
+    out.input = client.encrypt({test.features[0]}).value();
+    out.keys_dir = std::make_unique<TempDir>();
+    auto store = serve::open_file_key_store(out.keys_dir->path).value();
+    out.uid = serve::new_uid().value();
+    const auto keys = client.evaluation_keys().value();
+    (void)store->put(out.uid, keys);
+    auto server = deploy::Server::load_bytes(out.server_zip).value();
+    out.want = server.run(out.input, keys, pool()).value();
+    return out;
+  }();
+  return s;
+}
+
+Result<serve::HttpServer> start_leveled_server(uint32_t connections) {
+  LeveledSetup& s = leveled_setup();
+  BLINDML_ASSIGN_OR_RETURN(deploy::Server server, deploy::Server::load_bytes(s.server_zip));
+  BLINDML_ASSIGN_OR_RETURN(std::unique_ptr<serve::KeyStore> store, serve::open_file_key_store(s.keys_dir->path));
+  const uint32_t cores = core_count();
+  serve::HttpServerOptions options;
+  options.host = "127.0.0.1";
+  options.port = 0;
+  options.compute_slots = std::min(connections, cores);
+  options.threads = std::max<uint32_t>(1, cores / options.compute_slots);
+  options.queue = connections;
+  BLINDML_ASSIGN_OR_RETURN(serve::HttpServer http,
+                           serve::HttpServer::create(std::move(server), std::move(store), options));
+  BLINDML_RETURN_IF_ERROR(http.start());
+  return http;
+}
+
+// Keep-alive /compute: `connections` clients, each on one connection, send kKeepAliveRequests
+// requests one after another (the next when the answer is in); every answer must be the bytes of
+// Server::run. req/s over the wall time; p50/p99 over all requests.
+constexpr int kKeepAliveRequests = 300;
+
+void BM_ServeKeepAlive(benchmark::State& state, int connections) {
+  LeveledSetup& s = leveled_setup();
+  state.SetLabel("logistic_regression_breast_cancer");
+  if (!s.error.empty()) return state.SkipWithError(s.error.c_str());
+  auto http = start_leveled_server(static_cast<uint32_t>(connections));
+  if (!http.ok()) return state.SkipWithError(http.status().to_string().c_str());
+  const int port = http->port();
+  const std::string request = "POST /compute?uid=" + s.uid +
+                              " HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/octet-stream\r\n"
+                              "Content-Length: " + std::to_string(s.input.size()) + "\r\n\r\n" +
+                              std::string(s.input.begin(), s.input.end());
+  const std::string want(s.want.begin(), s.want.end());
+  {  // the keys into the server's cache
+    RawConnection c(port);
+    std::string body;
+    if (!c.send_all(request) || c.read_response(body) != 200 || body != want)
+      return state.SkipWithError("the first /compute failed");
+  }
+  std::vector<std::vector<double>> latency(connections);
+  std::vector<std::string> errors(connections);
+  std::atomic<int> reconnects{0};
+  for (auto _ : state) {
+    std::latch go(connections);
+    std::vector<std::thread> threads;
+    for (int k = 0; k < connections; ++k)
+      threads.emplace_back([&, k] {
+        auto c = std::make_unique<RawConnection>(port);
+        go.arrive_and_wait();
+        std::string body;
+        for (int r = 0; r < kKeepAliveRequests; ++r) {
+          if (!c->ok()) return void(errors[k] = "connect");
+          const auto t = Clock::now();
+          if (!c->send_all(request)) return void(errors[k] = "send");
+          const int status = c->read_response(body);
+          if (c->closing()) {  // a server that limits requests per connection
+            c = std::make_unique<RawConnection>(port);
+            ++reconnects;
+          }
+          latency[k].push_back(ms_since(t));
+          if (status != 200) return void(errors[k] = "status " + std::to_string(status));
+          if (body != want) return void(errors[k] = "an answer differs from Server::run's");
+        }
+      });
+    for (auto& t : threads) t.join();
+  }
+  http->stop();
+  std::vector<double> all;
+  for (int k = 0; k < connections; ++k) {
+    if (!errors[k].empty()) return state.SkipWithError(("connection " + std::to_string(k) + ": " + errors[k]).c_str());
+    all.insert(all.end(), latency[k].begin(), latency[k].end());
+  }
+  std::sort(all.begin(), all.end());
+  state.counters["clients"] = connections;
+  state.counters["requests"] = static_cast<double>(all.size());
+  state.counters["reconnects"] = reconnects.load();
+  state.counters["req_per_s"] = benchmark::Counter(static_cast<double>(all.size()), benchmark::Counter::kIsRate);
+  state.counters["p50_ms"] = percentile(all, 0.50);
+  state.counters["p99_ms"] = percentile(all, 0.99);
+}
+
+// /health while 64 slow connections are held open (each has sent half a request line and sends
+// nothing more): 50 GET /health requests, each on a new connection, with 2 s to answer. Reported:
+// p50/p99 latency of the answered ones and how many got no answer within 2 s.
+void BM_ServeHealthWithSlowClients(benchmark::State& state) {
+  constexpr int kSlow = 64, kProbes = 50, kProbeTimeoutMs = 2000;
+  LeveledSetup& s = leveled_setup();
+  if (!s.error.empty()) return state.SkipWithError(s.error.c_str());
+  auto http = start_leveled_server(1);
+  if (!http.ok()) return state.SkipWithError(http.status().to_string().c_str());
+  std::vector<std::unique_ptr<RawConnection>> slow;
+  for (int i = 0; i < kSlow; ++i) {
+    slow.push_back(std::make_unique<RawConnection>(http->port()));
+    slow.back()->send_all("GET /heal");
+  }
+  std::this_thread::sleep_for(std::chrono::milliseconds(200));  // let the server take them in
+  std::vector<double> latency;
+  int unanswered = 0;
+  for (auto _ : state) {
+    for (int i = 0; i < kProbes; ++i) {
+      const auto t = Clock::now();
+      RawConnection c(http->port());
+      std::string body;
+      const bool answered = c.send_all("GET /health HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n", kProbeTimeoutMs) &&
+                            c.read_response(body, kProbeTimeoutMs) == 200;
+      if (answered) latency.push_back(ms_since(t));
+      else ++unanswered;
+    }
+  }
+  slow.clear();
+  http->stop();
+  state.counters["slow_connections"] = kSlow;
+  state.counters["health_unanswered"] = unanswered;
+  if (latency.empty()) return;
+  std::sort(latency.begin(), latency.end());
+  state.counters["health_p50_ms"] = percentile(latency, 0.50);
+  state.counters["health_p99_ms"] = percentile(latency, 0.99);
+}
+
+// One connection sends 64 MB of request headers (64 Ki lines of 1 KiB) as fast as the server
+// takes them, then closes; reported: the answer's status (0: none, the server closed early), the
+// bytes the server took, and this process's resident memory growth (VmRSS) left 1 s afterwards.
+void BM_ServeHeaderFlood(benchmark::State& state) {
+  LeveledSetup& s = leveled_setup();
+  if (!s.error.empty()) return state.SkipWithError(s.error.c_str());
+  auto http = start_leveled_server(1);
+  if (!http.ok()) return state.SkipWithError(http.status().to_string().c_str());
+  double growth = 0, sent = 0;
+  int status = 0;
+  for (auto _ : state) {
+    const double before = proc_status_bytes("VmRSS");
+    {
+      RawConnection c(http->port());
+      std::string line = "X-Flood: " + std::string(1014, 'a') + "\r\n";
+      c.send_all("GET /health HTTP/1.1\r\nHost: 127.0.0.1\r\n");
+      int i = 0;
+      for (; i < 64 * 1024; ++i)
+        if (!c.send_all(line, 2000)) break;
+      sent = static_cast<double>(i) * static_cast<double>(line.size());
+      c.send_all("\r\n", 2000);
+      std::string body;
+      status = c.read_response(body, 5000);
+    }
+    std::this_thread::sleep_for(std::chrono::seconds(1));
+    growth = proc_status_bytes("VmRSS") - before;
+  }
+  // The server still answers.
+  RawConnection c(http->port());
+  std::string body;
+  const bool alive = c.send_all("GET /health HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n") && c.read_response(body) == 200;
+  http->stop();
+  if (!alive) return state.SkipWithError("/health failed after the flood");
+  state.counters["flood_status"] = status;
+  state.counters["flood_sent_mb"] = sent / 1e6;
+  state.counters["flood_rss_mb"] = growth / 1e6;
+}
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -411,6 +713,20 @@ int main(int argc, char** argv) {
           ->Unit(benchmark::kMillisecond)
           ->Iterations(1)
           ->UseRealTime();
+  for (int connections : {1, 4, 16})
+    benchmark::RegisterBenchmark(("BM_ServeKeepAlive/connections:" + std::to_string(connections)).c_str(),
+                                 [connections](benchmark::State& state) { BM_ServeKeepAlive(state, connections); })
+        ->Unit(benchmark::kMillisecond)
+        ->Iterations(1)
+        ->UseRealTime();
+  benchmark::RegisterBenchmark("BM_ServeHealthWithSlowClients", BM_ServeHealthWithSlowClients)
+      ->Unit(benchmark::kMillisecond)
+      ->Iterations(1)
+      ->UseRealTime();
+  benchmark::RegisterBenchmark("BM_ServeHeaderFlood", BM_ServeHeaderFlood)
+      ->Unit(benchmark::kMillisecond)
+      ->Iterations(1)
+      ->UseRealTime();
   benchmark::Initialize(&argc, argv);
   if (benchmark::ReportUnrecognizedArguments(argc, argv)) return 1;
   benchmark::RunSpecifiedBenchmarks();

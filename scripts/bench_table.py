@@ -91,6 +91,16 @@ METRICS = [
     Metric("serve_add_key_rss_mb", "BM_Serve", counter("add_key_rss_mb"), "MB"),
     Metric("serve_add_key_peak_mb", "BM_Serve", counter("add_key_peak_mb"), "MB"),
     Metric("serve_key_cache_mb", "BM_Serve", counter("key_cache_mb"), "MB"),
+    # server hardening (issue 10): keep-alive load, /health beside slow clients, a header flood
+    Metric("serve_keepalive_req_per_s", "BM_ServeKeepAlive", counter("req_per_s"), "1/s"),
+    Metric("serve_keepalive_p50_ms", "BM_ServeKeepAlive", counter("p50_ms"), "ms"),
+    Metric("serve_keepalive_p99_ms", "BM_ServeKeepAlive", counter("p99_ms"), "ms"),
+    Metric("serve_slow_health_p50_ms", "BM_ServeHealthWithSlowClients", counter("health_p50_ms"), "ms"),
+    Metric("serve_slow_health_p99_ms", "BM_ServeHealthWithSlowClients", counter("health_p99_ms"), "ms"),
+    Metric("serve_slow_health_unanswered", "BM_ServeHealthWithSlowClients", counter("health_unanswered"), "count"),
+    Metric("serve_flood_status", "BM_ServeHeaderFlood", counter("flood_status"), "HTTP status"),
+    Metric("serve_flood_sent_mb", "BM_ServeHeaderFlood", counter("flood_sent_mb"), "MB"),
+    Metric("serve_flood_rss_mb", "BM_ServeHeaderFlood", counter("flood_rss_mb"), "MB"),
 ]
 
 # User counters that describe a run rather than measure it; they become record params (integers).
@@ -159,6 +169,8 @@ def params_of(run: dict) -> dict:
         params["deploy"] = run["label"]
     if family_of(run["name"]) == "BM_Serve" and run.get("label"):
         params["serve"] = run["label"]
+    if family_of(run["name"]) in ("BM_ServeKeepAlive", "BM_ServeHealthWithSlowClients", "BM_ServeHeaderFlood"):
+        params["serve_limits"] = family_of(run["name"])
     for name in PARAM_COUNTERS:
         if name in run:
             params[name] = int(round(run[name]))
@@ -236,7 +248,10 @@ def render_table(records: list) -> str:
     server_table = render_server_table([r for r in records if "serve" in r["params"]])
     if server_table:
         lines += ([""] if lines else []) + server_table
-    tables = ("circuit", "model", "deploy", "serve")
+    limits_table = render_server_limits_table([r for r in records if "serve_limits" in r["params"]])
+    if limits_table:
+        lines += ([""] if lines else []) + limits_table
+    tables = ("circuit", "model", "deploy", "serve", "serve_limits")
     others = [r for r in records
               if ("circuit" in r["params"] and r["metric"] not in shown_circuit)
               or ("model" in r["params"] and r["metric"] not in {c.metric for c in MODEL_COLUMNS})
@@ -385,6 +400,33 @@ def render_server_table(records: list) -> list:
               "model (the first client's upload to the idle server): time; MB: resident memory it leaves (VmRSS",
               "growth); peak MB: VmHWM growth during it (the client's copies of the request included); cached MB:",
               "the server's blindml_key_cache_bytes."]
+    return lines
+
+
+def render_server_limits_table(records: list) -> list:
+    """Server hardening (bench/serve_bench.cc, issue 10): keep-alive rows, then two lines."""
+    if not records:
+        return []
+    by = {}
+    for r in records:
+        by.setdefault((r["params"]["serve_limits"], r["params"].get("clients")), {})[r["metric"]] = r["value"]
+    lines = ["server limits: keep-alive POST /compute, logistic_regression_breast_cancer, one row per request",
+             f"{'connections':>11}  {'req/s':>7}  {'p50 ms':>7}  {'p99 ms':>7}"]
+    for (family, clients), cells in sorted((k, v) for k, v in by.items() if k[0] == "BM_ServeKeepAlive"):
+        lines.append(f"{clients:>11}  " + "  ".join(
+            f"{three_digits(cells[m]) if m in cells else '-':>7}"
+            for m in ("serve_keepalive_req_per_s", "serve_keepalive_p50_ms", "serve_keepalive_p99_ms")))
+    slow = by.get(("BM_ServeHealthWithSlowClients", None))
+    if slow:
+        lines.append("GET /health beside 64 slow connections (50 probes, 2 s each): p50 "
+                     + (three_digits(slow["serve_slow_health_p50_ms"]) + " ms" if "serve_slow_health_p50_ms" in slow else "-")
+                     + ", p99 " + (three_digits(slow["serve_slow_health_p99_ms"]) + " ms" if "serve_slow_health_p99_ms" in slow else "-")
+                     + f", unanswered {slow.get('serve_slow_health_unanswered', 0):.0f}")
+    flood = by.get(("BM_ServeHeaderFlood", None))
+    if flood:
+        lines.append(f"64 MB header flood on one connection: answered {flood.get('serve_flood_status', 0):.0f}, "
+                     f"{three_digits(flood.get('serve_flood_sent_mb', 0))} MB taken, "
+                     f"resident memory left {three_digits(flood.get('serve_flood_rss_mb', 0))} MB")
     return lines
 
 

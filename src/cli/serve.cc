@@ -35,6 +35,16 @@ Status check_serve(const Args& args) {
   if (args.has("max-body") && args.get_uint64("max-body", 1) == 0) return invalid_argument("--max-body must be positive");
   if (args.has("max-key-body") && args.get_uint64("max-key-body", 1) == 0)
     return invalid_argument("--max-key-body must be positive");
+  if (args.has("max-connections") && (args.get_uint("max-connections", 1) == 0 || args.get_uint("max-connections", 1) > 1000000))
+    return invalid_argument("--max-connections: 1..1000000");
+  if (args.has("max-header-bytes") &&
+      (args.get_uint64("max-header-bytes", 1024) < 1024 || args.get_uint64("max-header-bytes", 1024) > (1u << 20)))
+    return invalid_argument("--max-header-bytes: 1024..1048576");
+  for (const char* t : {"header-timeout", "request-timeout"})
+    if (args.has(t) && (args.get_uint(t, 1) == 0 || args.get_uint(t, 1) > 86400))
+      return invalid_argument(std::string("--") + t + ": 1..86400 seconds");
+  if (args.has("redis-timeout-ms") && (args.get_uint("redis-timeout-ms", 1) == 0 || args.get_uint("redis-timeout-ms", 1) > 600000))
+    return invalid_argument("--redis-timeout-ms: 1..600000");
   return {};
 }
 
@@ -53,6 +63,12 @@ Status run_serve(const Args& args) {
   options.max_key_bytes = args.get_uint64("max-key-body", options.max_key_bytes);
   options.max_buffered_bytes = args.get_uint64("max-buffered", 0);
   options.cache_bytes = args.get_uint64("cache-bytes", options.cache_bytes);
+  options.max_connections = args.get_uint("max-connections", options.max_connections);
+  options.max_header_bytes = args.get_uint64("max-header-bytes", options.max_header_bytes);
+  options.header_timeout_s = args.get_uint("header-timeout", options.header_timeout_s);
+  options.request_timeout_s = args.get_uint("request-timeout", options.request_timeout_s);
+  options.max_stored_keys = args.get_uint64("max-stored-keys", 0);
+  options.max_stored_bytes = args.get_uint64("max-stored-bytes", 0);
   if (const char* token = std::getenv("BLINDML_SERVE_TOKEN"); token && *token) options.bearer_token = token;
   options.tls_cert_file = args.get("tls-cert", "");
   options.tls_key_file = args.get("tls-key", "");
@@ -66,9 +82,10 @@ Status run_serve(const Args& args) {
   }
   std::unique_ptr<serve::KeyStore> store;
   if (args.has("redis")) {
-    BLINDML_ASSIGN_OR_RETURN(store, serve::open_redis_key_store(args.get("redis")));
+    BLINDML_ASSIGN_OR_RETURN(store, serve::open_redis_key_store(args.get("redis"), args.get_uint("redis-timeout-ms", 2000)));
   } else {
-    BLINDML_ASSIGN_OR_RETURN(store, serve::open_file_key_store(args.get("keys", "blindml-keys")));
+    BLINDML_ASSIGN_OR_RETURN(store, serve::open_file_key_store(args.get("keys", "blindml-keys"),
+                                                               args.get_uint64("min-free-disk", serve::kDefaultMinFreeBytes)));
   }
   const std::string store_text = store->describe();
   BLINDML_ASSIGN_OR_RETURN(serve::HttpServer http,
@@ -118,6 +135,16 @@ Command serve_command() {
                 "request bodies in memory at once, all connections, before 503 (default: twice the larger limit)"),
             opt("cache-bytes", ValueType::kUint64, "BYTES",
                 "memory for expanded evaluation keys (default 2147483648)"),
+            opt("max-connections", ValueType::kUint, "N",
+                "connections served at once; a few more may ask /health, the rest are closed (default 256)"),
+            opt("max-header-bytes", ValueType::kUint64, "BYTES", "request line and headers of a request, else 431 (default 16384)"),
+            opt("header-timeout", ValueType::kUint, "S", "headers must arrive within S seconds, else 408 (default 10)"),
+            opt("request-timeout", ValueType::kUint, "S", "a whole request (headers and body) within S seconds, else 408 (default 300)"),
+            opt("max-stored-keys", ValueType::kUint64, "N", "clients' keys in the store before add_key gets 507 (default: no limit)"),
+            opt("max-stored-bytes", ValueType::kUint64, "BYTES", "bytes of keys in the store before add_key gets 507 (default: no limit)"),
+            opt("min-free-disk", ValueType::kUint64, "BYTES",
+                "file store: /ready answers 503 below this much free space (default 67108864)"),
+            opt("redis-timeout-ms", ValueType::kUint, "MS", "Redis: connect and per-command timeout (default 2000)"),
             opt("tls-cert", ValueType::kPath, "CERT.pem", "serve HTTPS with this certificate (chain), PEM"),
             opt("tls-key", ValueType::kPath, "KEY.pem", "the certificate's private key, PEM, unencrypted")},
            "  blindml serve artifacts/server.zip --client artifacts/client.zip --port 8000 --keys keys.d\n"},

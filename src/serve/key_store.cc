@@ -4,7 +4,9 @@
 #include <dirent.h>
 #include <fcntl.h>
 #include <sys/random.h>
+#include <signal.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 #include <unistd.h>
 
 #include <array>
@@ -27,12 +29,18 @@ constexpr const char* kSuffix = ".key";
 
 std::string errno_text(int err) { return std::strerror(err); }
 
+// A full disk (or quota) is resource_exhausted: the server answers 507, not "an I/O error".
+Status errno_status(int err) {
+  if (err == ENOSPC || err == EDQUOT) return resource_exhausted("no space left on the key store's device");
+  return io_error(errno_text(err));
+}
+
 Status write_all(int fd, const uint8_t* data, size_t n) {
   size_t done = 0;
   while (done < n) {
     ssize_t w = ::write(fd, data + done, n - done);
     if (w < 0 && errno == EINTR) continue;
-    if (w < 0) return io_error(errno_text(errno));
+    if (w < 0) return errno_status(errno);
     done += static_cast<size_t>(w);
   }
   return {};
@@ -52,7 +60,7 @@ Status read_all(int fd, uint8_t* data, size_t n) {
 
 class FileKeyStore final : public KeyStore {
  public:
-  explicit FileKeyStore(std::string dir) : dir_(std::move(dir)) {}
+  FileKeyStore(std::string dir, uint64_t min_free_bytes) : dir_(std::move(dir)), min_free_bytes_(min_free_bytes) {}
 
   std::string describe() const override { return "file store at " + dir_; }
 
@@ -66,15 +74,18 @@ class FileKeyStore final : public KeyStore {
     const std::string tmp = dir_ + "/.tmp-" + std::string(uid) + "-" + std::to_string(::getpid()) + "-" +
                             std::to_string(counter.fetch_add(1));
     int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
-    if (fd < 0) return io_error("key store: cannot create " + tmp + ": " + errno_text(errno));
+    if (fd < 0) {
+      const Status e = errno_status(errno);
+      return Status(e.code(), "key store: cannot create " + tmp + ": " + e.message());
+    }
     Status s = write_all(fd, header.data(), header.size());
     if (s.ok()) s = write_all(fd, keys.data(), keys.size());
-    if (s.ok() && ::fsync(fd) != 0) s = io_error(errno_text(errno));
-    if (::close(fd) != 0 && s.ok()) s = io_error(errno_text(errno));
-    if (s.ok() && ::rename(tmp.c_str(), target.c_str()) != 0) s = io_error(errno_text(errno));
+    if (s.ok() && ::fsync(fd) != 0) s = errno_status(errno);
+    if (::close(fd) != 0 && s.ok()) s = errno_status(errno);
+    if (s.ok() && ::rename(tmp.c_str(), target.c_str()) != 0) s = errno_status(errno);
     if (!s.ok()) {
       ::unlink(tmp.c_str());
-      return io_error("key store: cannot write " + target + ": " + s.message());
+      return Status(s.code(), "key store: cannot write " + target + ": " + s.message());
     }
     sync_dir();
     return {};
@@ -119,6 +130,19 @@ class FileKeyStore final : public KeyStore {
     return {};
   }
 
+  Status ready() const override {
+    if (::access(dir_.c_str(), R_OK | W_OK | X_OK) != 0)
+      return io_error("the key store directory cannot be written (" + errno_text(errno) + ")");
+    struct statvfs st {};
+    if (::statvfs(dir_.c_str(), &st) != 0) return io_error("the key store's filesystem cannot be queried (" + errno_text(errno) + ")");
+    const uint64_t free_bytes = static_cast<uint64_t>(st.f_bavail) * static_cast<uint64_t>(st.f_frsize);
+    if (free_bytes < min_free_bytes_)
+      return resource_exhausted("the key store's disk is full: " + std::to_string(free_bytes) +
+                                " bytes free, below the threshold of " + std::to_string(min_free_bytes_) + " bytes");
+    if (st.f_files != 0 && st.f_favail == 0) return resource_exhausted("the key store's disk has no free inode");
+    return {};
+  }
+
   Result<KeyStoreStats> stats() const override {
     KeyStoreStats out;
     std::error_code ec;
@@ -150,7 +174,19 @@ class FileKeyStore final : public KeyStore {
   }
 
   std::string dir_;
+  uint64_t min_free_bytes_;
 };
+
+// The writer's pid in a temporary name ".tmp-<uid>-<pid>-<counter>"; 0 when not of that form.
+pid_t temp_file_pid(const std::string& name) {
+  const size_t first = name.find('-', 5);
+  if (first == std::string::npos) return 0;
+  const size_t second = name.find('-', first + 1);
+  if (second == std::string::npos) return 0;
+  const std::string digits = name.substr(first + 1, second - first - 1);
+  if (digits.empty() || digits.size() > 9 || digits.find_first_not_of("0123456789") != std::string::npos) return 0;
+  return static_cast<pid_t>(std::stol(digits));
+}
 
 }  // namespace
 
@@ -173,7 +209,7 @@ bool is_valid_uid(std::string_view uid) {
   return true;
 }
 
-Result<std::unique_ptr<KeyStore>> open_file_key_store(const std::string& dir) {
+Result<std::unique_ptr<KeyStore>> open_file_key_store(const std::string& dir, uint64_t min_free_bytes) {
   if (dir.empty()) return invalid_argument("the key store directory is empty");
   std::error_code ec;
   if (fs::exists(dir, ec)) {
@@ -185,18 +221,24 @@ Result<std::unique_ptr<KeyStore>> open_file_key_store(const std::string& dir) {
   }
   if (::access(dir.c_str(), R_OK | W_OK | X_OK) != 0)
     return io_error("cannot use " + dir + " as the key store: " + errno_text(errno));
-  // Temporary files of writers that died are garbage; a fresh one may belong to another server
-  // process sharing the directory, so only those older than an hour go.
+  // Temporary files of writers that died (killed during an upload) are garbage. Their name holds
+  // the writer's pid: when no such process exists the file goes at once; one whose pid is alive
+  // may belong to another server process sharing the directory (or to a reused pid), so it goes
+  // only when older than an hour.
   const auto hour_ago = fs::file_time_type::clock::now() - std::chrono::hours(1);
   for (fs::directory_iterator it(dir, ec); !ec && it != fs::directory_iterator(); it.increment(ec)) {
-    if (!it->path().filename().string().starts_with(".tmp-")) continue;
+    const std::string name = it->path().filename().string();
+    if (!name.starts_with(".tmp-")) continue;
+    const pid_t pid = temp_file_pid(name);
+    const bool writer_gone = pid > 0 && pid != ::getpid() && ::kill(pid, 0) != 0 && errno == ESRCH;
     std::error_code time_ec;
-    if (it->last_write_time(time_ec) < hour_ago && !time_ec) {
+    const bool old = it->last_write_time(time_ec) < hour_ago && !time_ec;
+    if (writer_gone || old) {
       std::error_code rm;
       fs::remove(it->path(), rm);
     }
   }
-  return std::unique_ptr<KeyStore>(new FileKeyStore(dir));
+  return std::unique_ptr<KeyStore>(new FileKeyStore(dir, min_free_bytes));
 }
 
 

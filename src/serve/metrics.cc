@@ -94,6 +94,13 @@ std::string Metrics::render(const Gauges& g) const {
   sample(out, "blindml_request_body_bytes", g.body_bytes);
   header(out, "blindml_request_body_budget_bytes", "gauge", "Most request-body bytes held at once before 503.");
   sample(out, "blindml_request_body_budget_bytes", g.body_budget);
+  header(out, "blindml_http_connections", "gauge", "Open client connections.");
+  sample(out, "blindml_http_connections", g.connections);
+  header(out, "blindml_http_connection_limit", "gauge", "Connections served at once (--max-connections).");
+  sample(out, "blindml_http_connection_limit", g.connection_limit);
+  header(out, "blindml_http_connections_refused_total", "counter",
+         "Connections closed at once because the server held its limit and its overflow room.");
+  sample(out, "blindml_http_connections_refused_total", g.refused_connections);
   return out;
 }
 

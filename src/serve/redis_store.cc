@@ -1,5 +1,6 @@
-// The Redis key store (key_store.h; docs/server.md, "Redis key store"): libhiredis, one connection
-// behind a mutex, reconnected when a command fails on it.
+// The Redis key store (key_store.h; docs/server.md, "Redis key store"): libhiredis, a small pool of
+// connections with connect, read and write timeouts, a one-second fail-fast period after a
+// timeout, and one retry on a fresh connection when Redis closed the old one.
 //
 // Layout in Redis (all under the `blindml:` prefix):
 //   blindml:key:<uid>   a string: the keys framed as in a key file (internal/key_framing.h)
@@ -11,6 +12,10 @@
 #include <sys/time.h>
 
 #include <array>
+#include <atomic>
+#include <cerrno>
+#include <chrono>
+#include <condition_variable>
 #include <charconv>
 #include <csignal>
 #include <cstring>
@@ -110,30 +115,50 @@ std::string reply_text(const redisReply* r) {
 
 class RedisKeyStore final : public KeyStore {
  public:
-  RedisKeyStore(RedisAddress address, uint32_t timeout_ms) : address_(std::move(address)), timeout_ms_(timeout_ms) {}
+  RedisKeyStore(RedisAddress address, uint32_t timeout_ms, uint32_t connections)
+      : address_(std::move(address)), timeout_ms_(timeout_ms), slots_(connections) {}
 
   std::string describe() const override { return "Redis store at " + address_.display; }
 
   Status connect() {
+    auto c = connect_new();
+    if (!c.ok()) return c.status();
     std::lock_guard lock(mu_);
-    return connect_locked();
+    slots_[0].ctx = std::move(c).value();
+    return {};
+  }
+
+  Status ready() const override {
+    BLINDML_ASSIGN_OR_RETURN(Reply r, command({"PING"}));
+    (void)r;
+    return {};
   }
 
  private:
-  // Under mu_: a connected, authenticated context on the right database.
-  Status connect_locked() const {
-    ctx_.reset();
+  struct Slot {
+    Context ctx;  // null or broken: reconnect before the next command
+    bool busy = false;
+  };
+
+  // A connected, authenticated context on the right database, with the timeouts set.
+  Result<Context> connect_new() const {
     timeval tv{};
     tv.tv_sec = timeout_ms_ / 1000;
     tv.tv_usec = static_cast<suseconds_t>((timeout_ms_ % 1000) * 1000);
     Context c(redisConnectWithTimeout(address_.host.c_str(), address_.port, tv));
     if (!c) return io_error("cannot connect to Redis at " + address_.display + ": out of memory");
-    if (c->err) return io_error("cannot connect to Redis at " + address_.display + ": " + c->errstr);
+    if (c->err) {
+      if (timed_out(c.get())) trip();
+      return io_error("cannot connect to Redis at " + address_.display + ": " + c->errstr);
+    }
     if (redisSetTimeout(c.get(), tv) != REDIS_OK)
       return io_error("cannot set a timeout on the Redis connection to " + address_.display);
     redisEnableKeepAlive(c.get());
     auto check = [&](Reply r, const char* what) -> Status {
-      if (!r) return io_error("Redis at " + address_.display + " did not answer " + what + ": " + c->errstr);
+      if (!r) {
+        if (timed_out(c.get())) trip();
+        return io_error("Redis at " + address_.display + " did not answer " + what + ": " + c->errstr);
+      }
       if (r->type == REDIS_REPLY_ERROR)
         return io_error("Redis at " + address_.display + " refused " + what + ": " + reply_text(r.get()));
       return {};
@@ -147,35 +172,101 @@ class RedisKeyStore final : public KeyStore {
       BLINDML_RETURN_IF_ERROR(
           check(Reply(static_cast<redisReply*>(redisCommand(c.get(), "SELECT %d", address_.db))), "SELECT"));
     BLINDML_RETURN_IF_ERROR(check(Reply(static_cast<redisReply*>(redisCommand(c.get(), "PING"))), "PING"));
-    ctx_ = std::move(c);
-    return {};
+    return c;
   }
 
-  // Runs one command (redisCommandArgv) under mu_. A failure of the connection (not an error
-  // reply) drops it, reconnects and retries the command once.
+  // hiredis reports a read or write timeout as an I/O error with errno EAGAIN.
+  static bool timed_out(const redisContext* c) {
+    return c->err == REDIS_ERR_IO && (errno == EAGAIN || errno == EWOULDBLOCK || errno == ETIMEDOUT ||
+                                      errno == EINPROGRESS);
+  }
+  // Redis closed the connection (a restart, an idle timeout): worth one retry on a new one.
+  static bool closed_by_peer(const redisContext* c) {
+    return c->err == REDIS_ERR_EOF || (c->err == REDIS_ERR_IO && (errno == ECONNRESET || errno == EPIPE));
+  }
+
+  // After a timeout, every command fails at once for kCooldown: a hung Redis costs one timeout
+  // per second, not one per request.
+  static constexpr auto kCooldown = std::chrono::seconds(1);
+  void trip() const {
+    down_until_.store((std::chrono::steady_clock::now() + kCooldown).time_since_epoch().count());
+  }
+  bool down() const { return std::chrono::steady_clock::now().time_since_epoch().count() < down_until_.load(); }
+
+  // A free connection slot (its index), waiting at most the timeout for one.
+  Result<size_t> acquire() const {
+    std::unique_lock lock(mu_);
+    const bool got = cv_.wait_for(lock, std::chrono::milliseconds(timeout_ms_), [&] {
+      for (const Slot& s : slots_)
+        if (!s.busy) return true;
+      return false;
+    });
+    if (!got)
+      return io_error("Redis at " + address_.display + ": all " + std::to_string(slots_.size()) +
+                      " connections stayed busy for " + std::to_string(timeout_ms_) + " ms");
+    // A connected slot first.
+    size_t pick = slots_.size();
+    for (size_t i = 0; i < slots_.size(); ++i)
+      if (!slots_[i].busy && (pick == slots_.size() || (slots_[i].ctx && !slots_[pick].ctx))) pick = i;
+    slots_[pick].busy = true;
+    return pick;
+  }
+  void release(size_t i, Context ctx) const {
+    {
+      std::lock_guard lock(mu_);
+      slots_[i].ctx = std::move(ctx);
+      slots_[i].busy = false;
+    }
+    cv_.notify_one();
+  }
+
+  // Runs one command (redisCommandArgv) on a pooled connection. A connection that Redis closed
+  // is replaced and the command retried once; a timeout is not retried.
   Result<Reply> command(const std::vector<std::string_view>& args) const {
+    if (down())
+      return io_error("Redis at " + address_.display + " did not answer within " + std::to_string(timeout_ms_) +
+                      " ms a moment ago; retry later");
     std::vector<const char*> argv;
     std::vector<size_t> lens;
     for (const auto& a : args) {
       argv.push_back(a.data());
       lens.push_back(a.size());
     }
+    BLINDML_ASSIGN_OR_RETURN(const size_t slot, acquire());
+    Context ctx;
+    {
+      std::lock_guard lock(mu_);
+      ctx = std::move(slots_[slot].ctx);
+    }
     std::string last_error;
     for (int attempt = 0; attempt < 2; ++attempt) {
-      if (!ctx_ || ctx_->err) {
-        Status s = connect_locked();
-        if (!s.ok()) return s;
+      if (!ctx || ctx->err) {
+        auto c = connect_new();
+        if (!c.ok()) {
+          release(slot, nullptr);
+          return c.status();
+        }
+        ctx = std::move(c).value();
       }
       Reply r(static_cast<redisReply*>(
-          redisCommandArgv(ctx_.get(), static_cast<int>(argv.size()), argv.data(), lens.data())));
+          redisCommandArgv(ctx.get(), static_cast<int>(argv.size()), argv.data(), lens.data())));
       if (r) {
+        release(slot, std::move(ctx));
         if (r->type == REDIS_REPLY_ERROR)
           return io_error("Redis at " + address_.display + ": " + std::string(args[0]) + ": " + reply_text(r.get()));
         return r;
       }
-      last_error = ctx_->errstr;
-      ctx_.reset();  // broken: reconnect on the next attempt
+      last_error = ctx->errstr;
+      const bool timeout = timed_out(ctx.get());
+      const bool retry = !timeout && closed_by_peer(ctx.get());
+      ctx.reset();
+      if (timeout) {
+        trip();
+        last_error = "no answer within " + std::to_string(timeout_ms_) + " ms";
+      }
+      if (!retry) break;
     }
+    release(slot, nullptr);
     return io_error("Redis at " + address_.display + ": " + std::string(args[0]) + " failed: " + last_error);
   }
 
@@ -188,7 +279,6 @@ class RedisKeyStore final : public KeyStore {
     blob.reserve(kKeyHeaderBytes + keys.size());
     blob.append(reinterpret_cast<const char*>(header.data()), header.size());
     blob.append(reinterpret_cast<const char*>(keys.data()), keys.size());
-    std::lock_guard lock(mu_);
     const std::string k = key(uid);
     const std::string length = std::to_string(keys.size());
     auto r = command({"EVAL", kPutScript, "3", k, kSizesKey, kBytesKey, uid, blob, length});
@@ -200,7 +290,6 @@ class RedisKeyStore final : public KeyStore {
   Result<std::vector<uint8_t>> get(std::string_view uid, uint64_t max_bytes) const override {
     if (!is_valid_uid(uid)) return invalid_argument("not a client id: \"" + std::string(uid) + "\"");
     const std::string k = key(uid);
-    std::lock_guard lock(mu_);
     // The length first, so that an oversized blob is refused without transferring it.
     BLINDML_ASSIGN_OR_RETURN(Reply len, command({"STRLEN", k}));
     if (len->type != REDIS_REPLY_INTEGER) return io_error("Redis at " + address_.display + ": STRLEN: unexpected reply");
@@ -218,7 +307,6 @@ class RedisKeyStore final : public KeyStore {
 
   Status remove(std::string_view uid) override {
     if (!is_valid_uid(uid)) return invalid_argument("not a client id: \"" + std::string(uid) + "\"");
-    std::lock_guard lock(mu_);
     const std::string k = key(uid);
     auto r = command({"EVAL", kRemoveScript, "3", k, kSizesKey, kBytesKey, uid});
     if (!r.ok()) return io_error("key store: cannot remove the keys of uid " + std::string(uid) + ": " +
@@ -229,7 +317,6 @@ class RedisKeyStore final : public KeyStore {
   }
 
   Result<KeyStoreStats> stats() const override {
-    std::lock_guard lock(mu_);
     BLINDML_ASSIGN_OR_RETURN(Reply n, command({"HLEN", kSizesKey}));
     BLINDML_ASSIGN_OR_RETURN(Reply bytes, command({"GET", kBytesKey}));
     KeyStoreStats out;
@@ -259,16 +346,20 @@ class RedisKeyStore final : public KeyStore {
   RedisAddress address_;
   uint32_t timeout_ms_;
   mutable std::mutex mu_;
-  mutable Context ctx_;  // null or broken: reconnect before the next command
+  mutable std::condition_variable cv_;
+  mutable std::vector<Slot> slots_;
+  mutable std::atomic<int64_t> down_until_{0};  // steady_clock ticks
 };
 
 }  // namespace
 
-Result<std::unique_ptr<KeyStore>> open_redis_key_store(const std::string& url, uint32_t timeout_ms) {
+Result<std::unique_ptr<KeyStore>> open_redis_key_store(const std::string& url, uint32_t timeout_ms,
+                                                       uint32_t connections) {
   BLINDML_ASSIGN_OR_RETURN(RedisAddress address, parse_redis_url(url));
   if (timeout_ms == 0) return invalid_argument("the Redis timeout must be positive");
+  if (connections == 0 || connections > 256) return invalid_argument("the Redis connection pool must have 1..256 connections");
   std::signal(SIGPIPE, SIG_IGN);
-  auto store = std::make_unique<RedisKeyStore>(std::move(address), timeout_ms);
+  auto store = std::make_unique<RedisKeyStore>(std::move(address), timeout_ms, connections);
   BLINDML_RETURN_IF_ERROR(store->connect());
   return std::unique_ptr<KeyStore>(std::move(store));
 }

@@ -5,6 +5,8 @@
 #     (examples/python_client.py) speaks the wire protocol; answers equal `predict --mode clear`;
 #   - SIGTERM stops a server cleanly, and the other replica keeps serving the uid;
 #   - a restarted server on the file-system store still serves a uid stored before the restart;
+#   - kill -9 of a server during an upload, then a restart: no temporary file is left (one of a
+#     dead writer is removed), the stored keys are intact;
 #   - HTTPS with a self-signed certificate: `blindml client --ca-cert` works, without it it fails;
 #   - bad serve options are one clear line.
 #
@@ -139,6 +141,36 @@ blindml -q decrypt "$M/client.zip" --keys "$WORK/ckeys" --input "$WORK/output2.c
 diff "$WORK/clear.csv" "$WORK/fhe_2.csv" || fail "after the restart"
 stop_server "$PID" fs2
 echo "  uid $uid stored before the restart is served after it"
+
+echo "== kill -9 during an upload, then a restart"
+start_server fs3 "$M/server.zip" --keys "$WORK/store"
+# An upload in progress (headers and half its body) when the server is killed.
+$PYTHON - "${URL##*:}" <<'PY' &
+import socket, sys, time
+s = socket.create_connection(("127.0.0.1", int(sys.argv[1])))
+s.sendall(b"POST /add_key HTTP/1.1\r\nHost: x\r\nContent-Type: application/octet-stream\r\n"
+          b"Content-Length: 1000000\r\n\r\n" + b"k" * 500000)
+time.sleep(20)
+PY
+slow=$!
+pids+=("$slow")
+sleep 0.5
+# And what a writer killed in the middle of writing a key leaves: a temporary file named after
+# its (now dead) pid.
+true & dead=$!
+wait "$dead"
+head -c 1000 /dev/zero >"$WORK/store/.tmp-$uid-$dead-0"
+kill -9 "$PID"
+wait "$PID" 2>/dev/null || true
+kill "$slow" 2>/dev/null || true
+start_server fs4 "$M/server.zip" --keys "$WORK/store"
+if ls -A "$WORK/store" | grep -q '^\.tmp-'; then fail "temporary files are left after the restart: $(ls -A "$WORK/store")"; fi
+$PYTHON "$SRC/examples/python_client.py" --url "$URL" compute "$WORK/input2.ct" --uid "$uid" \
+  --out "$WORK/output3.ct" >/dev/null
+blindml -q decrypt "$M/client.zip" --keys "$WORK/ckeys" --input "$WORK/output3.ct" --out "$WORK/fhe_3.csv"
+diff "$WORK/clear.csv" "$WORK/fhe_3.csv" || fail "after kill -9 and a restart"
+stop_server "$PID" fs4
+echo "  no temporary file is left, and uid $uid is still served"
 
 echo "== HTTPS"
 if command -v openssl >/dev/null; then

@@ -135,6 +135,7 @@ class RedisProcess {
   }
 
   int port() const { return port_; }
+  pid_t pid() const { return pid_; }
   std::string url(int db = 0) const { return "redis://127.0.0.1:" + std::to_string(port_) + "/" + std::to_string(db); }
 
  private:
@@ -165,8 +166,8 @@ class RedisKeyStoreTest : public ::testing::Test {
     ASSERT_TRUE(d.ok());
     ASSERT_TRUE(d.run({"FLUSHALL"}));
   }
-  std::unique_ptr<KeyStore> open(int db = 0) {
-    auto store = open_redis_key_store(redis_->url(db));
+  std::unique_ptr<KeyStore> open(int db = 0, uint32_t timeout_ms = 2000) {
+    auto store = open_redis_key_store(redis_->url(db), timeout_ms);
     EXPECT_TRUE(store.ok()) << store.status().to_string();
     return store.ok() ? std::move(store).value() : nullptr;
   }
@@ -360,6 +361,84 @@ TEST_F(RedisKeyStoreTest, TwoHttpServersShareOneStore) {
   EXPECT_EQ(after.status().code(), StatusCode::kNotFound) << after.status().to_string();
   a->stop();
   b->stop();
+}
+
+
+TEST_F(RedisKeyStoreTest, AStoppedRedisFailsFastAndEverythingWorksAfterItResumes) {
+  // SIGSTOP: Redis accepts connections (the kernel does) but answers nothing, the way a hung or
+  // swapped-out Redis behaves. /health stays instant, /ready says 503, a computation that needs
+  // the store fails fast with 503, a cached client keeps being served; after SIGCONT, all works.
+  const std::string name = "logistic_regression_breast_cancer";
+  DataSet train, test;
+  ASSERT_TRUE(model::testing::load_split("breast_cancer", "train", train));
+  ASSERT_TRUE(model::testing::load_split("breast_cancer", "test", test));
+  model::CompileOptions compile;
+  compile.kind = model::ModelKind::kClassifier;
+  auto dev = deploy::Dev::compile(model::testing::data_dir() + "/models/" + name + ".onnx", train.features, compile);
+  ASSERT_TRUE(dev.ok()) << dev.status().to_string();
+  auto client_zip = dev->client_zip().value();
+  HttpServerOptions options;
+  options.host = "127.0.0.1";
+  options.port = 0;
+  options.threads = 1;
+  auto http = HttpServer::create(deploy::Server::load_bytes(dev->server_zip().value()).value(), open(0, 300), options);
+  ASSERT_TRUE(http.ok()) << http.status().to_string();
+  ASSERT_TRUE(http->start().ok());
+  const std::string url = "http://127.0.0.1:" + std::to_string(http->port());
+  auto c = HttpClient::create(url, 30).value();
+  auto cached = deploy::Client::load_bytes(client_zip).value();
+  ASSERT_TRUE(cached.generate_keys(&pool()).ok());
+  const std::string cached_uid = c.add_key(cached.evaluation_keys().value()).value();
+  // Keys this server has never seen: written by another replica (directly into Redis).
+  auto other = deploy::Client::load_bytes(client_zip).value();
+  ASSERT_TRUE(other.generate_keys(&pool()).ok());
+  const std::string other_uid = new_uid().value();
+  ASSERT_TRUE(open()->put(other_uid, other.evaluation_keys().value()).ok());
+  const auto other_input = other.encrypt({test.features[1]}).value();
+
+  using Clock = std::chrono::steady_clock;
+  auto timed = [&](const std::string& method, const std::string& path, const std::string& body = "") {
+    const auto t = Clock::now();
+    auto r = c.request(method, path, body, body.empty() ? "" : "application/octet-stream");
+    return std::make_pair(r.ok() ? r->status : 0, std::chrono::duration<double>(Clock::now() - t).count());
+  };
+  ASSERT_EQ(::kill(redis_->pid(), SIGSTOP), 0);
+  struct Resume {
+    pid_t pid;
+    ~Resume() { ::kill(pid, SIGCONT); }
+  } resume{redis_->pid()};
+  auto [health, health_s] = timed("GET", "/health");
+  EXPECT_EQ(health, 200);
+  EXPECT_LT(health_s, 0.2);
+  auto [ready, ready_s] = timed("GET", "/ready");
+  EXPECT_EQ(ready, 503);
+  EXPECT_LT(ready_s, 1.5);
+  const std::string input(other_input.begin(), other_input.end());
+  auto [uncached, uncached_s] = timed("POST", "/compute?uid=" + other_uid, input);
+  EXPECT_EQ(uncached, 503);
+  EXPECT_LT(uncached_s, 1.5);
+  for (int i = 0; i < 3; ++i) {  // fail-fast: no timeout to wait out again
+    auto [again, again_s] = timed("POST", "/compute?uid=" + other_uid, input);
+    EXPECT_EQ(again, 503);
+    EXPECT_LT(again_s, 1.0);
+  }
+  auto served = c.compute(cached_uid, cached.encrypt({test.features[0]}).value());
+  EXPECT_TRUE(served.ok()) << served.status().to_string();
+  auto [health2, health2_s] = timed("GET", "/health");
+  EXPECT_EQ(health2, 200);
+  EXPECT_LT(health2_s, 0.2);
+
+  ASSERT_EQ(::kill(redis_->pid(), SIGCONT), 0);
+  int ready_after = 0;
+  for (int i = 0; i < 60 && ready_after != 200; ++i) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    ready_after = timed("GET", "/ready").first;
+  }
+  EXPECT_EQ(ready_after, 200);
+  auto out = c.compute(other_uid, other_input);
+  ASSERT_TRUE(out.ok()) << out.status().to_string();
+  EXPECT_EQ(other.decrypt(*out).value().size(), 1u);
+  http->stop();
 }
 
 }  // namespace

@@ -5,14 +5,20 @@
 #include <gtest/gtest.h>
 #include <arpa/inet.h>
 #include <netinet/in.h>
+#include <poll.h>
+#include <signal.h>
+#include <sys/mount.h>
 #include <sys/socket.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <filesystem>
 #include <fstream>
 #include <chrono>
 #include <cstdlib>
+#include <cstring>
 #include <map>
+#include <memory>
 #include <thread>
 
 #include "blindml/deploy/deploy.h"
@@ -21,6 +27,8 @@
 #include "blindml/serve/http_server.h"
 #include "blindml/serve/key_cache.h"
 #include "blindml/serve/key_store.h"
+#include "internal/http_fuzz.h"
+#include "internal/multipart.h"
 #include "key_store_contract.h"
 #include "model_data.h"
 
@@ -614,6 +622,21 @@ TEST(HttpServer, TlsServesHttpsToClientsThatTrustItsCertificate) {
   ASSERT_EQ(got.size(), rows.size());
   for (size_t i = 0; i < rows.size(); ++i) EXPECT_EQ(got[i].label, want[i].label) << i;
 
+  // TLS 1.2+ with forward-secret AEAD suites only: openssl s_client offering one suite or version.
+  auto handshake = [&](const std::string& flags) {
+    const std::string cmd = "timeout 10 openssl s_client -connect 127.0.0.1:" + std::to_string(r.server->port()) +
+                            " " + flags + " </dev/null >/dev/null 2>&1";
+    return std::system(cmd.c_str()) == 0;
+  };
+  EXPECT_TRUE(handshake("-tls1_2 -cipher ECDHE-RSA-AES128-GCM-SHA256"));
+  EXPECT_TRUE(handshake("-tls1_2 -cipher ECDHE-RSA-CHACHA20-POLY1305"));
+  EXPECT_TRUE(handshake("-tls1_3"));
+  EXPECT_FALSE(handshake("-tls1_1 -cipher DEFAULT@SECLEVEL=0"));
+  EXPECT_FALSE(handshake("-tls1_2 -cipher AES128-SHA"));            // static RSA, CBC with SHA-1
+  EXPECT_FALSE(handshake("-tls1_2 -cipher AES128-GCM-SHA256"));     // static RSA key exchange
+  EXPECT_FALSE(handshake("-tls1_2 -cipher ECDHE-RSA-AES128-SHA"));  // CBC with SHA-1
+  EXPECT_FALSE(handshake("-tls1_2 -cipher ECDHE-RSA-AES128-SHA256"));  // CBC
+
   // A client that does not trust the self-signed certificate, and plain HTTP on the TLS port, fail.
   auto untrusting = HttpClient::create(https, 10).value();
   EXPECT_FALSE(untrusting.request("GET", "/health").ok());
@@ -647,6 +670,485 @@ TEST(HttpServer, BadTlsFilesAreClearErrors) {
   auto half = make(dir + "/garbage.pem", "");
   ASSERT_FALSE(half.ok());
   EXPECT_EQ(half.status().code(), StatusCode::kInvalidArgument);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Hardening (issue 10; docs/server.md, "Limits and defenses"): slow, flooding and greedy clients,
+// a full disk, a writer killed during an upload, quotas, a hostile server. Raw sockets on
+// 127.0.0.1 play the attacker; every case checks the exact status and that valid clients are
+// still served afterwards.
+
+using Clock = std::chrono::steady_clock;
+double seconds_since(Clock::time_point t) { return std::chrono::duration<double>(Clock::now() - t).count(); }
+
+// A raw loopback connection: sends what it is told, reads one answer's status line.
+class Raw {
+ public:
+  explicit Raw(int port) {
+    fd_ = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    sockaddr_in addr{};
+    addr.sin_family = AF_INET;
+    addr.sin_port = htons(static_cast<uint16_t>(port));
+    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    if (fd_ >= 0 && ::connect(fd_, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0) {
+      ::close(fd_);
+      fd_ = -1;
+    }
+  }
+  ~Raw() {
+    if (fd_ >= 0) ::close(fd_);
+  }
+  bool ok() const { return fd_ >= 0; }
+  bool send(const std::string& data) {
+    size_t done = 0;
+    while (fd_ >= 0 && done < data.size()) {
+      const ssize_t n = ::send(fd_, data.data() + done, data.size() - done, MSG_NOSIGNAL);
+      if (n <= 0) return false;
+      done += static_cast<size_t>(n);
+    }
+    return fd_ >= 0;
+  }
+  bool readable(int timeout_ms) {
+    pollfd p{fd_, POLLIN, 0};
+    return ::poll(&p, 1, timeout_ms) > 0;
+  }
+  // The status line of one answer ("" when none within timeout_ms); its head and body in `rest`.
+  // The body (Content-Length) is consumed, so that the next call reads the next answer.
+  std::string status_line(int timeout_ms = 5000, std::string* rest = nullptr) {
+    const auto deadline = Clock::now() + std::chrono::milliseconds(timeout_ms);
+    auto fill = [&] {
+      const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now()).count();
+      if (left <= 0 || !readable(static_cast<int>(left))) return false;
+      char buf[4096];
+      const ssize_t n = ::recv(fd_, buf, sizeof buf, 0);
+      if (n <= 0) return false;
+      buf_.append(buf, static_cast<size_t>(n));
+      return true;
+    };
+    size_t end;
+    while ((end = buf_.find("\r\n\r\n")) == std::string::npos)
+      if (!fill()) return "";
+    std::string head = buf_.substr(0, end + 4);
+    std::string lower = head;
+    for (char& ch : lower) ch = static_cast<char>(std::tolower(static_cast<unsigned char>(ch)));
+    size_t length = 0;
+    if (auto at = lower.find("content-length: "); at != std::string::npos)
+      length = std::stoul(head.substr(at + 16));
+    while (buf_.size() < head.size() + length)
+      if (!fill()) break;
+    if (rest) *rest = buf_.substr(0, head.size() + length);
+    buf_.erase(0, std::min(buf_.size(), head.size() + length));
+    return head.substr(0, head.find("\r\n"));
+  }
+
+ private:
+  int fd_ = -1;
+  std::string buf_;
+};
+
+double rss_bytes() {
+  std::ifstream f("/proc/self/status");
+  for (std::string line; std::getline(f, line);)
+    if (line.starts_with("VmRSS:")) return std::stod(line.substr(6)) * 1024;
+  return -1;
+}
+
+// A GET /health on a new connection: its status and how long it took.
+std::pair<int, double> timed_health(const Running& r) {
+  const auto t = Clock::now();
+  auto c = HttpClient::create(r.url, 5).value();
+  auto res = c.request("GET", "/health");
+  return {res.ok() ? res->status : 0, seconds_since(t)};
+}
+
+TEST(HttpHardening, SlowClientsBeyondTheWorkersDoNotStopHealthOrCompute) {
+  // One compute worker, two control workers, two io threads; 64 connections that send half a
+  // request line and 8 uploads that stop mid-body: /health answers at once, and so does a valid
+  // client's computation.
+  const Model& m = model_for("logistic_regression_breast_cancer", "breast_cancer");
+  HttpServerOptions options;
+  options.compute_slots = 1;
+  options.queue = 0;
+  options.threads = 1;
+  Running r = start_server(m, temp_dir("keys"), options);
+  HttpClient http = connect(r);
+  auto [client, uid] = new_client_with_keys(m, http);
+  std::vector<std::unique_ptr<Raw>> slow;
+  for (int i = 0; i < 64; ++i) {
+    slow.push_back(std::make_unique<Raw>(r.server->port()));
+    ASSERT_TRUE(slow.back()->ok());
+    slow.back()->send("GET /hea");
+  }
+  std::vector<std::unique_ptr<SlowUpload>> uploads;
+  for (int i = 0; i < 8; ++i) {
+    uploads.push_back(std::make_unique<SlowUpload>(r.server->port(), "/add_key", 100000, "xy"));
+    ASSERT_TRUE(uploads.back()->ok());
+  }
+  double worst = 0;
+  for (int i = 0; i < 20; ++i) {
+    auto [status, secs] = timed_health(r);
+    EXPECT_EQ(status, 200);
+    worst = std::max(worst, secs);
+  }
+  EXPECT_LT(worst, 1.0) << "the slowest /health took " << worst << " s";
+  auto out = http.compute(uid, client.encrypt({m.test.features[0]}).value());
+  ASSERT_TRUE(out.ok()) << out.status().to_string();
+  EXPECT_TRUE(client.decrypt(*out).ok());
+  EXPECT_TRUE(wait_for_metric(http, "blindml_http_connections 73\n"));  // 64 + 8 slow + the probe
+}
+
+TEST(HttpHardening, HeaderFloodsAre431AndTheirMemoryIsNotKept) {
+  const Model& m = model_for("logistic_regression_breast_cancer", "breast_cancer");
+  Running r = start_server(m, temp_dir("keys"));
+  HttpClient http = connect(r);
+  {  // Many short header lines, under the byte limit: the line limit (100).
+    Raw c(r.server->port());
+    std::string req = "GET /health HTTP/1.1\r\nHost: x\r\n";
+    for (int i = 0; i < 150; ++i) req += "X-" + std::to_string(i) + ": y\r\n";
+    ASSERT_TRUE(c.send(req + "\r\n"));
+    std::string rest;
+    EXPECT_EQ(c.status_line(5000, &rest), "HTTP/1.1 431 Request Header Fields Too Large");
+    EXPECT_NE(rest.find("more than this server's limit of 100"), std::string::npos) << rest;
+  }
+  {  // One huge header line: the byte limit (16 KiB).
+    Raw c(r.server->port());
+    ASSERT_TRUE(c.send("GET /health HTTP/1.1\r\nHost: x\r\nX-Big: " + std::string(100000, 'a') + "\r\n\r\n"));
+    std::string rest;
+    EXPECT_EQ(c.status_line(5000, &rest), "HTTP/1.1 431 Request Header Fields Too Large");
+    EXPECT_NE(rest.find("limit of 16384 bytes"), std::string::npos) << rest;
+  }
+  // 64 MB of header lines as fast as the server takes them: refused after 16 KiB, and the
+  // process's memory does not keep the flood.
+  const double before = rss_bytes();
+  uint64_t sent = 0;
+  std::string status;
+  {
+    Raw c(r.server->port());
+    ASSERT_TRUE(c.send("GET /health HTTP/1.1\r\nHost: x\r\n"));
+    const std::string line = "X-Flood: " + std::string(1014, 'a') + "\r\n";
+    std::string chunk;
+    for (int i = 0; i < 64; ++i) chunk += line;
+    const auto start = Clock::now();
+    while (sent < (uint64_t{64} << 20) && seconds_since(start) < 10) {
+      if (c.readable(0)) break;
+      if (!c.send(chunk)) break;
+      sent += chunk.size();
+    }
+    status = c.status_line(5000);
+  }
+  EXPECT_EQ(status, "HTTP/1.1 431 Request Header Fields Too Large");
+  EXPECT_LT(sent, uint64_t{16} << 20) << "the server kept reading the flood";
+  std::this_thread::sleep_for(std::chrono::milliseconds(200));
+  const double growth = rss_bytes() - before;
+  EXPECT_LT(growth, 16e6) << "resident memory grew by " << growth / 1e6 << " MB";
+  auto [health, secs] = timed_health(r);
+  EXPECT_EQ(health, 200);
+  auto [client, uid] = new_client_with_keys(m, http);
+  EXPECT_TRUE(http.compute(uid, client.encrypt({m.test.features[0]}).value()).ok());
+}
+
+TEST(HttpHardening, RequestsThatNeverFinishGet408WithinTheDeadline) {
+  const Model& m = model_for("logistic_regression_breast_cancer", "breast_cancer");
+  HttpServerOptions options;
+  options.header_timeout_s = 1;
+  options.request_timeout_s = 2;
+  Running r = start_server(m, temp_dir("keys"), options);
+  {  // Headers that never end, a byte now and then (each read makes progress: no per-read timeout helps).
+    Raw c(r.server->port());
+    const auto t = Clock::now();
+    ASSERT_TRUE(c.send("GET /health HTTP/1.1\r\n"));
+    std::string line;
+    for (int i = 0; i < 30 && line.empty(); ++i) {
+      c.send("X");
+      if (c.readable(100)) line = c.status_line(1000);
+    }
+    EXPECT_EQ(line, "HTTP/1.1 408 Request Timeout");
+    EXPECT_GT(seconds_since(t), 0.9);
+    EXPECT_LT(seconds_since(t), 2.0);
+  }
+  {  // Headers, then half the body.
+    SlowUpload slow(r.server->port(), "/add_key", 1000, "abc");
+    ASSERT_TRUE(slow.ok());
+    const auto t = Clock::now();
+    EXPECT_EQ(slow.finish(""), "HTTP/1.1 408 Request Timeout");
+    EXPECT_GT(seconds_since(t), 1.5);
+    EXPECT_LT(seconds_since(t), 3.5);
+  }
+  HttpClient http = connect(r);
+  auto [client, uid] = new_client_with_keys(m, http);
+  EXPECT_TRUE(http.compute(uid, client.encrypt({m.test.features[0]}).value()).ok());
+}
+
+TEST(HttpHardening, BeyondTheConnectionLimitOnlyHealthIsAnswered) {
+  const Model& m = model_for("logistic_regression_breast_cancer", "breast_cancer");
+  HttpServerOptions options;
+  options.max_connections = 4;
+  Running r = start_server(m, temp_dir("keys"), options);
+  HttpClient http = connect(r);
+  auto [client, uid] = new_client_with_keys(m, http);
+  {
+    std::vector<std::unique_ptr<Raw>> held;
+    for (int i = 0; i < 4; ++i) {
+      held.push_back(std::make_unique<Raw>(r.server->port()));
+      held.back()->send("GET /in");
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(300));  // accepted
+    auto [health, secs] = timed_health(r);
+    EXPECT_EQ(health, 200);
+    EXPECT_LT(secs, 1.0);
+    auto info = http.request("GET", "/info");
+    ASSERT_TRUE(info.ok());
+    expect_json_error(*info, 503);
+    EXPECT_NE(info->body.find("4 connections open, its limit"), std::string::npos) << info->body;
+    // More than the overflow room (8): the extra connections are closed at once.
+    std::vector<std::unique_ptr<Raw>> extra;
+    for (int i = 0; i < 12; ++i) extra.push_back(std::make_unique<Raw>(r.server->port()));
+    Raw last(r.server->port());
+    last.send("GET /health HTTP/1.1\r\nHost: x\r\n\r\n");
+    EXPECT_EQ(last.status_line(3000), "");
+  }
+  // The slots are free again.
+  for (int i = 0; i < 200; ++i) {
+    auto info = http.request("GET", "/info");
+    if (info.ok() && info->status == 200) break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  auto out = http.compute(uid, client.encrypt({m.test.features[0]}).value());
+  ASSERT_TRUE(out.ok()) << out.status().to_string();
+  auto metrics = http.request("GET", "/metrics");
+  ASSERT_TRUE(metrics.ok());
+  EXPECT_EQ(metrics->body.find("blindml_http_connections_refused_total 0\n"), std::string::npos) << metrics->body;
+}
+
+TEST(HttpHardening, KeepAliveServesManyRequestsOnOneConnection) {
+  const Model& m = model_for("logistic_regression_breast_cancer", "breast_cancer");
+  Running r = start_server(m, temp_dir("keys"));
+  Raw c(r.server->port());
+  const auto t = Clock::now();
+  for (int i = 0; i < 50; ++i) {
+    ASSERT_TRUE(c.send("GET /health HTTP/1.1\r\nHost: x\r\n\r\n"));
+    std::string rest;
+    ASSERT_EQ(c.status_line(2000, &rest), "HTTP/1.1 200 OK") << i;
+    EXPECT_NE(rest.find("{\"status\":\"ok\"}"), std::string::npos) << rest;
+  }
+  // TCP_NODELAY: 50 answers on one connection take far less than 50 delayed ACKs (40 ms each).
+  EXPECT_LT(seconds_since(t), 1.0);
+}
+
+TEST(HttpHardening, QuotasOnStoredKeysAre507AndExistingKeysStay) {
+  const Model& m = model_for("logistic_regression_breast_cancer", "breast_cancer");
+  HttpServerOptions options;
+  options.max_stored_keys = 2;
+  Running r = start_server(m, temp_dir("keys"), options);
+  HttpClient http = connect(r);
+  auto [a, uid_a] = new_client_with_keys(m, http);
+  auto [b, uid_b] = new_client_with_keys(m, http);
+  auto c = deploy::Client::load_bytes(m.client_zip).value();
+  ASSERT_TRUE(c.generate_keys(&pool()).ok());
+  const auto keys_c = c.evaluation_keys().value();
+  auto over = http.request("POST", "/add_key", std::string(keys_c.begin(), keys_c.end()), "application/octet-stream");
+  ASSERT_TRUE(over.ok());
+  expect_json_error(*over, 507);
+  EXPECT_NE(over->body.find("--max-stored-keys"), std::string::npos) << over->body;
+  EXPECT_TRUE(http.compute(uid_a, a.encrypt({m.test.features[0]}).value()).ok());
+  ASSERT_TRUE(http.delete_key(uid_b).ok());
+  EXPECT_TRUE(http.add_key(keys_c).ok());
+  // Bytes: room for one client's keys only.
+  HttpServerOptions bytes_options;
+  bytes_options.max_stored_bytes = keys_c.size() + 10;
+  Running r2 = start_server(m, temp_dir("keys"), bytes_options);
+  HttpClient http2 = connect(r2);
+  ASSERT_TRUE(http2.add_key(keys_c).ok());
+  auto over2 = http2.request("POST", "/add_key", std::string(keys_c.begin(), keys_c.end()), "application/octet-stream");
+  ASSERT_TRUE(over2.ok());
+  expect_json_error(*over2, 507);
+  EXPECT_NE(over2->body.find("--max-stored-bytes"), std::string::npos) << over2->body;
+}
+
+TEST(HttpHardening, AFullDiskIs507WithoutPathsAndReadyIs503) {
+  // A 1 MiB tmpfs as the key store (root only: mount(2)); filled with a file until ENOSPC.
+  const std::string dir = temp_dir("fulldisk");
+  fs::create_directories(dir);
+  if (::mount("tmpfs", dir.c_str(), "tmpfs", 0, "size=1m,mode=0700") != 0)
+    GTEST_SKIP() << "cannot mount a tmpfs (needs root): " << std::strerror(errno);
+  struct Unmount {
+    std::string dir;
+    ~Unmount() { ::umount2(dir.c_str(), MNT_DETACH); }
+  } unmount{dir};
+  const Model& m = model_for("logistic_regression_breast_cancer", "breast_cancer");
+  auto server = deploy::Server::load(m.dir + "/server.zip").value();
+  auto store = open_file_key_store(dir, 64 * 1024).value();
+  HttpServerOptions options;
+  options.host = "127.0.0.1";
+  options.port = 0;
+  options.client_zip = m.client_zip;
+  options.threads = 2;
+  Running r{std::make_unique<HttpServer>(HttpServer::create(std::move(server), std::move(store), options).value()), ""};
+  ASSERT_TRUE(r.server->start().ok());
+  r.url = "http://127.0.0.1:" + std::to_string(r.server->port());
+  HttpClient http = connect(r);
+  auto [old_client, old_uid] = new_client_with_keys(m, http);
+  ASSERT_EQ(http.request("GET", "/ready")->status, 200);
+  {
+    std::ofstream filler(dir + "/filler", std::ios::binary);
+    const std::string block(4096, 'f');
+    for (int i = 0; i < 1024 && filler; ++i) filler.write(block.data(), block.size());
+  }
+  auto c = deploy::Client::load_bytes(m.client_zip).value();
+  ASSERT_TRUE(c.generate_keys(&pool()).ok());
+  const auto keys = c.evaluation_keys().value();
+  auto full = http.request("POST", "/add_key", std::string(keys.begin(), keys.end()), "application/octet-stream");
+  ASSERT_TRUE(full.ok());
+  expect_json_error(*full, 507);
+  EXPECT_EQ(full->body.find(dir), std::string::npos) << "a server path in an error: " << full->body;
+  auto ready = http.request("GET", "/ready");
+  ASSERT_TRUE(ready.ok());
+  expect_json_error(*ready, 503);
+  EXPECT_NE(ready->body.find("disk is full"), std::string::npos) << ready->body;
+  EXPECT_EQ(ready->body.find(dir), std::string::npos) << ready->body;
+  for (const auto& e : fs::directory_iterator(dir))
+    EXPECT_FALSE(e.path().filename().string().starts_with(".tmp-")) << e.path();
+  // The old keys still serve (read from the full disk after a restart-like cache miss too).
+  auto out = http.compute(old_uid, old_client.encrypt({m.test.features[0]}).value());
+  ASSERT_TRUE(out.ok()) << out.status().to_string();
+  auto reread = open_file_key_store(dir, 0).value()->get(old_uid, 1 << 30);
+  EXPECT_TRUE(reread.ok()) << reread.status().to_string();
+  fs::remove(dir + "/filler");
+  EXPECT_EQ(http.request("GET", "/ready")->status, 200);
+  EXPECT_TRUE(http.add_key(keys).ok());
+}
+
+TEST(HttpHardening, AWriterKilledDuringAnUploadLeavesNoTempFileAfterARestart) {
+  const std::string dir = temp_dir("killed");
+  auto store = open_file_key_store(dir).value();
+  const std::string old_uid = new_uid().value();
+  const std::vector<uint8_t> old_keys(5000, 3);
+  ASSERT_TRUE(store->put(old_uid, old_keys).ok());
+  // A child process writes 256 MB of keys; it is killed (SIGKILL) once its temporary file exists.
+  const std::string new_uid_text = new_uid().value();
+  const pid_t child = ::fork();
+  ASSERT_GE(child, 0);
+  if (child == 0) {
+    const std::vector<uint8_t> big(size_t{256} << 20, 7);
+    (void)store->put(new_uid_text, big);
+    ::_exit(0);
+  }
+  bool seen = false;
+  for (int i = 0; i < 2000 && !seen; ++i) {
+    for (const auto& e : fs::directory_iterator(dir))
+      if (e.path().filename().string().starts_with(".tmp-")) seen = true;
+    if (!seen) std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  }
+  ::kill(child, SIGKILL);
+  int status = 0;
+  ::waitpid(child, &status, 0);
+  ASSERT_TRUE(seen) << "the child's temporary file never appeared";
+  ASSERT_TRUE(WIFSIGNALED(status)) << "the child finished its write before the kill";
+  // A restart: the store opens, the dead writer's temporary file goes, the old keys are intact.
+  auto reopened = open_file_key_store(dir).value();
+  for (const auto& e : fs::directory_iterator(dir))
+    EXPECT_FALSE(e.path().filename().string().starts_with(".tmp-")) << e.path();
+  EXPECT_EQ(reopened->get(old_uid, 1 << 20).value(), old_keys);
+  EXPECT_EQ(reopened->get(new_uid_text, 1 << 30).status().code(), StatusCode::kNotFound);
+  EXPECT_EQ(reopened->stats().value().keys, 1u);
+}
+
+// A hostile "server" on a loopback port: answers every connection with a body that never ends.
+class EndlessServer {
+ public:
+  EndlessServer() {
+    fd_ = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    sockaddr_in addr{};
+    addr.sin_family = AF_INET;
+    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    ::bind(fd_, reinterpret_cast<sockaddr*>(&addr), sizeof addr);
+    ::listen(fd_, 4);
+    socklen_t len = sizeof addr;
+    ::getsockname(fd_, reinterpret_cast<sockaddr*>(&addr), &len);
+    port_ = ntohs(addr.sin_port);
+    thread_ = std::thread([this] {
+      const int c = ::accept(fd_, nullptr, nullptr);
+      if (c < 0) return;
+      char buf[4096];
+      (void)::recv(c, buf, sizeof buf, 0);
+      std::string head = "HTTP/1.1 200 OK\r\nContent-Type: application/zip\r\nTransfer-Encoding: chunked\r\n\r\n";
+      (void)::send(c, head.data(), head.size(), MSG_NOSIGNAL);
+      const std::string chunk = "10000\r\n" + std::string(0x10000, 'z') + "\r\n";
+      for (int i = 0; i < 4096; ++i)  // 256 MB at most
+        if (::send(c, chunk.data(), chunk.size(), MSG_NOSIGNAL) <= 0) break;
+      ::close(c);
+    });
+  }
+  ~EndlessServer() {
+    ::shutdown(fd_, SHUT_RDWR);
+    thread_.join();
+    ::close(fd_);
+  }
+  int port() const { return port_; }
+
+ private:
+  int fd_ = -1;
+  int port_ = 0;
+  std::thread thread_;
+};
+
+TEST(HttpHardening, AnOversizedAnswerIsAClearClientError) {
+  EndlessServer hostile;
+  auto client = HttpClient::create("http://127.0.0.1:" + std::to_string(hostile.port()), 10, "", "", 1 << 20).value();
+  const double before = rss_bytes();
+  auto zip = client.get_client();
+  ASSERT_FALSE(zip.ok());
+  EXPECT_EQ(zip.status().code(), StatusCode::kResourceExhausted);
+  EXPECT_NE(zip.status().message().find("larger than this client's limit of 1048576 bytes"), std::string::npos)
+      << zip.status().to_string();
+  EXPECT_LT(rss_bytes() - before, 32e6);
+  // A real server's client.zip over a small limit, and within the default.
+  const Model& m = model_for("logistic_regression_breast_cancer", "breast_cancer");
+  Running r = start_server(m, temp_dir("keys"));
+  auto small = HttpClient::create(r.url, 10, "", "", 100).value();
+  EXPECT_EQ(small.get_client().status().code(), StatusCode::kResourceExhausted);
+  EXPECT_EQ(connect(r).get_client().value(), m.client_zip);
+}
+
+int parse(const std::string& bytes) {
+  return internal::parse_request_for_fuzzing(
+      std::span<const uint8_t>(reinterpret_cast<const uint8_t*>(bytes.data()), bytes.size()));
+}
+
+TEST(HttpParsing, TheFuzzEntryPointAppliesTheServersLimits) {
+  EXPECT_EQ(parse("GET /health HTTP/1.1\r\nHost: x\r\n\r\n"), 200);
+  EXPECT_EQ(parse("GET /health HTTP/1.1\r\nHost: x\r\n"), 0);  // unfinished
+  std::string many = "GET / HTTP/1.1\r\n";
+  for (int i = 0; i < 101; ++i) many += "A" + std::to_string(i) + ": b\r\n";
+  EXPECT_EQ(parse(many + "\r\n"), 431);
+  EXPECT_EQ(parse("GET / HTTP/1.1\r\nX: " + std::string(20000, 'a') + "\r\n\r\n"), 431);
+  EXPECT_EQ(parse("POST / HTTP/1.1\r\nContent-Length: 99999999999\r\n\r\n"), 413);
+  EXPECT_EQ(parse("POST / HTTP/1.1\r\nContent-Length: 3\r\n\r\nabc"), 200);
+  EXPECT_EQ(parse("POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n0\r\n\r\n"), 200);
+  EXPECT_EQ(parse("POST / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n"), 400);
+  EXPECT_EQ(parse("NOT HTTP\r\n\r\n"), 400);
+  EXPECT_EQ(parse("POST / HTTP/1.1\r\nContent-Type: multipart/form-data; boundary=b\r\nContent-Length: 9\r\n\r\n--b\r\nxxxx"), 400);
+}
+
+TEST(HttpParsing, MultipartPartsAreViewsIntoTheBodyAndMalformedBodiesAreRefused) {
+  const std::string body = "--b\r\nContent-Disposition: form-data; name=\"uid\"\r\n\r\nabc\r\n"
+                           "--b\r\nContent-Disposition: form-data; name=\"model_input\"; filename=\"x\"\r\n"
+                           "Content-Type: application/octet-stream\r\n\r\n\x01\x02\r\n--b--\r\n";
+  auto parts = internal::parse_multipart("multipart/form-data; boundary=\"b\"", body);
+  ASSERT_TRUE(parts.ok()) << parts.status().to_string();
+  ASSERT_EQ(parts->size(), 2u);
+  EXPECT_EQ((*parts)[0].name, "uid");
+  EXPECT_EQ((*parts)[0].content, "abc");
+  EXPECT_EQ((*parts)[1].name, "model_input");
+  EXPECT_EQ((*parts)[1].filename, "x");
+  EXPECT_EQ((*parts)[1].content, "\x01\x02");
+  EXPECT_FALSE(internal::parse_multipart("multipart/form-data", body).ok());                      // no boundary
+  EXPECT_FALSE(internal::parse_multipart("multipart/form-data; boundary=b", body.substr(0, 60)).ok());  // truncated
+  EXPECT_FALSE(internal::parse_multipart("multipart/form-data; boundary=b",
+                                         "--b\r\nContent-Type: x\r\n\r\nabc\r\n--b--").ok());  // no name
+  std::string many;
+  for (int i = 0; i < 17; ++i) many += "--b\r\nContent-Disposition: form-data; name=\"f\"\r\n\r\nx\r\n";
+  EXPECT_FALSE(internal::parse_multipart("multipart/form-data; boundary=b", many + "--b--").ok());  // > 16 parts
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -4,7 +4,8 @@
 // send encrypt() output to compute(), give the answer to decrypt().
 //
 // A non-2xx answer becomes a Status carrying the server's {"error": "..."} message: 400/409/415
-// invalid_argument, 404 not_found, 413/503 resource_exhausted, other codes io_error.
+// invalid_argument, 404 not_found, 413/503/507 resource_exhausted, other codes io_error. Answers
+// are capped (max_response_bytes): a hostile server cannot exhaust the client's memory.
 //
 // Thread safety: one HttpClient per thread (each holds its own connection).
 #pragma once
@@ -30,8 +31,12 @@ class HttpClient {
   // url: "http://host:port" (a trailing slash is ignored).
   // An https:// URL verifies the server's certificate against ca_cert_file (PEM) when given, or
   // else the system's CA store (/etc/ssl/certs).
+  // An answer whose body is larger than max_response_bytes is abandoned as it arrives (never held
+  // whole): resource_exhausted naming the limit.
+  static constexpr uint64_t kDefaultMaxResponseBytes = uint64_t{1} << 30;
   static Result<HttpClient> create(const std::string& url, uint32_t timeout_s = 600,
-                                   const std::string& bearer_token = "", const std::string& ca_cert_file = "");
+                                   const std::string& bearer_token = "", const std::string& ca_cert_file = "",
+                                   uint64_t max_response_bytes = kDefaultMaxResponseBytes);
   HttpClient(HttpClient&&) noexcept;
   HttpClient& operator=(HttpClient&&) noexcept;
   ~HttpClient();

@@ -3,12 +3,18 @@
 // with Concrete ML's routes (GET /get_client, POST /add_key, POST /compute) and health, readiness,
 // model info, key deletion and Prometheus metrics.
 //
-// Robustness: keys and encrypted inputs have separate body limits (413 beyond them); reads and
-// writes time out; computations run on a fixed number of compute slots (each with its own thread
-// pool) with a bounded wait queue, and a request that finds the queue full gets 503 at once;
-// every malformed, truncated, mismatched or unknown-uid request gets a 4xx with a JSON body
-// {"error": "..."}; an unexpected failure inside a handler is a 500 and the server keeps serving.
-// stop() stops accepting connections and returns once the requests in flight are answered.
+// Robustness (docs/server.md, "Limits and defenses"): sockets are served asynchronously by a few
+// io threads, so slow clients cost memory, not threads, and GET /health is answered on the io
+// threads whatever the workers do; every request has a header deadline and a whole-request
+// deadline (408), a header size and line-count limit (431), a body limit per route (413) and a
+// share of one server-wide body budget (503); at most max_connections connections are served
+// (a few more may ask /health; beyond those a connection is closed at once); TCP_NODELAY and
+// keep-alive on every connection. Key parsing, computations and key-store calls run on bounded
+// worker pools (compute_slots + queue threads for add_key and compute; two for /ready, /metrics
+// and DELETE) and a request that finds its pool full gets 503 at once. Optional per-server
+// quotas on stored keys (507). Every error is a JSON body {"error": "..."} without server paths;
+// an unexpected failure inside a handler is a 500 and the server keeps serving. stop() stops
+// accepting connections and returns once the requests in flight are answered.
 //
 // Only this part sees HTTP types: the HTTP library stays behind the pimpl.
 //
@@ -38,9 +44,15 @@ struct HttpServerOptions {
   uint32_t compute_slots = 1;                         // computations (and key expansions) at once
   uint32_t threads = 0;                               // threads of each slot's pool (0: one per core)
   uint32_t queue = 16;                                // requests waiting for a slot before 503
-  uint32_t http_threads = 0;                          // connection threads (0: slots + queue + 4)
-  uint32_t read_timeout_s = 30;                       // per read of a request
-  uint32_t write_timeout_s = 30;                      // per write of a response
+  uint32_t io_threads = 2;                            // threads running the sockets (0: 2)
+  uint32_t max_connections = 256;                     // connections served at once (more: 503 or closed)
+  uint64_t max_header_bytes = 16 * 1024;              // request line + headers of one request (431)
+  uint32_t max_header_fields = 100;                   // header lines of one request (431)
+  uint32_t header_timeout_s = 10;                     // headers complete within (keep-alive idle included; 408)
+  uint32_t request_timeout_s = 300;                   // headers and body complete within (408)
+  uint32_t write_timeout_s = 60;                      // an answer written within (else the connection is closed)
+  uint64_t max_stored_keys = 0;                       // clients' keys in the store before add_key gets 507 (0: no limit)
+  uint64_t max_stored_bytes = 0;                      // bytes of keys in the store, likewise (0: no limit)
   uint64_t cache_bytes = uint64_t{2} << 30;           // budget of the expanded-keys cache
   std::string bearer_token;                           // non-empty: required by add_key/compute/DELETE
   // TLS (HTTPS): both PEM files, or neither (plain HTTP). The key file must not be encrypted.

@@ -17,8 +17,8 @@
 // keys are one Redis string under `blindml:key:<uid>`, framed exactly like a key file (magic,
 // version, length, SHA-256; verified on every read), and two bookkeeping entries
 // (`blindml:key-sizes`, a hash uid -> key bytes, and `blindml:key-bytes`, their sum) kept in step
-// by Lua scripts so that stats() is O(1). One connection behind a mutex; a command that fails on
-// the connection reconnects and is retried once.
+// by Lua scripts so that stats() is O(1). A small pool of connections with per-command timeouts;
+// a command that fails on a connection that Redis closed reconnects and is retried once.
 //
 // Thread safety: every KeyStore method may be called from many threads at once.
 #pragma once
@@ -60,15 +60,27 @@ class KeyStore {
   // not_found when the uid has no keys.
   virtual Status remove(std::string_view uid) = 0;
   virtual Result<KeyStoreStats> stats() const = 0;
+  // Whether the store can take writes now (GET /ready): ok, or an error a person can act on,
+  // without file paths (it reaches clients). Never called by GET /health.
+  virtual Status ready() const { return stats().status(); }
 };
 
-// Opens (creating it, mode 0700, when missing) a file-system store in dir.
-Result<std::unique_ptr<KeyStore>> open_file_key_store(const std::string& dir);
+// Opens (creating it, mode 0700, when missing) a file-system store in dir, and removes the
+// temporary files that writers which died left behind (their process is gone, or they are older
+// than an hour). ready() fails while the directory's filesystem has less than min_free_bytes
+// free (or no free inode). A write that finds the disk full is resource_exhausted.
+inline constexpr uint64_t kDefaultMinFreeBytes = uint64_t{64} << 20;
+Result<std::unique_ptr<KeyStore>> open_file_key_store(const std::string& dir,
+                                                      uint64_t min_free_bytes = kDefaultMinFreeBytes);
 
 // Connects to Redis at url, "redis://[:password@]host[:port][/db]" (port 6379, db 0 by default),
 // and checks that it answers (PING); an unreachable server is an io_error naming the address.
-// timeout_ms bounds the connection and every command. Ignores SIGPIPE for the process (a dead
-// Redis connection must fail a write, not kill the server).
-Result<std::unique_ptr<KeyStore>> open_redis_key_store(const std::string& url, uint32_t timeout_ms = 5000);
+// timeout_ms bounds the connection and every command (connect, read and write timeouts on each
+// connection); up to `connections` commands run at once, each on its own connection; a caller
+// that finds them all busy for timeout_ms gets io_error. After a command times out, commands
+// fail at once (io_error) for the next second instead of each waiting out its timeout. Ignores
+// SIGPIPE for the process (a dead Redis connection must fail a write, not kill the server).
+Result<std::unique_ptr<KeyStore>> open_redis_key_store(const std::string& url, uint32_t timeout_ms = 2000,
+                                                       uint32_t connections = 4);
 
 }  // namespace blindml::serve

@@ -35,6 +35,9 @@ class Metrics {
     uint64_t computing = 0;
     uint64_t body_bytes = 0;  // request bodies held in memory
     uint64_t body_budget = 0;
+    uint64_t connections = 0;           // open now
+    uint64_t connection_limit = 0;      // max_connections
+    uint64_t refused_connections = 0;   // closed at once, beyond the overflow room (counter)
   };
   std::string render(const Gauges& gauges) const;
 
