@@ -8,9 +8,11 @@
 #include <cstring>
 #include <filesystem>
 #include <fstream>
+#include <limits>
 #include <nlohmann/json.hpp>
 
 #include "blindml/base/bytes.h"
+#include "blindml/base/checked.h"
 #include "blindml/circuit/analysis.h"
 #include "blindml/circuit/fhe_eval.h"
 #include "blindml/crypto/aligned.h"
@@ -30,6 +32,8 @@ namespace {
 constexpr uint64_t kMaxClientEntry = uint64_t{64} << 20;
 constexpr uint64_t kMaxServerEntry = uint64_t{1} << 30;
 constexpr uint64_t kMaxSecretKey = uint64_t{64} << 20;
+constexpr uint64_t kMaxOutputRows = uint64_t{1} << 24;
+constexpr int64_t kMaxShape = int64_t{1} << 24;  // features or outputs of a served model
 
 // ---- files ----
 
@@ -375,7 +379,9 @@ Result<Client> Client::load_bytes(std::span<const uint8_t> zip) {
   };
   specs->input_features = shape_of("input");
   specs->outputs = shape_of("output");
-  if (specs->input_features <= 0 || specs->outputs <= 0) return corrupted("client.specs.json: malformed input/output shapes");
+  if (specs->input_features <= 0 || specs->outputs <= 0 || specs->input_features > kMaxShape ||
+      specs->outputs > kMaxShape)
+    return corrupted("client.specs.json: malformed input/output shapes (each 1.." + std::to_string(kMaxShape) + ")");
   if (!j.contains("carrier_bits") || !j["carrier_bits"].is_number_unsigned() || j["carrier_bits"] < 1 ||
       j["carrier_bits"] > circuit::kMaxCarrierBits)
     return corrupted("client.specs.json: carrier_bits missing or out of range");
@@ -468,8 +474,10 @@ Result<std::vector<model::Prediction>> Client::decrypt(std::span<const uint8_t> 
   if (env.key != key_id_)
     return invalid_argument("this answer was computed for another client's keys (key id " + hex(env.key) +
                             ", these keys are " + hex(key_id_) + ")");
+  if (env.rows == 0 || env.rows > kMaxOutputRows)
+    return corrupted("the encrypted output has a bad row count (" + std::to_string(env.rows) + ")");
+  // rows <= 2^24 and outputs < 2^31 (validated at load): the product fits.
   const uint64_t count = env.rows * static_cast<uint64_t>(specs_->outputs);
-  if (env.rows == 0 || env.rows > (uint64_t{1} << 24)) return corrupted("the encrypted output has a bad row count");
   auto list = crypto::deserialize_lwe_list(env.payload, specs_->params, env.payload.size());
   if (!list.ok()) return Status(list.status().code(), "encrypted output: " + list.status().message());
   if (list->count() != count)
@@ -584,20 +592,34 @@ Result<std::vector<uint8_t>> Server::run(std::span<const uint8_t> input, const K
   if (st.compiled.needs_bootstrapping && !keys.keys) return invalid_argument("this model needs evaluation keys");
   auto seeded = crypto::deserialize_seeded_lwe_list(env.payload, st.compiled.params, env.payload.size());
   if (!seeded.ok()) return Status(seeded.status().code(), "encrypted input: " + seeded.status().message());
+  // The row count comes from the peer: every product with it is overflow-checked (a wrapped
+  // rows·features once passed this test and sent the row loop past its buffers).
   const uint64_t rows = env.rows;
-  if (rows == 0 || seeded->count() != rows * static_cast<uint64_t>(st.features))
-    return corrupted("the encrypted input holds " + std::to_string(seeded->count()) + " ciphertexts for " +
+  const uint64_t features = static_cast<uint64_t>(st.features), outputs = static_cast<uint64_t>(st.outputs);
+  const auto in_count = checked_mul(rows, features);
+  if (rows == 0 || !in_count || seeded->count() != *in_count)
+    return corrupted("the encrypted input holds " + std::to_string(seeded->count()) + " ciphertexts, its header says " +
                      std::to_string(rows) + " rows of " + std::to_string(st.features) + " features");
-  auto list = crypto::expand_seeded_lwe_list(*seeded);
   const auto dim = st.compiled.params.big_lwe_dimension();
   const uint64_t words = dim.value + 1;
-  crypto::LweCiphertextList out(dim, rows * static_cast<uint64_t>(st.outputs));
+  const auto out_count = checked_mul(rows, outputs);
+  const uint64_t out_bytes = out_count ? crypto::serialized_lwe_list_size(st.compiled.params, *out_count)
+                                       : std::numeric_limits<uint64_t>::max();
+  if (out_bytes > limits.max_output)
+    return resource_exhausted("the answer to " + std::to_string(rows) + " rows would be " + std::to_string(out_bytes) +
+                              " bytes, over the limit of " + std::to_string(limits.max_output) +
+                              ": send fewer rows per request");
+  auto list = crypto::expand_seeded_lwe_list(*seeded);
+  crypto::LweCiphertextList out(dim, *out_count);
   for (uint64_t r = 0; r < rows; ++r) {
     crypto::LweCiphertextList row(dim, static_cast<uint64_t>(st.features));
     std::copy_n(list.data().begin() + r * st.features * words, st.features * words, row.data().begin());
     std::vector<circuit::EncryptedTensor> in;
     in.push_back(circuit::EncryptedTensor{{st.features}, std::move(row)});
     BLINDML_ASSIGN_OR_RETURN(auto res, st.evaluator->evaluate(std::move(in), keys.keys.get(), pool));
+    if (res.size() != 1 || res[0].ciphertexts.data().size() != outputs * words)
+      return internal_error("the evaluator returned " + std::to_string(res.empty() ? 0 : res[0].ciphertexts.count()) +
+                            " output ciphertexts, the circuit declares " + std::to_string(outputs));
     std::copy(res[0].ciphertexts.data().begin(), res[0].ciphertexts.data().end(),
               out.data().begin() + r * st.outputs * words);
   }
