@@ -8,9 +8,11 @@ namespace {
 
 std::atomic<bool> g_active{false};
 std::atomic<size_t> g_largest{0};
+std::atomic<size_t> g_total{0};
 
 void note(size_t n) {
   if (!g_active.load(std::memory_order_relaxed)) return;
+  g_total.fetch_add(n, std::memory_order_relaxed);
   size_t seen = g_largest.load(std::memory_order_relaxed);
   while (n > seen && !g_largest.compare_exchange_weak(seen, n, std::memory_order_relaxed)) {
   }
@@ -30,10 +32,12 @@ void* allocate(size_t n, size_t align) {
 namespace blindml::testing {
 LargestAllocation::LargestAllocation() {
   g_largest.store(0);
+  g_total.store(0);
   g_active.store(true);
 }
 LargestAllocation::~LargestAllocation() { g_active.store(false); }
 size_t LargestAllocation::bytes() const { return g_largest.load(); }
+size_t LargestAllocation::total() const { return g_total.load(); }
 }  // namespace blindml::testing
 
 void* operator new(size_t n) { return allocate(n, 0); }

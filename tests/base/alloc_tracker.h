@@ -15,6 +15,7 @@ class LargestAllocation {
   LargestAllocation();   // starts measuring (nested scopes are not supported)
   ~LargestAllocation();  // stops
   size_t bytes() const;  // the largest single allocation since construction
+  size_t total() const;  // all bytes allocated since construction (freed or not)
 };
 
 }  // namespace blindml::testing

@@ -8,6 +8,8 @@
 #include <cstring>
 #include <filesystem>
 #include <fstream>
+#include <functional>
+#include <nlohmann/json.hpp>
 
 #include "alloc_tracker.h"
 #include "blindml/base/bytes.h"
@@ -155,6 +157,127 @@ TEST(EnvelopeCounts, ResealedOutputRowCountIsRefusedByTheClient) {
   write_u64(bad, kRowsAt, 2);  // plausible, but the list holds one row's ciphertexts
   reseal(bad);
   expect_status(s.client.decrypt(bad).status(), StatusCode::kCorrupted, "2 rows need");
+}
+
+
+// ---- wrong-typed and out-of-range JSON fields ----
+
+using nlohmann::json;
+
+// client.zip with one JSON entry edited.
+std::vector<uint8_t> edit_zip(const std::vector<uint8_t>& zip, const std::string& entry,
+                              const std::function<void(json&)>& edit) {
+  auto files = internal::read_zip(zip, "zip", 1 << 26).value();
+  json j = json::parse(files.at(entry).begin(), files.at(entry).end());
+  edit(j);
+  const std::string text = j.dump();
+  std::vector<internal::ZipEntry> entries;
+  for (auto& [name, data] : files)
+    entries.push_back({name, name == entry ? std::vector<uint8_t>(text.begin(), text.end()) : data});
+  return internal::write_zip(entries).value();
+}
+
+struct JsonCase {
+  std::string entry;
+  std::function<void(json&)> edit;
+  std::string field;  // the message names it
+};
+
+TEST(JsonFields, WrongTypesInClientZipAreCorruptedNamingTheField) {
+  const json big = json::parse("9223372036854775808");  // 2^63: no int64_t
+  const std::vector<JsonCase> cases = {
+      {"client.specs.json", [](json& j) { j["needs_evaluation_keys"] = "yes"; }, "'needs_evaluation_keys' must be a boolean, got a string"},
+      {"client.specs.json", [](json& j) { j["carrier_bits"] = "8"; }, "'carrier_bits' must be a non-negative integer, got a string"},
+      {"client.specs.json", [](json& j) { j["carrier_bits"] = 4096; }, "'carrier_bits' = 4096 is outside [1, 48]"},
+      {"client.specs.json", [](json& j) { j["output"]["signed"] = 1; }, "output: field 'signed' must be a boolean"},
+      {"client.specs.json", [&](json& j) { j["input"]["shape"][0] = big; }, "input: field 'shape[0]' = 9223372036854775808 is outside"},
+      {"client.specs.json", [](json& j) { j["input"]["shape"][0] = 1 << 30; }, "field 'shape[0]' = 1073741824 is outside [1, 16777216]"},
+      {"client.specs.json", [](json& j) { j["parameters"]["lwe_dimension"] = "742"; }, "parameters: field 'lwe_dimension' must be a non-negative integer"},
+      {"client.specs.json", [](json& j) { j["parameters"]["lwe_noise_log2_std"] = true; }, "field 'lwe_noise_log2_std' must be a finite number, got a boolean"},
+      {"client.specs.json", [](json& j) { j["model_id"] = 7; }, "field 'model_id' must be a string, got an integer"},
+      {"client.specs.json", [](json& j) { j["parameters"] = json::array(); }, "field 'parameters' must be an object, got an array"},
+      {"serialized_processing.json", [](json& j) { j["features"][0]["signed"] = "true"; }, "features[0]: field 'signed' must be a boolean, got a string"},
+      {"serialized_processing.json", [&](json& j) { j["features"][1]["zero_point"] = big; }, "features[1]: field 'zero_point' = 9223372036854775808 is outside the range"},
+      {"serialized_processing.json", [](json& j) { j["features"][1]["zero_point"] = int64_t{1} << 40; }, "features[1]: field 'zero_point' = 1099511627776 is outside"},
+      {"serialized_processing.json", [](json& j) { j["features"][0]["n_bits"] = 2.5; }, "field 'n_bits' must be a non-negative integer, got a number with a fraction"},
+      {"serialized_processing.json", [](json& j) { j["post_transform"] = 3; }, "field 'post_transform' must be a string, got an integer"},
+      {"serialized_processing.json", [](json& j) { j["binary_single_score"] = "no"; }, "field 'binary_single_score' must be a boolean, got a string"},
+      {"serialized_processing.json", [](json& j) { j["normalize_l1"] = json::object(); }, "field 'normalize_l1' must be a boolean, got an object"},
+      {"serialized_processing.json", [](json& j) { j["output"]["scale"][0] = "1"; }, "output: field 'scale[0]' must be a finite number, got a string"},
+      {"serialized_processing.json", [](json& j) { j["features"] = 3; }, "field 'features' must be an array, got an integer"},
+      {"versions.json", [](json& j) { j["format_version"] = "1"; }, "field 'format_version' must be a non-negative integer, got a string"},
+      {"versions.json", [](json& j) { j["artifact"] = 1; }, "field 'artifact' must be a string, got an integer"},
+      {"versions.json", [](json& j) { j["model_id"] = json(); }, "field 'model_id' must be a string, got null"},
+  };
+  ASSERT_TRUE(Client::load_bytes(leveled().client_zip).ok());
+  for (const auto& c : cases) {
+    auto zip = edit_zip(leveled().client_zip, c.entry, c.edit);
+    auto r = Client::load_bytes(zip);
+    expect_status(r.status(), StatusCode::kCorrupted, c.field);
+    EXPECT_NE(r.status().message().find(c.entry), std::string::npos) << r.status().message();
+  }
+}
+
+TEST(JsonFields, WrongTypesInServerZipAreCorruptedNamingTheField) {
+  ASSERT_TRUE(Server::load_bytes(leveled().server_zip).ok());
+  const std::vector<JsonCase> cases = {
+      {"versions.json", [](json& j) { j["format_version"] = -1; }, "field 'format_version' = -1 is outside the range"},
+      {"versions.json", [](json& j) { j["artifact"] = json::array({"server"}); }, "field 'artifact' must be a string, got an array"},
+      {"versions.json", [](json& j) { j["model_id"] = false; }, "field 'model_id' must be a string, got a boolean"},
+      {"versions.json", [](json& j) { j.erase("model_id"); }, "field 'model_id' is missing"},
+  };
+  for (const auto& c : cases) {
+    auto r = Server::load_bytes(edit_zip(leveled().server_zip, c.entry, c.edit));
+    expect_status(r.status(), StatusCode::kCorrupted, c.field);
+    EXPECT_NE(r.status().message().find("server.zip/versions.json"), std::string::npos) << r.status().message();
+  }
+}
+
+// ---- a circuit whose analysis would need gigabytes ----
+
+// input [2^20] -> sum (one element with 2^20 noise terms) -> reshape [1] -> gather 2^20 copies of
+// it: 8 MiB of gather indices (a few KiB deflated) that asked the analysis for 2^40 terms.
+TEST(CircuitBombs, GatheredWideSumIsRefusedWithBoundedMemory) {
+  const int64_t n = int64_t{1} << 20;
+  std::vector<circuit::Node> nodes(5);
+  nodes[0].kind = circuit::OpKind::kInput;
+  nodes[0].name = "x";
+  nodes[0].shape = {n};
+  nodes[0].range_min = {0};
+  nodes[0].range_max = {1};
+  nodes[1].kind = circuit::OpKind::kSum;
+  nodes[1].name = "s";
+  nodes[1].inputs = {0};
+  nodes[1].attrs = {0};
+  nodes[2].kind = circuit::OpKind::kReshape;
+  nodes[2].name = "r";
+  nodes[2].inputs = {1};
+  nodes[2].shape = {1};
+  nodes[3].kind = circuit::OpKind::kGather;
+  nodes[3].name = "g";
+  nodes[3].inputs = {2};
+  nodes[3].shape = {n};
+  nodes[3].attrs.assign(n + 1, 0);  // axis 0, then n zero indices
+  nodes[4].kind = circuit::OpKind::kOutput;
+  nodes[4].name = "y";
+  nodes[4].inputs = {3};
+  nodes[4].shape = {n};
+  auto compiled = Server::load_bytes(leveled().server_zip)->compiled();
+  compiled.circuit = circuit::Circuit(std::move(nodes));
+  ASSERT_TRUE(compiled.circuit.validate().ok()) << compiled.circuit.validate().to_string();
+  const auto blob = compiler::serialize_compiled_circuit(compiled);
+  auto zip = internal::write_zip({{"circuit.bin", blob},
+                                  {"versions.json", internal::read_zip(leveled().server_zip, "z", 1 << 20)
+                                                        .value()
+                                                        .at("versions.json")}})
+                 .value();
+  EXPECT_LT(zip.size(), size_t{256} << 10);
+  testing::LargestAllocation largest;
+  auto r = Server::load_bytes(zip);
+  expect_status(r.status(), StatusCode::kCorrupted, "the noise analysis would track more than 8388608 terms");
+  EXPECT_NE(r.status().message().find("gather 'g'"), std::string::npos) << r.status().message();
+  // The blob (8 MiB), its inflated copy and the bounded forms; not the 16 TiB asked for.
+  EXPECT_LT(largest.total(), size_t{1} << 30);
 }
 
 }  // namespace
