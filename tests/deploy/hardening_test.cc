@@ -280,5 +280,38 @@ TEST(CircuitBombs, GatheredWideSumIsRefusedWithBoundedMemory) {
   EXPECT_LT(largest.total(), size_t{1} << 30);
 }
 
+
+// ---- zip entries that declare more than they hold ----
+
+TEST(ZipEntries, DeclaredSizeIsNotAllocatedBeforeTheBytesExist) {
+  auto zip = internal::write_zip({{"versions.json", std::vector<uint8_t>(100, '{')}}).value();
+  // Both headers record the uncompressed size: local header at +22, central directory at +24.
+  const uint32_t claimed = uint32_t{1} << 29;
+  int patched = 0;
+  for (size_t i = 0; i + 4 <= zip.size(); ++i) {
+    if (std::memcmp(&zip[i], "PK\3\4", 4) == 0) std::memcpy(&zip[i + 22], &claimed, 4), ++patched;
+    if (std::memcmp(&zip[i], "PK\1\2", 4) == 0) std::memcpy(&zip[i + 24], &claimed, 4), ++patched;
+  }
+  ASSERT_EQ(patched, 2);
+  testing::LargestAllocation largest;
+  auto r = internal::read_zip(zip, "server.zip", uint64_t{1} << 30);
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.status().code(), StatusCode::kCorrupted) << r.status().to_string();
+  EXPECT_LT(largest.bytes(), size_t{8} << 20);
+  // Over the per-entry limit: refused from the declaration alone.
+  auto small = internal::read_zip(zip, "client.zip", uint64_t{64} << 20);
+  EXPECT_EQ(small.status().code(), StatusCode::kResourceExhausted) << small.status().to_string();
+}
+
+TEST(ZipEntries, TooManyEntriesAndTooManyBytesInAll) {
+  std::vector<internal::ZipEntry> many;
+  for (int i = 0; i < 65; ++i) many.push_back({"e" + std::to_string(i), {1}});
+  auto r = internal::read_zip(internal::write_zip(many).value(), "client.zip", 1 << 20);
+  expect_status(r.status(), StatusCode::kCorrupted, "65 entries");
+  std::vector<internal::ZipEntry> big = {{"a", std::vector<uint8_t>(600, 1)}, {"b", std::vector<uint8_t>(600, 2)}};
+  auto t = internal::read_zip(internal::write_zip(big).value(), "client.zip", 1000, 1000);
+  expect_status(t.status(), StatusCode::kResourceExhausted, "more than 1000 bytes in all");
+  EXPECT_TRUE(internal::read_zip(internal::write_zip(big).value(), "client.zip", 1000, 1200).ok());
+}
 }  // namespace
 }  // namespace blindml::deploy
