@@ -461,7 +461,7 @@ Status Client::save_secret_key(const std::string& path) const {
 Status Client::load_secret_key(const std::string& path) {
   BLINDML_ASSIGN_OR_RETURN(auto bytes, read_file(path, kMaxSecretKey, /*secret=*/true));
   // Wiped on every path out of here: a file that fails to unwrap still holds key words.
-  const WipeOnExit wipe_bytes(bytes);
+  const WipeOnExit wipe_bytes{bytes};
   auto env = unwrap(bytes, FileKind::kSecretKey);
   if (!env.ok()) return Status(env.status().code(), path + ": " + env.status().message());
   auto key = crypto::deserialize_client_key(env->payload, specs_->params, kMaxSecretKey);
