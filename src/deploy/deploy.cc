@@ -502,7 +502,7 @@ Result<std::vector<model::Prediction>> Client::decrypt(std::span<const uint8_t> 
                             ", these keys are " + hex(key_id_) + ")");
   if (env.rows == 0 || env.rows > kMaxOutputRows)
     return corrupted("the encrypted output has a bad row count (" + std::to_string(env.rows) + ")");
-  // rows <= 2^24 and outputs < 2^31 (validated at load): the product fits.
+  // rows <= 2^24 and outputs <= 2^24 (kMaxShape, validated at load): the product fits.
   const uint64_t count = env.rows * static_cast<uint64_t>(specs_->outputs);
   auto list = crypto::deserialize_lwe_list(env.payload, specs_->params, env.payload.size());
   if (!list.ok()) return Status(list.status().code(), "encrypted output: " + list.status().message());
