@@ -35,6 +35,7 @@ constexpr uint64_t kMaxClientEntry = uint64_t{64} << 20;
 constexpr uint64_t kMaxServerEntry = uint64_t{1} << 30;
 constexpr uint64_t kMaxSecretKey = uint64_t{64} << 20;
 constexpr uint64_t kMaxOutputRows = uint64_t{1} << 24;
+constexpr uint64_t kMaxEvaluationKeys = ServerLimits{}.max_evaluation_keys;
 constexpr int64_t kMaxShape = int64_t{1} << 24;  // features or outputs of a served model
 
 // ---- files ----
@@ -168,6 +169,11 @@ Result<crypto::ParameterSet> params_from_json(const json& j, const std::string& 
   for (const auto& named : crypto::named_parameter_sets())
     if (crypto::fingerprint(named) == crypto::fingerprint(p) && named.message_bits == p.message_bits) p.name = named.name;
   BLINDML_RETURN_IF_ERROR(crypto::check_security(p));
+  // client.zip may come from a server (/get_client): its parameters must not make key generation
+  // allocate more than a server would ever accept as evaluation keys.
+  if (const uint64_t keys = crypto::serialized_seeded_evaluation_keys_size(p); keys > kMaxEvaluationKeys)
+    return resource_exhausted("client.specs.json: these parameters need " + std::to_string(keys) +
+                              " bytes of evaluation keys, over the limit of " + std::to_string(kMaxEvaluationKeys));
   if (crypto::fingerprint_hex(p) != fingerprint_hex)
     return corrupted("client.specs.json: the parameters do not match their fingerprint " + fingerprint_hex);
   return p;

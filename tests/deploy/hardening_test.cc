@@ -313,5 +313,24 @@ TEST(ZipEntries, TooManyEntriesAndTooManyBytesInAll) {
   expect_status(t.status(), StatusCode::kResourceExhausted, "more than 1000 bytes in all");
   EXPECT_TRUE(internal::read_zip(internal::write_zip(big).value(), "client.zip", 1000, 1200).ok());
 }
+
+// A client.zip (which a server hands out on /get_client) whose parameters pass the security
+// check but would make key generation allocate terabytes: refused at load.
+TEST(JsonFields, ParametersWhoseKeysWouldBeHugeAreRefusedAtLoad) {
+  auto zip = edit_zip(leveled().client_zip, "client.specs.json", [](json& j) {
+    auto& p = j["parameters"];
+    p["lwe_dimension"] = 65536;
+    p["glwe_dimension"] = 8;
+    p["polynomial_size"] = 131072;
+    p["lwe_noise_log2_std"] = 10.0;
+    p["glwe_noise_log2_std"] = 10.0;
+    p["pbs_base_log"] = 1;
+    p["pbs_level_count"] = 53;
+  });
+  testing::LargestAllocation largest;
+  auto r = Client::load_bytes(zip);
+  expect_status(r.status(), StatusCode::kResourceExhausted, "bytes of evaluation keys, over the limit of 4294967296");
+  EXPECT_LT(largest.bytes(), size_t{16} << 20);
+}
 }  // namespace
 }  // namespace blindml::deploy
