@@ -11,6 +11,7 @@ namespace blindml::circuit {
 namespace {
 
 constexpr int64_t kLimit = int64_t{1} << 62;
+constexpr __int128 kAccumulatorLimit = static_cast<__int128>(1) << 125;
 
 // A noise linear form: Σ coef·source, sorted by source id.
 struct Form {
@@ -104,6 +105,13 @@ Result<Analysis> analyze(const Circuit& circuit) {
     for (auto& [s, c] : f.terms) (source_is_pbs[s] ? pb : fr) += c * c;
     return std::pair<double, double>(fr, pb);
   };
+  // Every noise term held, over all forms: a crafted circuit (a sum over many elements gathered
+  // into every element of a wide value) would otherwise need gigabytes from a few bytes of blob.
+  uint64_t terms_held = 0;
+  auto hold = [&](const Form& g) {
+    terms_held += g.terms.size();
+    return terms_held <= kMaxNoiseTerms;
+  };
   auto need_carrier = [&](uint32_t bits, const std::string& what) {
     if (bits > carrier) {
       carrier = bits;
@@ -120,6 +128,11 @@ Result<Analysis> analyze(const Circuit& circuit) {
     auto& f = forms[id];
     f.resize(n);
     auto& in0 = node.inputs.empty() ? info : a.values[node.inputs[0]];
+    auto too_many_terms = [&]() {
+      return resource_exhausted(label(node) + ": the noise analysis would track more than " +
+                                std::to_string(kMaxNoiseTerms) +
+                                " terms (the circuit copies wide sums into many elements); refused to bound memory");
+    };
     auto range_error = [&]() {
       return invalid_argument(label(node) + ": a value's range leaves ±2^62 (use smaller weights or inputs)");
     };
@@ -133,6 +146,7 @@ Result<Analysis> analyze(const Circuit& circuit) {
           info.min[e] = node.range_min.size() == 1 ? node.range_min[0] : node.range_min[e];
           info.max[e] = node.range_max.size() == 1 ? node.range_max[0] : node.range_max[e];
           f[e].terms = {{new_source(false), 1.0}};
+          if (!hold(f[e])) return too_many_terms();
         }
         break;
       case OpKind::kAdd:
@@ -146,6 +160,7 @@ Result<Analysis> analyze(const Circuit& circuit) {
           info.min[e] = (int64_t)lo;
           info.max[e] = (int64_t)hi;
           f[e] = combine({{&forms[node.inputs[0]][e], 1.0}, {&forms[node.inputs[1]][e], sign}});
+          if (!hold(f[e])) return too_many_terms();
         }
         a.leveled_ops += n;
         break;
@@ -155,6 +170,7 @@ Result<Analysis> analyze(const Circuit& circuit) {
           info.min[e] = -in0.max[e];
           info.max[e] = -in0.min[e];
           f[e] = scaled(forms[node.inputs[0]][e], -1.0);
+          if (!hold(f[e])) return too_many_terms();
         }
         a.leveled_ops += n;
         break;
@@ -167,11 +183,13 @@ Result<Analysis> analyze(const Circuit& circuit) {
             lo = in0.min[e] + c;
             hi = in0.max[e] + c;
             f[e] = forms[node.inputs[0]][e];
+            if (!hold(f[e])) return too_many_terms();
           } else {
             __int128 p = in0.min[e] * c, q = in0.max[e] * c;
             lo = std::min(p, q);
             hi = std::max(p, q);
             f[e] = scaled(forms[node.inputs[0]][e], static_cast<double>(c));
+            if (!hold(f[e])) return too_many_terms();
           }
           if (lo <= -kLimit || hi >= kLimit) return range_error();
           info.min[e] = (int64_t)lo;
@@ -193,12 +211,16 @@ Result<Analysis> analyze(const Circuit& circuit) {
               __int128 p = wk * in0.min[xi], q = wk * in0.max[xi];
               lo += std::min(p, q);
               hi += std::max(p, q);
+              // Each product is below 2^124 in magnitude: stopping at 2^125 keeps the sums from
+              // overflowing __int128 however long the inner dimension (signed overflow is UB).
+              if (lo <= -kAccumulatorLimit || hi >= kAccumulatorLimit) return range_error();
               if (wk != 0) parts.emplace_back(&xf[xi], static_cast<double>(wk));
             }
             if (lo <= -kLimit || hi >= kLimit) return range_error();
             info.min[r * d.cols + c] = (int64_t)lo;
             info.max[r * d.cols + c] = (int64_t)hi;
             f[r * d.cols + c] = combine(parts);
+            if (!hold(f[r * d.cols + c])) return too_many_terms();
           }
         a.leveled_ops += d.rows * d.inner * d.cols;
         break;
@@ -217,6 +239,7 @@ Result<Analysis> analyze(const Circuit& circuit) {
           info.min[e] = (int64_t)lo;
           info.max[e] = (int64_t)hi;
           f[e] = combine(parts);
+          if (!hold(f[e])) return too_many_terms();
           a.leveled_ops += groups[e].size();
         }
         break;
@@ -232,6 +255,7 @@ Result<Analysis> analyze(const Circuit& circuit) {
           info.min[e] = a.values[src].min[map[e].index];
           info.max[e] = a.values[src].max[map[e].index];
           f[e] = forms[src][map[e].index];
+          if (!hold(f[e])) return too_many_terms();
         }
         break;
       }
@@ -256,6 +280,7 @@ Result<Analysis> analyze(const Circuit& circuit) {
           fr = std::max(fr, a_fr);
           pb = std::max(pb, a_pb);
           f[e].terms = {{new_source(true), 1.0}};
+          if (!hold(f[e])) return too_many_terms();
         }
         char where[256];
         std::snprintf(where, sizeof where, "lookup '%s' (%u-bit input%s)", node.name.c_str(), node.input_bits,
@@ -291,8 +316,10 @@ Result<Analysis> analyze(const Circuit& circuit) {
               parts.emplace_back(&bits[j], -1.0);
             }
             fused[id][e] = combine(parts);
+            if (!hold(fused[id][e])) return too_many_terms();
           } else {
             fused[id][e] = forms[x][e];
+            if (!hold(fused[id][e])) return too_many_terms();
           }
           auto [a_fr, a_pb] = norms(forms[x][e]);
           fr = std::max(fr, a_fr);
@@ -323,6 +350,7 @@ Result<Analysis> analyze(const Circuit& circuit) {
             ffr = std::max(ffr, a_fr);
             fpb = std::max(fpb, a_pb);
             f[e].terms = {{new_source(true), 1.0}};
+            if (!hold(f[e])) return too_many_terms();
           }
           const uint32_t w = index_bits(thi - tlo);
           pending.push_back({NoiseConstraint::Kind::kPbsInput,
@@ -333,7 +361,10 @@ Result<Analysis> analyze(const Circuit& circuit) {
           a.leveled_ops += 2 * n;
           depth[id] = fused_depth[id] + 1;
         } else {
-          for (int64_t e = 0; e < n; ++e) f[e] = fused[id][e];
+          for (int64_t e = 0; e < n; ++e) {
+            f[e] = fused[id][e];
+            if (!hold(f[e])) return too_many_terms();
+          }
           depth[id] = fused_depth[id];
         }
         break;
@@ -344,6 +375,7 @@ Result<Analysis> analyze(const Circuit& circuit) {
           info.min[e] = in0.min[e];
           info.max[e] = in0.max[e];
           f[e] = forms[node.inputs[0]][e];
+          if (!hold(f[e])) return too_many_terms();
           auto [a_fr, a_pb] = norms(f[e]);
           fr = std::max(fr, a_fr);
           pb = std::max(pb, a_pb);
@@ -368,6 +400,7 @@ Result<Analysis> analyze(const Circuit& circuit) {
                           " bits a ciphertext can carry: round it (or the values feeding it) to fewer bits, or lower "
                           "the precision of its inputs and weights");
   a.carrier_bits = carrier;
+  a.noise_terms = terms_held;
   a.keyswitch_count = a.pbs_count;
   for (auto& p : pending) {
     NoiseConstraint c;

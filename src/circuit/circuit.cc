@@ -158,7 +158,8 @@ Result<Shape> infer_shape(const Node& node, const std::vector<const Shape*>& in)
         if (s <= 0 || b < 0 || e > x[a] || b >= e)
           return fail("slice [" + std::to_string(b) + ":" + std::to_string(e) + ":" + std::to_string(s) +
                       "] on axis " + std::to_string(a) + " of size " + std::to_string(x[a]) + " is empty or out of range");
-        out.push_back((e - b + s - 1) / s);
+        // ceil((e - b) / s) without forming e - b + s - 1, which overflows for a step near 2^63.
+        out.push_back((e - b - 1) / s + 1);
       }
       return out;
     }

@@ -15,6 +15,7 @@ namespace {
 using internal::constant_at;
 
 constexpr int64_t kLimit = int64_t{1} << 62;
+constexpr __int128 kAccumulatorLimit = static_cast<__int128>(1) << 125;
 
 std::string label(const Node& node) { return std::string(op_kind_name(node.kind)) + " '" + node.name + "'"; }
 
@@ -96,7 +97,12 @@ Result<std::vector<Tensor>> run(const Circuit& circuit, std::span<const Tensor> 
         for (int64_t r = 0; r < d.rows; ++r)
           for (int64_t c = 0; c < d.cols; ++c) {
             __int128 acc = 0;
-            for (int64_t k = 0; k < d.inner; ++k) acc += static_cast<__int128>(in(0).data[r * d.inner + k]) * w[k * d.cols + c];
+            // Each product is below 2^124 in magnitude; stopping once the sum passes 2^125 keeps
+            // it from overflowing __int128 over any inner dimension.
+            for (int64_t k = 0; k < d.inner; ++k) {
+              acc += static_cast<__int128>(in(0).data[r * d.inner + k]) * w[k * d.cols + c];
+              if (acc <= -kAccumulatorLimit || acc >= kAccumulatorLimit) return overflow(node);
+            }
             if (acc <= -kLimit || acc >= kLimit) return overflow(node);
             out.data[r * d.cols + c] = static_cast<int64_t>(acc);
           }

@@ -8,9 +8,13 @@
 #include <cstring>
 #include <filesystem>
 #include <fstream>
+#include <limits>
 #include <nlohmann/json.hpp>
 
+#include "blindml/base/json.h"
+
 #include "blindml/base/bytes.h"
+#include "blindml/base/checked.h"
 #include "blindml/circuit/analysis.h"
 #include "blindml/circuit/fhe_eval.h"
 #include "blindml/crypto/aligned.h"
@@ -30,10 +34,20 @@ namespace {
 constexpr uint64_t kMaxClientEntry = uint64_t{64} << 20;
 constexpr uint64_t kMaxServerEntry = uint64_t{1} << 30;
 constexpr uint64_t kMaxSecretKey = uint64_t{64} << 20;
+constexpr uint64_t kMaxOutputRows = uint64_t{1} << 24;
+constexpr uint64_t kMaxEvaluationKeys = ServerLimits{}.max_evaluation_keys;
+constexpr int64_t kMaxShape = int64_t{1} << 24;  // features or outputs of a served model
 
 // ---- files ----
 
-Result<std::vector<uint8_t>> read_file(const std::string& path, uint64_t max_bytes) {
+// Wipes a buffer of secret bytes when the scope ends, whichever way it ends.
+struct WipeOnExit {
+  std::vector<uint8_t>& bytes;
+  ~WipeOnExit() { crypto::secure_wipe(bytes.data(), bytes.size()); }
+};
+
+// secret: the file holds key material; a partial read is wiped before the buffer is freed.
+Result<std::vector<uint8_t>> read_file(const std::string& path, uint64_t max_bytes, bool secret = false) {
   std::error_code ec;
   const auto size = std::filesystem::file_size(path, ec);
   if (ec) return not_found("cannot read " + path + ": " + ec.message());
@@ -43,8 +57,10 @@ Result<std::vector<uint8_t>> read_file(const std::string& path, uint64_t max_byt
   std::ifstream f(path, std::ios::binary);
   if (!f) return io_error("cannot open " + path);
   std::vector<uint8_t> data(size);
-  if (size && !f.read(reinterpret_cast<char*>(data.data()), static_cast<std::streamsize>(size)))
+  if (size && !f.read(reinterpret_cast<char*>(data.data()), static_cast<std::streamsize>(size))) {
+    if (secret) crypto::secure_wipe(data.data(), data.size());
     return io_error("cannot read " + path);
+  }
   return data;
 }
 
@@ -125,33 +141,39 @@ json params_to_json(const crypto::ParameterSet& p) {
 }
 
 Result<crypto::ParameterSet> params_from_json(const json& j, const std::string& fingerprint_hex) {
-  auto u = [&](const char* k) -> std::optional<uint64_t> {
-    if (!j.contains(k) || !j[k].is_number_unsigned()) return std::nullopt;
-    return j[k].get<uint64_t>();
-  };
-  auto d = [&](const char* k) -> std::optional<double> {
-    if (!j.contains(k) || !j[k].is_number() || !std::isfinite(j[k].get<double>())) return std::nullopt;
-    return j[k].get<double>();
-  };
-  auto mb = u("message_bits"), n = u("lwe_dimension"), k = u("glwe_dimension"), N = u("polynomial_size"),
-       pb = u("pbs_base_log"), pl = u("pbs_level_count"), kb = u("ks_base_log"), kl = u("ks_level_count");
-  auto sl = d("lwe_noise_log2_std"), sg = d("glwe_noise_log2_std");
-  if (!mb || !n || !k || !N || !pb || !pl || !kb || !kl || !sl || !sg || *mb > 64)
-    return corrupted("client.specs.json: the parameters are incomplete or malformed");
+  const std::string where = "client.specs.json: parameters";
+  uint64_t n = 0, k = 0, N = 0, pb = 0, pl = 0, kb = 0, kl = 0;
+  uint32_t mb = 0;
+  double sl = 0, sg = 0;
+  BLINDML_RETURN_IF_ERROR(json_get_in<uint32_t>(j, where, "message_bits", 1, 64, &mb));
+  BLINDML_RETURN_IF_ERROR(json_get(j, where, "lwe_dimension", &n));
+  BLINDML_RETURN_IF_ERROR(json_get(j, where, "glwe_dimension", &k));
+  BLINDML_RETURN_IF_ERROR(json_get(j, where, "polynomial_size", &N));
+  BLINDML_RETURN_IF_ERROR(json_get(j, where, "lwe_noise_log2_std", &sl));
+  BLINDML_RETURN_IF_ERROR(json_get(j, where, "glwe_noise_log2_std", &sg));
+  BLINDML_RETURN_IF_ERROR(json_get(j, where, "pbs_base_log", &pb));
+  BLINDML_RETURN_IF_ERROR(json_get(j, where, "pbs_level_count", &pl));
+  BLINDML_RETURN_IF_ERROR(json_get(j, where, "ks_base_log", &kb));
+  BLINDML_RETURN_IF_ERROR(json_get(j, where, "ks_level_count", &kl));
   crypto::ParameterSet p{.name = "optimized",
-                         .message_bits = static_cast<uint32_t>(*mb),
-                         .lwe_dimension = crypto::LweDimension(*n),
-                         .glwe_dimension = crypto::GlweDimension(*k),
-                         .polynomial_size = crypto::PolynomialSize(*N),
-                         .lwe_noise_log2_std = *sl,
-                         .glwe_noise_log2_std = *sg,
-                         .pbs_base_log = crypto::DecompBaseLog(*pb),
-                         .pbs_level_count = crypto::DecompLevelCount(*pl),
-                         .ks_base_log = crypto::DecompBaseLog(*kb),
-                         .ks_level_count = crypto::DecompLevelCount(*kl)};
+                         .message_bits = mb,
+                         .lwe_dimension = crypto::LweDimension(n),
+                         .glwe_dimension = crypto::GlweDimension(k),
+                         .polynomial_size = crypto::PolynomialSize(N),
+                         .lwe_noise_log2_std = sl,
+                         .glwe_noise_log2_std = sg,
+                         .pbs_base_log = crypto::DecompBaseLog(pb),
+                         .pbs_level_count = crypto::DecompLevelCount(pl),
+                         .ks_base_log = crypto::DecompBaseLog(kb),
+                         .ks_level_count = crypto::DecompLevelCount(kl)};
   for (const auto& named : crypto::named_parameter_sets())
     if (crypto::fingerprint(named) == crypto::fingerprint(p) && named.message_bits == p.message_bits) p.name = named.name;
   BLINDML_RETURN_IF_ERROR(crypto::check_security(p));
+  // client.zip may come from a server (/get_client): its parameters must not make key generation
+  // allocate more than a server would ever accept as evaluation keys.
+  if (const uint64_t keys = crypto::serialized_seeded_evaluation_keys_size(p); keys > kMaxEvaluationKeys)
+    return resource_exhausted("client.specs.json: these parameters need " + std::to_string(keys) +
+                              " bytes of evaluation keys, over the limit of " + std::to_string(kMaxEvaluationKeys));
   if (crypto::fingerprint_hex(p) != fingerprint_hex)
     return corrupted("client.specs.json: the parameters do not match their fingerprint " + fingerprint_hex);
   return p;
@@ -170,29 +192,37 @@ std::vector<uint8_t> versions_json(const char* artifact, const ModelId& id, cons
 }
 
 Result<json> parse_json(const std::vector<uint8_t>& bytes, const std::string& what) {
-  json j = json::parse(bytes.begin(), bytes.end(), nullptr, false);
-  if (j.is_discarded() || !j.is_object()) return corrupted(what + " is not a JSON object");
-  return j;
+  return parse_json_object(std::string_view(reinterpret_cast<const char*>(bytes.data()), bytes.size()), what);
 }
 
+// What versions.json of an artifact says (docs/formats.md, "Deployment artifacts").
+struct Versions {
+  std::string model_id;
+  std::string parameters_fingerprint;
+};
+
 // Checks versions.json of an artifact: the format version and that it is the expected artifact.
-Result<json> check_versions(const std::map<std::string, std::vector<uint8_t>>& files, const char* artifact,
-                            const std::string& what) {
+Result<Versions> check_versions(const std::map<std::string, std::vector<uint8_t>>& files, const char* artifact,
+                                const std::string& what) {
   auto it = files.find("versions.json");
   if (it == files.end()) return corrupted(what + " has no versions.json: it is not a blindml artifact");
-  BLINDML_ASSIGN_OR_RETURN(json v, parse_json(it->second, what + "/versions.json"));
-  if (!v.contains("format_version") || !v["format_version"].is_number_unsigned())
-    return corrupted(what + "/versions.json has no format_version");
-  const uint64_t version = v["format_version"];
+  const std::string where = what + "/versions.json";
+  BLINDML_ASSIGN_OR_RETURN(json v, parse_json(it->second, where));
+  uint64_t version = 0;
+  BLINDML_RETURN_IF_ERROR(json_get(v, where, "format_version", &version));
   if (version != kArtifactFormatVersion)
     return version_mismatch(what + " has format version " + std::to_string(version) + ", this blindml (" +
                             blindml_version() + ") reads version " + std::to_string(kArtifactFormatVersion) +
                             ": compile the model again with this version");
-  const std::string kind = v.value("artifact", "");
+  std::string kind;
+  BLINDML_RETURN_IF_ERROR(json_get_optional(v, where, "artifact", &kind));
   if (kind != artifact)
     return invalid_argument(what + " is a " + (kind.empty() ? std::string("unknown") : kind) + " artifact, not a " +
                             artifact + " one (client.zip goes to clients, server.zip to the server)");
-  return v;
+  Versions out;
+  BLINDML_RETURN_IF_ERROR(json_get(v, where, "model_id", &out.model_id));
+  BLINDML_RETURN_IF_ERROR(json_get_optional(v, where, "parameters_fingerprint", &out.parameters_fingerprint));
+  return out;
 }
 
 const std::vector<uint8_t>* entry(const std::map<std::string, std::vector<uint8_t>>& files, const std::string& name) {
@@ -353,38 +383,45 @@ Result<Client> Client::load(const std::string& path) {
 
 Result<Client> Client::load_bytes(std::span<const uint8_t> zip) {
   BLINDML_ASSIGN_OR_RETURN(auto files, internal::read_zip(zip, "client.zip", kMaxClientEntry));
-  BLINDML_ASSIGN_OR_RETURN(json versions, check_versions(files, "client", "client.zip"));
+  BLINDML_ASSIGN_OR_RETURN(Versions versions, check_versions(files, "client", "client.zip"));
   const auto* specs_bytes = entry(files, "client.specs.json");
   const auto* proc_bytes = entry(files, "serialized_processing.json");
   if (!specs_bytes || !proc_bytes)
     return corrupted("client.zip lacks client.specs.json or serialized_processing.json");
-  BLINDML_ASSIGN_OR_RETURN(json j, parse_json(*specs_bytes, "client.specs.json"));
-  if (!j.contains("parameters") || !j["parameters"].is_object() || !j.contains("parameters_fingerprint") ||
-      !j["parameters_fingerprint"].is_string())
-    return corrupted("client.specs.json has no parameters");
-  BLINDML_ASSIGN_OR_RETURN(crypto::ParameterSet params,
-                           params_from_json(j["parameters"], j["parameters_fingerprint"]));
+  const std::string where = "client.specs.json";
+  BLINDML_ASSIGN_OR_RETURN(json j, parse_json(*specs_bytes, where));
+  const json* params_json = nullptr;
+  std::string fingerprint;
+  BLINDML_RETURN_IF_ERROR(json_get_object(j, where, "parameters", &params_json));
+  BLINDML_RETURN_IF_ERROR(json_get(j, where, "parameters_fingerprint", &fingerprint));
+  BLINDML_ASSIGN_OR_RETURN(crypto::ParameterSet params, params_from_json(*params_json, fingerprint));
   auto specs = std::make_shared<ClientSpecs>(ClientSpecs{.params = params});
-  if (versions.value("parameters_fingerprint", "") != crypto::fingerprint_hex(specs->params))
+  if (versions.parameters_fingerprint != crypto::fingerprint_hex(specs->params))
     return corrupted("client.zip: versions.json and client.specs.json name different parameters");
-  auto shape_of = [&](const char* k) -> int64_t {
-    if (!j.contains(k) || !j[k].is_object() || !j[k].contains("shape") || !j[k]["shape"].is_array() ||
-        j[k]["shape"].size() != 1 || !j[k]["shape"][0].is_number_integer())
-      return -1;
-    return j[k]["shape"][0].get<int64_t>();
+  // One-dimensional input and output shapes, each 1..kMaxShape.
+  auto vector_length = [&](const char* field, int64_t* length, bool* is_signed) -> Status {
+    const json* io = nullptr;
+    const json* shape = nullptr;
+    const std::string at = where + ": " + field;
+    BLINDML_RETURN_IF_ERROR(json_get_object(j, where, field, &io));
+    BLINDML_RETURN_IF_ERROR(json_get_array(*io, at, "shape", 1, &shape));
+    if (shape->size() != 1) return corrupted(at + ": field 'shape' must hold one dimension");
+    BLINDML_RETURN_IF_ERROR(json_as((*shape)[0], at, "shape[0]", length));
+    BLINDML_RETURN_IF_ERROR(json_in_range<int64_t>(*length, at, "shape[0]", 1, kMaxShape));
+    return json_get_optional(*io, at, "signed", is_signed);
   };
-  specs->input_features = shape_of("input");
-  specs->outputs = shape_of("output");
-  if (specs->input_features <= 0 || specs->outputs <= 0) return corrupted("client.specs.json: malformed input/output shapes");
-  if (!j.contains("carrier_bits") || !j["carrier_bits"].is_number_unsigned() || j["carrier_bits"] < 1 ||
-      j["carrier_bits"] > circuit::kMaxCarrierBits)
-    return corrupted("client.specs.json: carrier_bits missing or out of range");
-  specs->carrier_bits = j["carrier_bits"];
-  specs->needs_evaluation_keys = j.value("needs_evaluation_keys", true);
-  specs->output_signed = j["output"].value("signed", false);
-  if (!j.contains("model_id") || !j["model_id"].is_string() || !from_hex(j["model_id"].get<std::string>(), specs->model_id))
-    return corrupted("client.specs.json: malformed model_id");
-  if (versions.value("model_id", "") != hex(specs->model_id))
+  bool input_signed = false;
+  BLINDML_RETURN_IF_ERROR(vector_length("input", &specs->input_features, &input_signed));
+  BLINDML_RETURN_IF_ERROR(vector_length("output", &specs->outputs, &specs->output_signed));
+  BLINDML_RETURN_IF_ERROR(json_get_in<uint32_t>(j, where, "carrier_bits", 1, circuit::kMaxCarrierBits,
+                                                &specs->carrier_bits));
+  specs->needs_evaluation_keys = true;
+  BLINDML_RETURN_IF_ERROR(json_get_optional(j, where, "needs_evaluation_keys", &specs->needs_evaluation_keys));
+  std::string model_id;
+  BLINDML_RETURN_IF_ERROR(json_get(j, where, "model_id", &model_id));
+  if (!from_hex(model_id, specs->model_id))
+    return corrupted(where + ": field 'model_id' is not 32 lowercase hexadecimal digits");
+  if (versions.model_id != hex(specs->model_id))
     return corrupted("client.zip: versions.json and client.specs.json name different models");
   BLINDML_ASSIGN_OR_RETURN(auto proc, model::ClientProcessing::from_json(
                                           std::string_view(reinterpret_cast<const char*>(proc_bytes->data()),
@@ -428,11 +465,12 @@ Status Client::save_secret_key(const std::string& path) const {
 }
 
 Status Client::load_secret_key(const std::string& path) {
-  BLINDML_ASSIGN_OR_RETURN(auto bytes, read_file(path, kMaxSecretKey));
+  BLINDML_ASSIGN_OR_RETURN(auto bytes, read_file(path, kMaxSecretKey, /*secret=*/true));
+  // Wiped on every path out of here: a file that fails to unwrap still holds key words.
+  const WipeOnExit wipe_bytes{bytes};
   auto env = unwrap(bytes, FileKind::kSecretKey);
   if (!env.ok()) return Status(env.status().code(), path + ": " + env.status().message());
   auto key = crypto::deserialize_client_key(env->payload, specs_->params, kMaxSecretKey);
-  crypto::secure_wipe(bytes.data(), bytes.size());
   if (!key.ok()) {
     if (key.status().code() == StatusCode::kParameterMismatch)
       return invalid_argument(path + ": this secret key was made for other parameters (another model's client.zip)");
@@ -468,8 +506,10 @@ Result<std::vector<model::Prediction>> Client::decrypt(std::span<const uint8_t> 
   if (env.key != key_id_)
     return invalid_argument("this answer was computed for another client's keys (key id " + hex(env.key) +
                             ", these keys are " + hex(key_id_) + ")");
+  if (env.rows == 0 || env.rows > kMaxOutputRows)
+    return corrupted("the encrypted output has a bad row count (" + std::to_string(env.rows) + ")");
+  // rows <= 2^24 and outputs <= 2^24 (kMaxShape, validated at load): the product fits.
   const uint64_t count = env.rows * static_cast<uint64_t>(specs_->outputs);
-  if (env.rows == 0 || env.rows > (uint64_t{1} << 24)) return corrupted("the encrypted output has a bad row count");
   auto list = crypto::deserialize_lwe_list(env.payload, specs_->params, env.payload.size());
   if (!list.ok()) return Status(list.status().code(), "encrypted output: " + list.status().message());
   if (list->count() != count)
@@ -506,13 +546,13 @@ Result<Server> Server::load(const std::string& path) {
 
 Result<Server> Server::load_bytes(std::span<const uint8_t> zip) {
   BLINDML_ASSIGN_OR_RETURN(auto files, internal::read_zip(zip, "server.zip", kMaxServerEntry));
-  BLINDML_ASSIGN_OR_RETURN(json versions, check_versions(files, "server", "server.zip"));
+  BLINDML_ASSIGN_OR_RETURN(Versions versions, check_versions(files, "server", "server.zip"));
   const auto* blob = entry(files, "circuit.bin");
   if (!blob) return corrupted("server.zip has no circuit.bin");
   auto compiled = compiler::deserialize_compiled_circuit(*blob, kMaxServerEntry);
   if (!compiled.ok()) return Status(compiled.status().code(), "server.zip/circuit.bin: " + compiled.status().message());
   const ModelId id = model_id_of(*blob);
-  if (versions.value("model_id", "") != hex(id))
+  if (versions.model_id != hex(id))
     return corrupted("server.zip: versions.json names another model than circuit.bin holds");
   auto st = std::make_shared<State>(State{std::move(compiled).value(), nullptr, id, "", 0, 0});
   BLINDML_ASSIGN_OR_RETURN(auto ev, circuit::FheEvaluator::create(st->compiled.circuit, st->compiled.params,
@@ -584,20 +624,34 @@ Result<std::vector<uint8_t>> Server::run(std::span<const uint8_t> input, const K
   if (st.compiled.needs_bootstrapping && !keys.keys) return invalid_argument("this model needs evaluation keys");
   auto seeded = crypto::deserialize_seeded_lwe_list(env.payload, st.compiled.params, env.payload.size());
   if (!seeded.ok()) return Status(seeded.status().code(), "encrypted input: " + seeded.status().message());
+  // The row count comes from the peer: every product with it is overflow-checked (a wrapped
+  // rows·features once passed this test and sent the row loop past its buffers).
   const uint64_t rows = env.rows;
-  if (rows == 0 || seeded->count() != rows * static_cast<uint64_t>(st.features))
-    return corrupted("the encrypted input holds " + std::to_string(seeded->count()) + " ciphertexts for " +
+  const uint64_t features = static_cast<uint64_t>(st.features), outputs = static_cast<uint64_t>(st.outputs);
+  const auto in_count = checked_mul(rows, features);
+  if (rows == 0 || !in_count || seeded->count() != *in_count)
+    return corrupted("the encrypted input holds " + std::to_string(seeded->count()) + " ciphertexts, its header says " +
                      std::to_string(rows) + " rows of " + std::to_string(st.features) + " features");
-  auto list = crypto::expand_seeded_lwe_list(*seeded);
   const auto dim = st.compiled.params.big_lwe_dimension();
   const uint64_t words = dim.value + 1;
-  crypto::LweCiphertextList out(dim, rows * static_cast<uint64_t>(st.outputs));
+  const auto out_count = checked_mul(rows, outputs);
+  const uint64_t out_bytes = out_count ? crypto::serialized_lwe_list_size(st.compiled.params, *out_count)
+                                       : std::numeric_limits<uint64_t>::max();
+  if (out_bytes > limits.max_output)
+    return resource_exhausted("the answer to " + std::to_string(rows) + " rows would be " + std::to_string(out_bytes) +
+                              " bytes, over the limit of " + std::to_string(limits.max_output) +
+                              ": send fewer rows per request");
+  auto list = crypto::expand_seeded_lwe_list(*seeded);
+  crypto::LweCiphertextList out(dim, *out_count);
   for (uint64_t r = 0; r < rows; ++r) {
     crypto::LweCiphertextList row(dim, static_cast<uint64_t>(st.features));
     std::copy_n(list.data().begin() + r * st.features * words, st.features * words, row.data().begin());
     std::vector<circuit::EncryptedTensor> in;
     in.push_back(circuit::EncryptedTensor{{st.features}, std::move(row)});
     BLINDML_ASSIGN_OR_RETURN(auto res, st.evaluator->evaluate(std::move(in), keys.keys.get(), pool));
+    if (res.size() != 1 || res[0].ciphertexts.data().size() != outputs * words)
+      return internal_error("the evaluator returned " + std::to_string(res.empty() ? 0 : res[0].ciphertexts.count()) +
+                            " output ciphertexts, the circuit declares " + std::to_string(outputs));
     std::copy(res[0].ciphertexts.data().begin(), res[0].ciphertexts.data().end(),
               out.data().begin() + r * st.outputs * words);
   }

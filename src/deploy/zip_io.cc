@@ -2,11 +2,15 @@
 
 #include <zip.h>
 
+#include <algorithm>
 #include <memory>
 
 namespace blindml::deploy::internal {
 
 namespace {
+
+constexpr int64_t kMaxZipEntries = 64;
+constexpr uint64_t kReadChunk = uint64_t{1} << 20;
 
 struct ZipCloser {
   void operator()(zip_t* z) const {
@@ -63,7 +67,7 @@ Result<std::vector<uint8_t>> write_zip(const std::vector<ZipEntry>& entries) {
 }
 
 Result<std::map<std::string, std::vector<uint8_t>>> read_zip(std::span<const uint8_t> bytes, const std::string& what,
-                                                            uint64_t max_entry_bytes) {
+                                                            uint64_t max_entry_bytes, uint64_t max_total_bytes) {
   if (bytes.empty()) return corrupted(what + " is empty");
   zip_error_t err;
   zip_error_init(&err);
@@ -77,23 +81,44 @@ Result<std::map<std::string, std::vector<uint8_t>>> read_zip(std::span<const uin
   std::unique_ptr<zip_t, ZipCloser> z(raw);
   std::map<std::string, std::vector<uint8_t>> files;
   const zip_int64_t n = zip_get_num_entries(z.get(), 0);
-  if (n < 0 || n > 64) return corrupted(what + " has an unexpected number of entries");
+  if (n < 0 || n > static_cast<zip_int64_t>(kMaxZipEntries))
+    return corrupted(what + " has " + std::to_string(n) + " entries, more than the " + std::to_string(kMaxZipEntries) +
+                     " a blindml artifact may hold");
+  // The declared sizes come from the archive: they are checked against the limits, and memory
+  // grows with the bytes actually inflated (a 100-byte archive may declare a 1 GiB entry).
+  const uint64_t max_total = max_total_bytes ? max_total_bytes : max_entry_bytes;
+  uint64_t total = 0;
   for (zip_int64_t i = 0; i < n; ++i) {
     zip_stat_t st;
     zip_stat_init(&st);
     if (zip_stat_index(z.get(), i, 0, &st) < 0 || !(st.valid & ZIP_STAT_NAME) || !(st.valid & ZIP_STAT_SIZE))
       return corrupted(what + ": entry " + std::to_string(i) + " cannot be read");
+    const std::string name = st.name;
+    if (files.count(name)) return corrupted(what + ": entry " + name + " appears twice");
     if (st.size > max_entry_bytes)
-      return resource_exhausted(what + ": entry " + st.name + " is " + std::to_string(st.size) +
+      return resource_exhausted(what + ": entry " + name + " is " + std::to_string(st.size) +
                                 " bytes, over the limit of " + std::to_string(max_entry_bytes));
+    if (st.size > max_total - total)
+      return resource_exhausted(what + ": its entries hold more than " + std::to_string(max_total) + " bytes in all");
+    total += st.size;
     zip_file_t* f = zip_fopen_index(z.get(), i, 0);
-    if (!f) return corrupted(what + ": entry " + st.name + " cannot be opened (" + zip_strerror(z.get()) + ")");
-    std::vector<uint8_t> data(st.size);
-    const zip_int64_t got = data.empty() ? 0 : zip_fread(f, data.data(), data.size());
-    const bool ok = got >= 0 && static_cast<uint64_t>(got) == data.size();
+    if (!f) return corrupted(what + ": entry " + name + " cannot be opened (" + zip_strerror(z.get()) + ")");
+    std::vector<uint8_t> data;
+    data.reserve(std::min<uint64_t>(st.size, kReadChunk));
+    bool ok = true;
+    while (ok && data.size() < st.size) {
+      const uint64_t want = std::min<uint64_t>(kReadChunk, st.size - data.size());
+      const size_t at = data.size();
+      data.resize(at + want);
+      const zip_int64_t got = zip_fread(f, data.data() + at, want);
+      ok = got >= 0 && static_cast<uint64_t>(got) == want;
+    }
+    // A final read must find the end: an entry longer than declared is damaged too.
+    uint8_t extra = 0;
+    if (ok && zip_fread(f, &extra, 1) != 0) ok = false;
     zip_fclose(f);
-    if (!ok) return corrupted(what + ": entry " + st.name + " is damaged (CRC or length mismatch)");
-    files[st.name] = std::move(data);
+    if (!ok) return corrupted(what + ": entry " + name + " is damaged (CRC or length mismatch)");
+    files[name] = std::move(data);
   }
   return files;
 }

@@ -673,7 +673,10 @@ Status validate_node(const OnnxNode& node, const OnnxGraph& g) {
   for (int k = 0; k < spec->min_inputs; ++k) {
     if (node.inputs[k].empty()) return node_error(StatusCode::kInvalidArgument, node, "required input " + std::to_string(k) + " is empty");
   }
-  for (const auto& [name, attr] : node.attributes) {
+  for (const auto& entry : node.attributes) {
+    const auto& name = entry.first;
+    const auto& attr = entry.second;
+    // (Not a structured binding: clang 14, which builds the fuzz targets, cannot capture one.)
     auto it = std::find_if(spec->attributes.begin(), spec->attributes.end(),
                            [&](const auto& p) { return name == p.first; });
     if (it == spec->attributes.end()) {

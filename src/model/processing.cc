@@ -4,6 +4,8 @@
 #include <cmath>
 #include <nlohmann/json.hpp>
 
+#include "blindml/base/json.h"
+
 namespace blindml::model {
 
 using nlohmann::json;
@@ -121,68 +123,91 @@ std::string ClientProcessing::to_json() const {
   return j.dump(2);
 }
 
+namespace {
+
+constexpr std::string_view kFile = "serialized_processing.json";
+constexpr size_t kMaxFeatures = 1000000;
+constexpr size_t kMaxThresholds = 65535;
+constexpr size_t kMaxOutputs = 100000;
+// Zero points stay far from int64 overflow: q - zp and scale·(q - zp) are computed in int64/double.
+constexpr int64_t kMaxZeroPoint = int64_t{1} << 20;
+
+Status feature_from_json(const json& e, const std::string& where, FeatureEncoder* out) {
+  FeatureEncoder f;
+  std::string encoder;
+  BLINDML_RETURN_IF_ERROR(json_get(e, where, "encoder", &encoder));
+  if (encoder == "quantize") {
+    f.kind = FeatureEncoder::Kind::kQuantize;
+    BLINDML_RETURN_IF_ERROR(json_get_in<uint32_t>(e, where, "n_bits", 1, 16, &f.quantizer.n_bits));
+    BLINDML_RETURN_IF_ERROR(json_get(e, where, "signed", &f.quantizer.is_signed));
+    BLINDML_RETURN_IF_ERROR(json_get(e, where, "scale", &f.quantizer.scale));
+    if (!(f.quantizer.scale > 0)) return corrupted(where + ": field 'scale' must be a positive number");
+    BLINDML_RETURN_IF_ERROR(
+        json_get_in<int64_t>(e, where, "zero_point", -kMaxZeroPoint, kMaxZeroPoint, &f.quantizer.zero_point));
+  } else if (encoder == "bin") {
+    f.kind = FeatureEncoder::Kind::kBin;
+    std::string cmp = "leq";
+    BLINDML_RETURN_IF_ERROR(json_get_optional(e, where, "comparison", &cmp));
+    if (cmp != "leq" && cmp != "lt") return corrupted(where + ": field 'comparison' must be \"leq\" or \"lt\"");
+    f.strict = cmp == "lt";
+    const json* thresholds = nullptr;
+    BLINDML_RETURN_IF_ERROR(json_get_array(e, where, "thresholds", kMaxThresholds, &thresholds));
+    f.thresholds.reserve(thresholds->size());
+    for (size_t k = 0; k < thresholds->size(); ++k) {
+      double t = 0;
+      BLINDML_RETURN_IF_ERROR(json_as((*thresholds)[k], where, "thresholds[" + std::to_string(k) + "]", &t));
+      f.thresholds.push_back(t);
+    }
+    for (size_t k = 1; k < f.thresholds.size(); ++k)
+      if (!(f.thresholds[k - 1] < f.thresholds[k]))
+        return corrupted(where + ": field 'thresholds' is not sorted and distinct (at " + std::to_string(k) + ")");
+  } else {
+    return corrupted(where + ": field 'encoder' = \"" + encoder + "\" is neither \"quantize\" nor \"bin\"");
+  }
+  *out = std::move(f);
+  return Status();
+}
+
+Status doubles_from_json(const json& obj, const std::string& where, const char* field, std::vector<double>* out) {
+  const json* a = nullptr;
+  BLINDML_RETURN_IF_ERROR(json_get_array(obj, where, field, kMaxOutputs, &a));
+  if (a->empty()) return corrupted(where + ": field '" + field + "' is empty");
+  out->reserve(a->size());
+  for (size_t i = 0; i < a->size(); ++i) {
+    double v = 0;
+    BLINDML_RETURN_IF_ERROR(json_as((*a)[i], where, std::string(field) + "[" + std::to_string(i) + "]", &v));
+    out->push_back(v);
+  }
+  return Status();
+}
+
+}  // namespace
+
 Result<ClientProcessing> ClientProcessing::from_json(std::string_view text) {
-  json j = json::parse(text.begin(), text.end(), nullptr, /*allow_exceptions=*/false);
-  if (j.is_discarded() || !j.is_object()) return corrupted("serialized processing: not a JSON object");
-  auto bad = [](const std::string& what) { return corrupted("serialized processing: " + what); };
-  auto finite = [](const json& v) { return v.is_number() && std::isfinite(v.get<double>()); };
+  BLINDML_ASSIGN_OR_RETURN(const json j, parse_json_object(text, kFile));
+  const std::string where(kFile);
   ClientProcessing p;
-  if (!j.contains("model_kind") || !j["model_kind"].is_string()) return bad("missing model_kind");
-  const std::string kind = j["model_kind"];
-  if (kind != "classifier" && kind != "regressor") return bad("model_kind '" + kind + "' is not classifier/regressor");
+  std::string kind;
+  BLINDML_RETURN_IF_ERROR(json_get(j, where, "model_kind", &kind));
+  if (kind != "classifier" && kind != "regressor")
+    return corrupted(where + ": field 'model_kind' = \"" + kind + "\" is neither \"classifier\" nor \"regressor\"");
   p.kind = kind == "classifier" ? ModelKind::kClassifier : ModelKind::kRegressor;
-  if (j.contains("family") && j["family"].is_string()) p.family = j["family"];
-  if (!j.contains("features") || !j["features"].is_array() || j["features"].empty())
-    return bad("missing features");
-  if (j["features"].size() > 1000000) return bad("too many features");
-  for (size_t i = 0; i < j["features"].size(); ++i) {
-    const json& e = j["features"][i];
-    const std::string at = "feature " + std::to_string(i) + ": ";
-    if (!e.is_object() || !e.contains("encoder") || !e["encoder"].is_string()) return bad(at + "missing encoder");
-    FeatureEncoder f;
-    if (e["encoder"] == "quantize") {
-      f.kind = FeatureEncoder::Kind::kQuantize;
-      if (!e.contains("n_bits") || !e["n_bits"].is_number_unsigned() || e["n_bits"] < 1 || e["n_bits"] > 16)
-        return bad(at + "n_bits must be 1..16");
-      if (!e.contains("signed") || !e["signed"].is_boolean()) return bad(at + "missing signed");
-      if (!e.contains("scale") || !finite(e["scale"]) || !(e["scale"].get<double>() > 0))
-        return bad(at + "scale must be a positive number");
-      if (!e.contains("zero_point") || !e["zero_point"].is_number_integer()) return bad(at + "missing zero_point");
-      f.quantizer.n_bits = e["n_bits"];
-      f.quantizer.is_signed = e["signed"];
-      f.quantizer.scale = e["scale"];
-      f.quantizer.zero_point = e["zero_point"];
-      if (std::llabs(f.quantizer.zero_point) > (int64_t{1} << 20)) return bad(at + "zero_point out of range");
-    } else if (e["encoder"] == "bin") {
-      f.kind = FeatureEncoder::Kind::kBin;
-      const std::string cmp = e.value("comparison", "leq");
-      if (cmp != "leq" && cmp != "lt") return bad(at + "comparison must be leq or lt");
-      f.strict = cmp == "lt";
-      if (!e.contains("thresholds") || !e["thresholds"].is_array() || e["thresholds"].size() > 65535)
-        return bad(at + "thresholds must be an array of at most 65535 numbers");
-      for (const auto& t : e["thresholds"]) {
-        if (!finite(t)) return bad(at + "a threshold is not a finite number");
-        f.thresholds.push_back(t.get<double>());
-      }
-      for (size_t k = 1; k < f.thresholds.size(); ++k)
-        if (!(f.thresholds[k - 1] < f.thresholds[k])) return bad(at + "thresholds are not sorted and distinct");
-    } else {
-      return bad(at + "unknown encoder");
-    }
-    p.features.push_back(std::move(f));
-  }
-  if (!j.contains("output") || !j["output"].is_object()) return bad("missing output");
-  for (const char* key : {"scale", "offset"}) {
-    const json& a = j["output"][key];
-    if (!a.is_array() || a.empty() || a.size() > 100000) return bad(std::string("output.") + key + " missing");
-    auto& dst = std::string(key) == "scale" ? p.output_scale : p.output_offset;
-    for (const auto& v : a) {
-      if (!finite(v)) return bad(std::string("output.") + key + " has a non-finite value");
-      dst.push_back(v.get<double>());
-    }
-  }
-  if (p.output_scale.size() != p.output_offset.size()) return bad("output.scale and output.offset differ in length");
-  const std::string post = j.value("post_transform", "NONE");
+  BLINDML_RETURN_IF_ERROR(json_get_optional(j, where, "family", &p.family));
+  const json* features = nullptr;
+  BLINDML_RETURN_IF_ERROR(json_get_array(j, where, "features", kMaxFeatures, &features));
+  if (features->empty()) return corrupted(where + ": field 'features' is empty");
+  p.features.resize(features->size());
+  for (size_t i = 0; i < features->size(); ++i)
+    BLINDML_RETURN_IF_ERROR(feature_from_json((*features)[i], where + ": features[" + std::to_string(i) + "]",
+                                              &p.features[i]));
+  const json* output = nullptr;
+  BLINDML_RETURN_IF_ERROR(json_get_object(j, where, "output", &output));
+  BLINDML_RETURN_IF_ERROR(doubles_from_json(*output, where + ": output", "scale", &p.output_scale));
+  BLINDML_RETURN_IF_ERROR(doubles_from_json(*output, where + ": output", "offset", &p.output_offset));
+  if (p.output_scale.size() != p.output_offset.size())
+    return corrupted(where + ": output.scale and output.offset differ in length");
+  std::string post = "NONE";
+  BLINDML_RETURN_IF_ERROR(json_get_optional(j, where, "post_transform", &post));
   if (post == "NONE") {
     p.post = PostTransform::kNone;
   } else if (post == "LOGISTIC") {
@@ -192,22 +217,25 @@ Result<ClientProcessing> ClientProcessing::from_json(std::string_view text) {
   } else if (post == "SOFTMAX_ZERO") {
     p.post = PostTransform::kSoftmaxZero;
   } else {
-    return bad("post_transform '" + post + "' is not NONE/LOGISTIC/SOFTMAX/SOFTMAX_ZERO");
+    return corrupted(where + ": field 'post_transform' = \"" + post + "\" is not NONE/LOGISTIC/SOFTMAX/SOFTMAX_ZERO");
   }
-  p.binary_single_score = j.value("binary_single_score", false);
-  p.normalize_l1 = j.value("normalize_l1", false);
+  BLINDML_RETURN_IF_ERROR(json_get_optional(j, where, "binary_single_score", &p.binary_single_score));
+  BLINDML_RETURN_IF_ERROR(json_get_optional(j, where, "normalize_l1", &p.normalize_l1));
   if (j.contains("class_labels")) {
-    if (!j["class_labels"].is_array()) return bad("class_labels must be an array of integers");
-    for (const auto& v : j["class_labels"]) {
-      if (!v.is_number_integer()) return bad("class_labels must be an array of integers");
-      p.class_labels.push_back(v.get<int64_t>());
+    const json* labels = nullptr;
+    BLINDML_RETURN_IF_ERROR(json_get_array(j, where, "class_labels", kMaxOutputs, &labels));
+    for (size_t i = 0; i < labels->size(); ++i) {
+      int64_t v = 0;
+      BLINDML_RETURN_IF_ERROR(json_as((*labels)[i], where, "class_labels[" + std::to_string(i) + "]", &v));
+      p.class_labels.push_back(v);
     }
   }
   if (p.kind == ModelKind::kClassifier) {
     const size_t classes = p.binary_single_score ? 2 : p.output_scale.size();
-    if (p.binary_single_score && p.output_scale.size() != 1) return bad("binary_single_score needs one output");
+    if (p.binary_single_score && p.output_scale.size() != 1)
+      return corrupted(where + ": binary_single_score needs one output");
     if (p.class_labels.size() != classes)
-      return bad("a classifier with " + std::to_string(classes) + " classes needs as many class_labels");
+      return corrupted(where + ": a classifier with " + std::to_string(classes) + " classes needs as many class_labels");
   }
   return p;
 }

@@ -355,3 +355,43 @@ TEST(Simulation, ErrorRateMatchesTheProbability) {
 
 }  // namespace
 }  // namespace blindml::circuit
+
+namespace blindml::circuit {
+namespace {
+
+// A step near 2^63 once overflowed (e - b + s - 1) in the slice's shape inference (signed
+// overflow, UB); a slice [0:4:2^63-1] takes one element.
+TEST(SignedOverflow, SliceWithHugeStepTakesOneElement) {
+  Builder b;
+  auto x = b.input({4}, 0, 7, "x");
+  auto s = b.slice(x, {0}, {4}, {INT64_MAX}, "s");
+  b.output(s, "y");
+  auto c = b.finish();
+  ASSERT_TRUE(c.ok()) << c.status().to_string();
+  EXPECT_EQ(c->node(s).shape, (Shape{1}));
+  auto r = evaluate_clear(*c, std::vector<Tensor>{Tensor{{4}, {5, 6, 7, 1}}});
+  ASSERT_TRUE(r.ok()) << r.status().to_string();
+  EXPECT_EQ((*r)[0].data, (std::vector<int64_t>{5}));
+}
+
+// 16 products of (2^62 - 1)^2 sum past 2^127: the matmul's __int128 range sums once overflowed
+// (UB) and could wrap back into range; now refused as beyond ±2^62.
+TEST(SignedOverflow, MatMulRangeSumsThatWouldOverflowInt128AreRefused) {
+  const int64_t m = (int64_t{1} << 62) - 1;
+  Builder b;
+  auto x = b.input({16}, -m, m, "x");
+  auto y = b.matmul(x, Tensor{{16}, std::vector<int64_t>(16, m)}, "mm");
+  b.output(y, "y");
+  auto c = b.finish();
+  ASSERT_TRUE(c.ok()) << c.status().to_string();
+  auto a = analyze(*c);
+  ASSERT_FALSE(a.ok());
+  EXPECT_EQ(a.status().code(), StatusCode::kInvalidArgument);
+  EXPECT_NE(a.status().message().find("matmul 'mm'"), std::string::npos) << a.status().message();
+  auto r = evaluate_clear(*c, std::vector<Tensor>{Tensor{{16}, std::vector<int64_t>(16, m)}});
+  ASSERT_FALSE(r.ok());
+  EXPECT_NE(r.status().message().find("mm"), std::string::npos) << r.status().message();
+}
+
+}  // namespace
+}  // namespace blindml::circuit

@@ -63,6 +63,7 @@ struct Analysis {
   uint64_t keyswitch_count = 0;   // = pbs_count (KS-PBS order)
   uint64_t leveled_ops = 0;       // ciphertext-level additions / scalar products per evaluation
   uint32_t pbs_depth = 0;         // longest chain of PBS from an input to an output
+  uint64_t noise_terms = 0;       // terms of the noise forms the analysis held (at most kMaxNoiseTerms)
   bool needs_bootstrapping() const { return pbs_count > 0; }
 };
 
@@ -70,9 +71,13 @@ struct Analysis {
 bool round_is_materialized(const Circuit& circuit, ValueId round_node);
 
 // Ranges, widths, encoding, noise constraints and counts. Errors name the op: a lookup whose
-// table does not cover its input's range, a value beyond ±2^62, a carrier wider than
-// kMaxCarrierBits.
+// table does not cover its input's range, a value beyond ±2^62 (or a matmul whose partial sums
+// pass 2^125), a carrier wider than kMaxCarrierBits, noise forms beyond kMaxNoiseTerms.
 inline constexpr uint32_t kMaxCarrierBits = 48;
+// The analysis refuses (resource_exhausted, naming the node) a circuit whose noise forms would
+// hold more terms than this in all (16 bytes each: 128 MiB), so its memory is bounded whatever
+// the circuit; real models hold a few thousand to a few hundred thousand.
+inline constexpr uint64_t kMaxNoiseTerms = uint64_t{1} << 23;
 Result<Analysis> analyze(const Circuit& circuit);
 
 // A readable summary: per value its shape, range, width; the constraints; the counts.

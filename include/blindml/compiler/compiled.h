@@ -47,8 +47,10 @@ struct CompiledCircuit {
 
 // Largest number of elements, summed over every value of the circuit, that compile() accepts and
 // the loader reads: it bounds what the analysis and the evaluators allocate for a circuit whose
-// shapes (unlike its weights and tables) cost no bytes in the blob.
-inline constexpr uint64_t kMaxCircuitElements = uint64_t{1} << 26;
+// shapes (unlike its weights and tables) cost no bytes in the blob. 2^22 (4 Mi elements: about
+// 16 bytes each in the analysis, plus the noise forms it bounds by circuit::kMaxNoiseTerms); the
+// committed models hold at most 1,602 (random_forest_breast_cancer).
+inline constexpr uint64_t kMaxCircuitElements = uint64_t{1} << 22;
 
 // circuit::analyze + choose_parameters. Errors name the op (an invalid node, a value that does
 // not fit, a constraint no secure set satisfies) and come from the step that refused.

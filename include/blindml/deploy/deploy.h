@@ -107,6 +107,9 @@ class Client {
 struct ServerLimits {
   uint64_t max_evaluation_keys = uint64_t{4} << 30;
   uint64_t max_input = uint64_t{256} << 20;
+  // The answer: rows × outputs full ciphertexts, (kN + 1)·8 bytes each — far larger than the
+  // seeded input (8 bytes per ciphertext), so it is bounded on its own before anything is run.
+  uint64_t max_output = uint64_t{1} << 30;
 };
 
 class Server {

@@ -17,8 +17,10 @@ struct ZipEntry {
 };
 
 Result<std::vector<uint8_t>> write_zip(const std::vector<ZipEntry>& entries);
-// Every entry, each at most max_entry_bytes; CRCs checked. `what` names the archive in errors.
+// Every entry (at most 64, names distinct), each at most max_entry_bytes and all together at most
+// max_total_bytes (default: max_entry_bytes); CRCs and lengths checked. Memory grows with the
+// bytes inflated, never with a declared size. `what` names the archive in errors.
 Result<std::map<std::string, std::vector<uint8_t>>> read_zip(std::span<const uint8_t> bytes, const std::string& what,
-                                                            uint64_t max_entry_bytes);
+                                                            uint64_t max_entry_bytes, uint64_t max_total_bytes = 0);
 
 }  // namespace blindml::deploy::internal
