@@ -185,16 +185,30 @@ Result<Lowered> lower_linear(const OnnxGraph& graph, const Rows& calibration, co
     e.quantizer = Quantizer::calibrate(ranges.first[j], ranges.second[j], n_bits, false, false);
     p.features.push_back(e);
   }
-  // V = W scaled by each feature's step, quantized per column.
+  // V = W scaled by each feature's step, quantized per column. A feature constant over the
+  // calibration rows has no step: its term W_jc·x_j is folded into the offset (x_j taken as its
+  // calibration value, as the clipping quantizer would) and its weight is 0, so that its
+  // quantizer's placeholder scale does not set the column's step.
   const int64_t wmax = (int64_t{1} << (n_bits - 1)) - 1;
+  std::vector<bool> constant(f.features);
+  int64_t n_constant = 0;
+  for (int64_t j = 0; j < f.features; ++j) {
+    constant[j] = is_constant_range(ranges.first[j], ranges.second[j]);
+    n_constant += constant[j] ? 1 : 0;
+    if (constant[j]) p.features[j].constant = ranges.first[j];
+  }
   circuit::Tensor q{{f.features, f.outputs}, std::vector<int64_t>(f.features * f.outputs)};
   for (int64_t c = 0; c < f.outputs; ++c) {
     double vmax = 0;
     for (int64_t j = 0; j < f.features; ++j)
-      vmax = std::max(vmax, std::fabs(f.w[j * f.outputs + c] * p.features[j].quantizer.scale));
+      if (!constant[j]) vmax = std::max(vmax, std::fabs(f.w[j * f.outputs + c] * p.features[j].quantizer.scale));
     const double t = vmax > 0 ? vmax / static_cast<double>(wmax) : 1.0;
     double offset = f.b[c];
     for (int64_t j = 0; j < f.features; ++j) {
+      if (constant[j]) {
+        offset += f.w[j * f.outputs + c] * ranges.first[j];
+        continue;
+      }
       const int64_t qw = static_cast<int64_t>(std::nearbyint(f.w[j * f.outputs + c] * p.features[j].quantizer.scale / t));
       q.data[j * f.outputs + c] = qw;
       offset -= t * static_cast<double>(qw) * static_cast<double>(p.features[j].quantizer.zero_point);
@@ -212,6 +226,10 @@ Result<Lowered> lower_linear(const OnnxGraph& graph, const Rows& calibration, co
                 "leveled only\n",
                 n_bits, n_bits);
   out.notes = buf;
+  if (n_constant > 0)
+    out.notes += std::to_string(n_constant) +
+                 " feature(s) constant over the calibration rows: folded into the offset (their value is taken as "
+                 "constant; other values are reported as out of range)\n";
   return out;
 }
 

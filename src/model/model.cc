@@ -93,7 +93,10 @@ Result<CompiledModel> compile_model(const OnnxGraph& graph, const Rows& calibrat
 namespace {
 
 template <typename Eval>
-Result<std::vector<Prediction>> predict_with(const CompiledModel& model, const Rows& rows, Eval&& eval) {
+Result<std::vector<Prediction>> predict_with(const CompiledModel& model, const Rows& rows, const PredictOptions& options,
+                                             Eval&& eval) {
+  if (options.range) *options.range = model.processing.count_out_of_range(rows);
+  if (options.refuse_out_of_range) BLINDML_RETURN_IF_ERROR(check_in_range(model.processing, rows));
   std::vector<Prediction> out;
   out.reserve(rows.size());
   for (size_t r = 0; r < rows.size(); ++r) {
@@ -110,27 +113,43 @@ Result<std::vector<Prediction>> predict_with(const CompiledModel& model, const R
 
 }  // namespace
 
-Result<std::vector<Prediction>> predict_clear(const CompiledModel& model, const Rows& rows) {
-  return predict_with(model, rows, [&](const circuit::Tensor& in) {
+Status check_in_range(const ClientProcessing& processing, const Rows& rows) {
+  const RangeCount c = processing.count_out_of_range(rows);
+  if (c.values == 0) return Status();
+  for (size_t r = 0; r < rows.size(); ++r)
+    for (size_t j = 0; j < rows[r].size() && j < processing.features.size(); ++j)
+      if (!processing.features[j].in_range(rows[r][j]))
+        return invalid_argument("row " + std::to_string(r) + ", feature " + std::to_string(j) + " (" +
+                            std::to_string(rows[r][j]) + ") lies outside the calibration range; " +
+                            std::to_string(c.values) + " value(s) in " + std::to_string(c.rows) +
+                            " row(s) would be clipped (recompile with calibration rows that cover them)");
+  return Status();
+}
+
+Result<std::vector<Prediction>> predict_clear(const CompiledModel& model, const Rows& rows,
+                                              const PredictOptions& options) {
+  return predict_with(model, rows, options, [&](const circuit::Tensor& in) {
     return circuit::evaluate_clear(model.compiled.circuit, std::vector<circuit::Tensor>{in});
   });
 }
 
-Result<std::vector<Prediction>> predict_simulated(const CompiledModel& model, const Rows& rows, std::mt19937_64& rng) {
+Result<std::vector<Prediction>> predict_simulated(const CompiledModel& model, const Rows& rows, std::mt19937_64& rng,
+                                                  const PredictOptions& options) {
   const double p = std::exp2(model.compiled.log2_p_error_per_read);
-  return predict_with(model, rows, [&](const circuit::Tensor& in) {
+  return predict_with(model, rows, options, [&](const circuit::Tensor& in) {
     return circuit::simulate(model.compiled.circuit, std::vector<circuit::Tensor>{in}, p, rng);
   });
 }
 
 Result<std::vector<Prediction>> predict_fhe(const CompiledModel& model, const Rows& rows, const crypto::ClientKey& key,
-                                            const crypto::EvaluationKeys* keys, ThreadPool& pool) {
+                                            const crypto::EvaluationKeys* keys, ThreadPool& pool,
+                                            const PredictOptions& options) {
   BLINDML_ASSIGN_OR_RETURN(
       auto evaluator, circuit::FheEvaluator::create(model.compiled.circuit, model.compiled.params,
                                                     model.compiled.carrier_bits));
   const circuit::ValueId out_id = model.compiled.circuit.outputs()[0];
   const bool is_signed = evaluator.analysis().values[out_id].is_signed;
-  return predict_with(model, rows, [&](const circuit::Tensor& in) -> Result<std::vector<circuit::Tensor>> {
+  return predict_with(model, rows, options, [&](const circuit::Tensor& in) -> Result<std::vector<circuit::Tensor>> {
     std::vector<circuit::EncryptedTensor> enc;
     enc.push_back(circuit::encrypt_tensor(key, in, model.compiled.carrier_bits));
     BLINDML_ASSIGN_OR_RETURN(auto out, evaluator.evaluate(std::move(enc), keys, pool));

@@ -27,6 +27,30 @@ int64_t FeatureEncoder::encode(double x) const {
   return std::lower_bound(thresholds.begin(), thresholds.end(), xf) - thresholds.begin();
 }
 
+bool FeatureEncoder::in_range(double x) const {
+  if (kind == Kind::kBin) return true;
+  if (constant) return std::fabs(x - *constant) <= 1e-6 * std::max(1.0, std::fabs(*constant));
+  const double v = x / quantizer.scale + static_cast<double>(quantizer.zero_point);
+  return v >= static_cast<double>(quantizer.qmin()) - 0.5 && v <= static_cast<double>(quantizer.qmax()) + 0.5;
+}
+
+RangeCount ClientProcessing::count_out_of_range(std::span<const std::vector<double>> rows) const {
+  RangeCount c;
+  c.per_feature.assign(features.size(), 0);
+  for (const auto& row : rows) {
+    if (row.size() != features.size()) continue;
+    bool any = false;
+    for (size_t j = 0; j < row.size(); ++j)
+      if (!features[j].in_range(row[j])) {
+        ++c.per_feature[j];
+        ++c.values;
+        any = true;
+      }
+    c.rows += any ? 1 : 0;
+  }
+  return c;
+}
+
 int64_t FeatureEncoder::min_code() const { return kind == Kind::kQuantize ? quantizer.qmin() : 0; }
 int64_t FeatureEncoder::max_code() const {
   return kind == Kind::kQuantize ? quantizer.qmax() : static_cast<int64_t>(thresholds.size());
@@ -107,6 +131,7 @@ std::string ClientProcessing::to_json() const {
       e["signed"] = f.quantizer.is_signed;
       e["scale"] = f.quantizer.scale;
       e["zero_point"] = f.quantizer.zero_point;
+      if (f.constant) e["constant"] = *f.constant;
     } else {
       e["encoder"] = "bin";
       e["comparison"] = f.strict ? "lt" : "leq";
@@ -144,6 +169,12 @@ Status feature_from_json(const json& e, const std::string& where, FeatureEncoder
     if (!(f.quantizer.scale > 0)) return corrupted(where + ": field 'scale' must be a positive number");
     BLINDML_RETURN_IF_ERROR(
         json_get_in<int64_t>(e, where, "zero_point", -kMaxZeroPoint, kMaxZeroPoint, &f.quantizer.zero_point));
+    if (e.contains("constant")) {
+      double c = 0;
+      BLINDML_RETURN_IF_ERROR(json_get(e, where, "constant", &c));
+      if (!std::isfinite(c)) return corrupted(where + ": field 'constant' must be a finite number");
+      f.constant = c;
+    }
   } else if (encoder == "bin") {
     f.kind = FeatureEncoder::Kind::kBin;
     std::string cmp = "leq";

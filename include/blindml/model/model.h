@@ -63,13 +63,28 @@ using Rows = std::vector<std::vector<double>>;
 
 Result<CompiledModel> compile_model(const OnnxGraph& graph, const Rows& calibration, const CompileOptions& options = {});
 
+// How the predict functions treat inputs outside the calibration range (the encoders clip them,
+// ClientProcessing::count_out_of_range): counted into *range when set; refused (invalid_argument,
+// naming the first row and feature) when refuse_out_of_range.
+struct PredictOptions {
+  bool refuse_out_of_range = false;
+  RangeCount* range = nullptr;
+};
+
 // The quantized model in the clear (the exact reference for FHE).
-Result<std::vector<Prediction>> predict_clear(const CompiledModel& model, const Rows& rows);
+Result<std::vector<Prediction>> predict_clear(const CompiledModel& model, const Rows& rows,
+                                              const PredictOptions& options = {});
 // The clear model with PBS errors drawn at the compiled per-read probability.
-Result<std::vector<Prediction>> predict_simulated(const CompiledModel& model, const Rows& rows, std::mt19937_64& rng);
+Result<std::vector<Prediction>> predict_simulated(const CompiledModel& model, const Rows& rows, std::mt19937_64& rng,
+                                                  const PredictOptions& options = {});
 // Encrypts each row with the client key, evaluates under FHE, decrypts. keys may be null for
 // leveled models.
 Result<std::vector<Prediction>> predict_fhe(const CompiledModel& model, const Rows& rows, const crypto::ClientKey& key,
-                                            const crypto::EvaluationKeys* keys, ThreadPool& pool);
+                                            const crypto::EvaluationKeys* keys, ThreadPool& pool,
+                                            const PredictOptions& options = {});
+
+// Refuses rows with values outside the calibration range (invalid_argument, naming the first row and
+// feature and the count); ok when every value is in range.
+Status check_in_range(const ClientProcessing& processing, const Rows& rows);
 
 }  // namespace blindml::model

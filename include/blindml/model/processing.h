@@ -23,6 +23,7 @@
 #pragma once
 
 #include <cstdint>
+#include <optional>
 #include <span>
 #include <string>
 #include <string_view>
@@ -44,7 +45,14 @@ struct FeatureEncoder {
   Quantizer quantizer;              // kQuantize
   std::vector<double> thresholds;   // kBin: sorted ascending, distinct
   bool strict = false;              // kBin: the tree compares x < t (else x <= t)
+  // kQuantize: the feature was constant over the calibration rows; the model folded this value
+  // into its offsets (its weights are 0), so any other value is out of range.
+  std::optional<double> constant;
   int64_t encode(double x) const;
+  // Whether x lies where the encoder represents it: kQuantize within half a step of the
+  // quantizer's range (else encode clips it), or equal to `constant` (relative 1e-6); kBin always
+  // (binning is exact on the whole line).
+  bool in_range(double x) const;
   int64_t min_code() const;
   int64_t max_code() const;
 };
@@ -53,6 +61,13 @@ struct Prediction {
   std::vector<double> values;  // regressors: the predictions; classifiers: the scores before post
   std::vector<double> proba;   // classifiers
   int64_t label = 0;           // classifiers
+};
+
+// Values outside the calibration range (FeatureEncoder::in_range) over a set of rows.
+struct RangeCount {
+  int64_t rows = 0;                  // rows with at least one such value
+  int64_t values = 0;                // such values in all
+  std::vector<int64_t> per_feature;  // such values per feature
 };
 
 struct ClientProcessing {
@@ -70,6 +85,9 @@ struct ClientProcessing {
   // The circuit input for one row (shape [features]); invalid_argument on a wrong length or a
   // non-finite value, naming the feature.
   Result<circuit::Tensor> encode_row(std::span<const double> row) const;
+  // Counts the values the encoders clip (rows of the wrong length are skipped: encode_row
+  // reports them).
+  RangeCount count_out_of_range(std::span<const std::vector<double>> rows) const;
   // The answer for one circuit output (shape [outputs]).
   Result<Prediction> decode(const circuit::Tensor& output) const;
 

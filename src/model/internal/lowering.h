@@ -22,6 +22,10 @@ Result<Lowered> lower_mlp(const OnnxGraph& graph, const Rows& calibration, const
 // Per-feature min and max over the calibration rows (invalid_argument when empty or ragged).
 Result<std::pair<std::vector<double>, std::vector<double>>> feature_ranges(const Rows& rows, size_t features);
 
+// A calibration range too narrow to quantize (the degenerate case of Quantizer::calibrate): the
+// value is treated as the constant rmin by the lowerings, never as a scaled input.
+inline bool is_constant_range(double rmin, double rmax) { return !(rmax - rmin >= 1e-6); }
+
 // Bits to hold 0..max_value (at least 1).
 inline uint32_t bits_for(int64_t max_value) {
   uint32_t b = 1;
