@@ -43,7 +43,12 @@ struct CompileOptions {
   uint32_t n_bits = 0;
   // MLP: the accumulator is rounded to this many bits before its lookup (0 = default 6).
   uint32_t rounding_bits = 0;
-  bool exact_rounding = false;
+  // Exact (the default): FHE equals predict_clear except with the compiled error probability, at
+  // s more PBS per hidden neuron (s = the accumulator bits dropped, 7-9 on the committed MLPs).
+  // Approximate: 1 PBS per neuron, but a neuron whose accumulator lies within the noise of a
+  // rounding boundary may read the neighbouring table entry (its next-layer code off by one), so
+  // FHE may differ from predict_clear on many rows.
+  bool exact_rounding = true;
   // Trees: bits of the quantized leaf values (0 = default 8).
   uint32_t leaf_bits = 0;
   // Classifier or regressor when the graph does not say (a network ending in logits without
