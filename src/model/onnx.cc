@@ -51,13 +51,14 @@ namespace {
 using Kind = Attribute::Kind;
 
 constexpr int64_t kMinOpset = 9;
-constexpr int64_t kMaxOpset = 18;
+constexpr int64_t kMaxOpset = 21;  // the supported ops' semantics are unchanged 13..21 for our use
 constexpr int64_t kMinMlOpset = 1;
-constexpr int64_t kMaxMlOpset = 3;
+constexpr int64_t kMaxMlOpset = 5;  // ml 4 and 5 change LabelEncoder and add TreeEnsemble only
 // Bound on the elements of any tensor the interpreter materialises (8 bytes each).
 constexpr uint64_t kMaxElements = uint64_t{1} << 28;
 
 constexpr int32_t kFloat = 1;
+constexpr int32_t kInt32 = 6;
 constexpr int32_t kInt64 = 7;
 constexpr int32_t kString = 8;
 constexpr int32_t kDouble = 11;
@@ -139,9 +140,9 @@ Status decode_tensor(const onnx::TensorProto& t, const std::string& what, FloatT
   }
   if (t.has_segment()) return unimplemented(what + ": segmented tensors are not supported");
   const int32_t dt = t.data_type();
-  if (dt != kFloat && dt != kDouble && dt != kInt64) {
+  if (dt != kFloat && dt != kDouble && dt != kInt64 && dt != kInt32) {
     return unimplemented(what + ": dtype " + dtype_name(dt) +
-                         " is not supported (supported: float32, float64, int64)");
+                         " is not supported (supported: float32, float64, int64, int32)");
   }
   std::vector<int64_t> shape(t.dims().begin(), t.dims().end());
   for (int64_t d : shape) {
@@ -149,7 +150,7 @@ Status decode_tensor(const onnx::TensorProto& t, const std::string& what, FloatT
   }
   const auto count = element_count(shape, std::numeric_limits<uint64_t>::max() / 16);
   if (!count) return corrupted(what + ": shape " + shape_string(shape) + " overflows");
-  const size_t elem_size = dt == kFloat ? 4 : 8;
+  const size_t elem_size = dt == kFloat || dt == kInt32 ? 4 : 8;
   const bool raw = t.has_raw_data();
   uint64_t have = 0;
   if (raw) {
@@ -159,18 +160,26 @@ Status decode_tensor(const onnx::TensorProto& t, const std::string& what, FloatT
     }
     have = t.raw_data().size() / elem_size;
   } else {
-    have = dt == kFloat ? t.float_data_size() : dt == kDouble ? t.double_data_size() : t.int64_data_size();
+    have = dt == kFloat   ? t.float_data_size()
+           : dt == kDouble ? t.double_data_size()
+           : dt == kInt32  ? t.int32_data_size()
+                           : t.int64_data_size();
   }
   if (have != *count) {
     return corrupted(what + ": shape " + shape_string(shape) + " needs " + std::to_string(*count) +
                      " elements but the tensor holds " + std::to_string(have));
   }
-  if (dt == kInt64) {
+  if (dt == kInt64 || dt == kInt32) {
+    // int32 (as some exporters write shapes and indices) widened to int64.
     *is_int = true;
     i->shape = std::move(shape);
     i->data.resize(*count);
     for (uint64_t k = 0; k < *count; ++k) {
-      i->data[k] = raw ? read_le<int64_t>(t.raw_data(), k) : t.int64_data(static_cast<int>(k));
+      if (dt == kInt32) {
+        i->data[k] = raw ? read_le<int32_t>(t.raw_data(), k) : t.int32_data(static_cast<int>(k));
+      } else {
+        i->data[k] = raw ? read_le<int64_t>(t.raw_data(), k) : t.int64_data(static_cast<int>(k));
+      }
     }
   } else {
     *is_int = false;
@@ -595,7 +604,7 @@ const std::map<std::string, OpSpec>& default_domain_ops() {
       {"Concat", {1, 1 << 20, 1, 1, {{"axis", Kind::kInt}}}},
       {"BatchNormalization",
        {5, 5, 1, 5, {{"epsilon", Kind::kFloat}, {"momentum", Kind::kFloat}, {"training_mode", Kind::kInt}, {"spatial", Kind::kInt}}}},
-      {"Cast", {1, 1, 1, 1, {{"to", Kind::kInt}}}},
+      {"Cast", {1, 1, 1, 1, {{"to", Kind::kInt}, {"saturate", Kind::kInt}}}},  // saturate: opset 19, float8 only
   };
   return *ops;
 }

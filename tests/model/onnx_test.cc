@@ -477,11 +477,45 @@ TEST(OnnxMalformed, OpsetOutOfRange) {
   o->set_domain("com.microsoft");
   o->set_version(1);
   expect_error(b.load(), StatusCode::kUnimplemented, {"com.microsoft"});
-  ModelBuilder ml(13, 4);
+  ModelBuilder ml(13, 6);
   ml.input("X", {-1, 2});
   ml.output("X2", {-1, 2});
   ml.node("Identity", {"X"}, {"X2"});
-  expect_error(ml.load(), StatusCode::kUnimplemented, {"ai.onnx.ml", "opset 4"});
+  expect_error(ml.load(), StatusCode::kUnimplemented, {"ai.onnx.ml", "opset 6"});
+  expect_error(gemm_relu(22).load(), StatusCode::kUnimplemented, {"opset 22"});
+}
+
+// Current exporters: skl2onnx writes opset 21 and ai.onnx.ml 5 (issue 13); the supported ops
+// mean the same there. int32 initializers are widened to int64.
+TEST(OnnxLoad, Opset21AndMl5AndInt32Initializers) {
+  auto b = gemm_relu(21);
+  auto g = b.load();
+  ASSERT_TRUE(g.ok()) << g.status().to_string();
+  EXPECT_EQ(g->opset, 21);
+  ModelBuilder ml(21, 5);
+  ml.input("X", {-1, 2});
+  ml.output("X2", {-1, 2});
+  auto* cast = ml.node("Cast", {"X"}, {"X2"});
+  ModelBuilder::attr_i(cast, "to", onnx::TensorProto::FLOAT);
+  ModelBuilder::attr_i(cast, "saturate", 1);
+  auto* t = ml.g()->add_initializer();
+  t->set_name("idx");
+  t->set_data_type(onnx::TensorProto::INT32);
+  t->add_dims(3);
+  for (int32_t v : {4, -7, 2147483647}) t->add_int32_data(v);
+  auto* r = ml.g()->add_initializer();
+  r->set_name("idx_raw");
+  r->set_data_type(onnx::TensorProto::INT32);
+  r->add_dims(2);
+  const int32_t raw[2] = {-1, 65536};
+  r->set_raw_data(std::string(reinterpret_cast<const char*>(raw), sizeof raw));
+  auto h = ml.load();
+  ASSERT_TRUE(h.ok()) << h.status().to_string();
+  EXPECT_EQ(h->ml_opset, 5);
+  EXPECT_EQ(h->int_initializers.at("idx").data, (std::vector<int64_t>{4, -7, 2147483647}));
+  EXPECT_EQ(h->int_initializers.at("idx_raw").data, (std::vector<int64_t>{-1, 65536}));
+  r->set_raw_data(std::string(reinterpret_cast<const char*>(raw), 7));  // not a multiple of 4
+  expect_error(ml.load(), StatusCode::kCorrupted, {"idx_raw", "multiple of the element size 4"});
 }
 
 TEST(OnnxMalformed, UndefinedValue) {

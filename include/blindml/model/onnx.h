@@ -1,11 +1,11 @@
 // ONNX import: a model file parsed with ONNX's protobuf schema into a small, validated graph the
 // model families lower from, and a float reference interpreter of the supported ops.
 //
-// Supported (opsets 9..18, default domain): Gemm, MatMul, Add, Sub, Mul, Div, Relu, LeakyRelu,
+// Supported (opsets 9..21, default domain): Gemm, MatMul, Add, Sub, Mul, Div, Relu, LeakyRelu,
 // Sigmoid, Tanh, Softmax, Clip, Identity, Flatten, Reshape, Transpose, Concat, Constant,
-// BatchNormalization; ai.onnx.ml (opsets 1..3): LinearClassifier, LinearRegressor,
+// BatchNormalization; ai.onnx.ml (opsets 1..5): LinearClassifier, LinearRegressor,
 // TreeEnsembleClassifier, TreeEnsembleRegressor, Normalizer, ZipMap, Cast. Tensors: float32
-// (and float64, converted), int64 (shapes, labels). Anything else is an error naming the node,
+// (and float64, converted), int64 and int32 (shapes, labels; int32 widened). Anything else is an error naming the node,
 // its op and what is unsupported (op, attribute, attribute value, dtype, opset).
 //
 // Thread safety: an OnnxGraph is immutable after loading; the functions are pure.
