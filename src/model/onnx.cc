@@ -751,6 +751,34 @@ Status validate_node(const OnnxNode& node, const OnnxGraph& g) {
   return Status::ok_status();
 }
 
+// The estimator an unsupported operator most likely came from (a hint for the user).
+std::string likely_source(const OnnxNode& node) {
+  static const auto* hints = new std::map<std::string, std::string>{
+      {"SVMClassifier", "scikit-learn SVC / LinearSVC (skl2onnx)"},
+      {"SVMRegressor", "scikit-learn SVR (skl2onnx)"},
+      {"Scaler", "scikit-learn StandardScaler / MinMaxScaler in a Pipeline"},
+      {"Imputer", "scikit-learn SimpleImputer in a Pipeline"},
+      {"OneHotEncoder", "scikit-learn OneHotEncoder (a ColumnTransformer)"},
+      {"LabelEncoder", "scikit-learn LabelEncoder / OrdinalEncoder"},
+      {"ArrayFeatureExtractor", "a column selection or a classifier's label output (skl2onnx)"},
+      {"ArgMax", "a classifier's label output (MLPClassifier, a torch argmax)"},
+      {"TopK", "scikit-learn KNeighbors* (skl2onnx)"},
+      {"ReduceSumSquare", "scikit-learn KNeighbors* or an RBF kernel (skl2onnx)"},
+      {"Exp", "an RBF kernel or GaussianNB (skl2onnx)"},
+      {"ReduceLogSumExp", "scikit-learn GaussianNB (skl2onnx)"},
+      {"TreeEnsemble", "ai.onnx.ml 5's TreeEnsemble (onnxmltools / skl2onnx with target_opset ml 5)"},
+      {"Conv", "a convolutional network (torch, tf2onnx)"},
+      {"MaxPool", "a convolutional network (torch, tf2onnx)"},
+      {"Squeeze", "torch/tf2onnx shape handling"},
+      {"Unsqueeze", "torch/tf2onnx shape handling"},
+      {"Gather", "torch/tf2onnx shape handling or an embedding"},
+      {"Shape", "torch/tf2onnx shape handling (a dynamic batch)"},
+  };
+  auto it = hints->find(node.op_type);
+  if (it == hints->end()) return "";
+  return "; likely from " + it->second;
+}
+
 // Folds a Constant node into the graph's initializers.
 Status fold_constant(const OnnxNode& node, OnnxGraph* g) {
   if (!node.inputs.empty() || node.outputs.size() != 1) {
@@ -804,21 +832,24 @@ Result<OnnxGraph> load_onnx(std::span<const uint8_t> bytes, uint64_t max_bytes) 
 
   OnnxGraph g;
   g.producer = model.producer_name() + (model.producer_version().empty() ? "" : " " + model.producer_version());
+  // Blockers (unsupported opsets, operators, attributes) are gathered and reported together, so
+  // that a user sees everything that stands in the way at once; malformed files fail at once.
+  std::vector<std::string> blockers;
   for (const auto& imp : model.opset_import()) {
     const std::string& d = imp.domain();
     const int64_t v = imp.version();
     if (is_default_domain(d)) {
       if (v < kMinOpset || v > kMaxOpset) {
-        return unimplemented("opset " + std::to_string(v) + " of the default ONNX domain is not supported (supported: " +
-                             std::to_string(kMinOpset) + " to " + std::to_string(kMaxOpset) + "); convert the model with onnx.version_converter");
+        blockers.push_back("opset " + std::to_string(v) + " of the default ONNX domain is not supported (supported: " +
+                           std::to_string(kMinOpset) + " to " + std::to_string(kMaxOpset) + "); convert the model with onnx.version_converter");
       }
-      g.opset = v;
+      g.opset = std::clamp(v, kMinOpset, kMaxOpset);
     } else if (is_ml_domain(d)) {
       if (v < kMinMlOpset || v > kMaxMlOpset) {
-        return unimplemented("opset " + std::to_string(v) + " of domain ai.onnx.ml is not supported (supported: " +
-                             std::to_string(kMinMlOpset) + " to " + std::to_string(kMaxMlOpset) + ")");
+        blockers.push_back("opset " + std::to_string(v) + " of domain ai.onnx.ml is not supported (supported: " +
+                           std::to_string(kMinMlOpset) + " to " + std::to_string(kMaxMlOpset) + ")");
       }
-      g.ml_opset = v;
+      g.ml_opset = std::clamp(v, kMinMlOpset, kMaxMlOpset);
     } else {
       return unimplemented("operator domain '" + d + "' (opset " + std::to_string(v) +
                            ") is not supported (supported: the default ONNX domain and ai.onnx.ml)");
@@ -890,8 +921,18 @@ Result<OnnxGraph> load_onnx(std::span<const uint8_t> bytes, uint64_t max_bytes) 
       BLINDML_RETURN_IF_ERROR(fold_constant(node, &g));
       continue;
     }
-    BLINDML_RETURN_IF_ERROR(validate_node(node, g));
+    if (Status st = validate_node(node, g); !st.ok()) {
+      if (st.code() != StatusCode::kUnimplemented) return st;
+      blockers.push_back(st.message() + likely_source(node));
+      continue;
+    }
     g.nodes.push_back(std::move(node));
+  }
+  if (!blockers.empty()) {
+    if (blockers.size() == 1) return unimplemented(blockers[0]);
+    std::string all = std::to_string(blockers.size()) + " things stand in the way:";
+    for (size_t k = 0; k < blockers.size(); ++k) all += "\n  " + std::to_string(k + 1) + ". " + blockers[k];
+    return unimplemented(all);
   }
   if (g.outputs.empty()) return invalid_argument("the graph has no outputs");
   for (const auto& o : g.outputs) {
