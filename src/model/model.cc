@@ -3,6 +3,7 @@
 #include <cmath>
 #include <cstdio>
 
+#include "blindml/circuit/analysis.h"
 #include "blindml/circuit/clear_eval.h"
 #include "internal/lowering.h"
 
@@ -57,6 +58,58 @@ Result<Family> detect_family(const OnnxGraph& graph) {
   return Family::kMlp;
 }
 
+Result<compiler::CompiledCircuit> lower_and_compile(const OnnxGraph& graph, const Rows& calibration,
+                                                    const CompileOptions& options, Family family) {
+  Result<internal::Lowered> lowered = invalid_argument("unreachable");
+  switch (family) {
+    case Family::kLinear: lowered = internal::lower_linear(graph, calibration, options); break;
+    case Family::kTrees: lowered = internal::lower_trees(graph, calibration, options); break;
+    case Family::kMlp: lowered = internal::lower_mlp(graph, calibration, options); break;
+  }
+  if (!lowered.ok()) return lowered.status();
+  return compiler::compile(lowered->circuit, options.optimizer);
+}
+
+// When no parameter set fits: the option that helps, tried in the compiler (a few values below
+// the one used, largest first), and what the first value that compiles costs.
+std::string suggest_options(const OnnxGraph& graph, const Rows& calibration, const CompileOptions& options,
+                            Family family) {
+  struct Knob {
+    const char* flag;
+    uint32_t CompileOptions::*field;
+    uint32_t current, lowest;
+  };
+  std::vector<Knob> knobs;
+  if (family == Family::kTrees) knobs.push_back({"--leaf-bits", &CompileOptions::leaf_bits, options.leaf_bits ? options.leaf_bits : 8, 2});
+  if (family == Family::kMlp)
+    knobs.push_back({"--rounding-bits", &CompileOptions::rounding_bits, options.rounding_bits ? options.rounding_bits : 6, 2});
+  const uint32_t n_default = family == Family::kMlp ? 6 : 8;
+  knobs.push_back({"--n-bits", &CompileOptions::n_bits, options.n_bits ? options.n_bits : n_default, 2});
+  std::string tried;
+  int budget = 6;  // compiles in all: each is a parameter search
+  for (const Knob& k : knobs) {
+    for (uint32_t v = k.current - 1; v >= k.lowest && v < k.current && budget > 0; --v, --budget) {
+      CompileOptions o = options;
+      o.*k.field = v;
+      auto c = lower_and_compile(graph, calibration, o, family);
+      if (c.ok()) {
+        char buf[256];
+        auto a = circuit::analyze(c->circuit);
+        const long long pbs = a.ok() ? static_cast<long long>(a->pbs_count) : -1;
+        std::snprintf(buf, sizeof buf,
+                      " Tried: %s %u compiles (%lld PBS per sample, estimated %.0f ms per evaluation on one thread)%s.",
+                      k.flag, v, pbs, c->estimated_pbs_ms * static_cast<double>(pbs),
+                      family == Family::kTrees && k.field == &CompileOptions::leaf_bits
+                          ? "; fewer leaf bits make each tree's answer coarser (step = largest leaf / 2^(bits-1))"
+                          : "");
+        return buf;
+      }
+      tried += (tried.empty() ? "" : ", ") + std::string(k.flag) + " " + std::to_string(v);
+    }
+  }
+  return tried.empty() ? "" : " Tried without success: " + tried + ".";
+}
+
 const char* family_name(Family f) {
   switch (f) {
     case Family::kLinear: return "linear";
@@ -79,8 +132,11 @@ Result<CompiledModel> compile_model(const OnnxGraph& graph, const Rows& calibrat
   if (!lowered.ok()) return lowered.status();
   lowered->processing.family = family_name(family);
   auto compiled = compiler::compile(lowered->circuit, options.optimizer);
-  if (!compiled.ok())
-    return Status(compiled.status().code(), std::string(family_name(family)) + " model: " + compiled.status().message());
+  if (!compiled.ok()) {
+    std::string msg = std::string(family_name(family)) + " model: " + compiled.status().message();
+    if (compiled.status().code() == StatusCode::kNonConformant) msg += suggest_options(graph, calibration, options, family);
+    return Status(compiled.status().code(), msg);
+  }
   CompiledModel m{std::move(lowered->processing), std::move(compiled).value(), ""};
   m.report = "model: " + std::string(family_name(family)) + " " +
              (m.processing.kind == ModelKind::kClassifier ? "classifier" : "regressor") + ", " +
