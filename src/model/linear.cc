@@ -149,6 +149,7 @@ Result<LinearForm> from_gemm(const OnnxGraph& g) {
       f.labels = {0, 1};
     } else {
       for (int64_t c = 0; c < f.outputs; ++c) f.labels.push_back(c);
+      if (auto labels = label_initializer(g, f.outputs)) f.labels = *labels;
     }
   }
   return f;

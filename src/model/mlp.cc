@@ -216,6 +216,7 @@ Result<Lowered> lower_mlp(const OnnxGraph& graph, const Rows& calibration, const
       p.class_labels = {0, 1};
     } else {
       for (int64_t c = 0; c < layers.back().out; ++c) p.class_labels.push_back(c);
+      if (auto labels = label_initializer(graph, layers.back().out)) p.class_labels = *labels;
     }
   }
   std::vector<Quantizer> in_q;

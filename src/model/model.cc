@@ -31,7 +31,23 @@ Result<std::pair<std::vector<double>, std::vector<double>>> feature_ranges(const
 
 bool is_trailing_op(const OnnxNode& node) {
   return node.op_type == "ZipMap" || node.op_type == "Cast" || node.op_type == "Identity" ||
-         node.op_type == "Normalizer";
+         node.op_type == "Normalizer" || is_label_op(node);
+}
+
+bool is_label_op(const OnnxNode& node) {
+  // A classifier's label output as skl2onnx and torch write it: ArgMax over the scores, the class
+  // labels read at it (ArrayFeatureExtractor), reshaped; the client computes the label itself.
+  return node.op_type == "ArgMax" || node.op_type == "ArrayFeatureExtractor" || node.op_type == "Reshape";
+}
+
+std::optional<std::vector<int64_t>> label_initializer(const OnnxGraph& graph, int64_t classes) {
+  for (const auto& n : graph.nodes) {
+    if (n.op_type != "ArrayFeatureExtractor" || n.inputs.empty()) continue;
+    auto it = graph.int_initializers.find(n.inputs[0]);
+    if (it != graph.int_initializers.end() && static_cast<int64_t>(it->second.data.size()) == classes)
+      return it->second.data;
+  }
+  return std::nullopt;
 }
 
 }  // namespace internal

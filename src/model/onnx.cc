@@ -65,9 +65,9 @@ constexpr int32_t kDouble = 11;
 
 const char* const kSupportedOps =
     "Gemm, MatMul, Add, Sub, Mul, Div, Relu, LeakyRelu, Sigmoid, Tanh, Softmax, Clip, Identity, "
-    "Flatten, Reshape, Transpose, Concat, Constant, BatchNormalization, Cast; ai.onnx.ml: "
+    "Flatten, Reshape, Transpose, Concat, Constant, BatchNormalization, Cast, ArgMax; ai.onnx.ml: "
     "LinearClassifier, LinearRegressor, TreeEnsembleClassifier, TreeEnsembleRegressor, Normalizer, "
-    "ZipMap";
+    "ZipMap, ArrayFeatureExtractor";
 
 std::string dtype_name(int32_t t) {
   switch (t) {
@@ -604,7 +604,8 @@ const std::map<std::string, OpSpec>& default_domain_ops() {
       {"Concat", {1, 1 << 20, 1, 1, {{"axis", Kind::kInt}}}},
       {"BatchNormalization",
        {5, 5, 1, 5, {{"epsilon", Kind::kFloat}, {"momentum", Kind::kFloat}, {"training_mode", Kind::kInt}, {"spatial", Kind::kInt}}}},
-      {"Cast", {1, 1, 1, 1, {{"to", Kind::kInt}, {"saturate", Kind::kInt}}}},  // saturate: opset 19, float8 only
+      {"Cast", {1, 1, 1, 1, {{"to", Kind::kInt}, {"saturate", Kind::kInt}}}},
+      {"ArgMax", {1, 1, 1, 1, {{"axis", Kind::kInt}, {"keepdims", Kind::kInt}, {"select_last_index", Kind::kInt}}}},  // saturate: opset 19, float8 only
   };
   return *ops;
 }
@@ -642,6 +643,7 @@ const std::map<std::string, OpSpec>& ml_domain_ops() {
                           {"classlabels_int64s", Kind::kInts}, {"classlabels_strings", Kind::kStrings}})}},
       {"Normalizer", {1, 1, 1, 1, {{"norm", Kind::kString}}}},
       {"ZipMap", {1, 1, 1, 1, {{"classlabels_int64s", Kind::kInts}, {"classlabels_strings", Kind::kStrings}}}},
+      {"ArrayFeatureExtractor", {2, 2, 1, 1, {}}},
   };
   return *ops;
 }
@@ -1288,6 +1290,59 @@ Result<FloatTensor> eval_batchnorm(const OnnxNode& node, const FloatTensor& x, c
   return y;
 }
 
+// ArgMax over `axis` (default 0), the first maximum unless select_last_index; keepdims keeps the
+// axis with size 1.
+Result<FloatTensor> eval_argmax(const OnnxNode& node, const FloatTensor& x) {
+  const int64_t rank = static_cast<int64_t>(x.shape.size());
+  const int64_t axis = normalize_axis(node.int_attr("axis", 0), rank);
+  if (rank == 0 || axis < 0 || axis >= rank)
+    return node_error(StatusCode::kInvalidArgument, node, "axis out of range for shape " + shape_string(x.shape));
+  int64_t outer = 1, inner = 1;
+  for (int64_t k = 0; k < axis; ++k) outer *= x.shape[k];
+  for (int64_t k = axis + 1; k < rank; ++k) inner *= x.shape[k];
+  const int64_t n = x.shape[axis];
+  if (n == 0) return node_error(StatusCode::kInvalidArgument, node, "ArgMax over an empty axis");
+  std::vector<int64_t> shape = x.shape;
+  if (node.int_attr("keepdims", 1) != 0) shape[axis] = 1;
+  else shape.erase(shape.begin() + axis);
+  const bool last = node.int_attr("select_last_index", 0) != 0;
+  FloatTensor out{shape, std::vector<double>(static_cast<size_t>(outer * inner))};
+  for (int64_t o = 0; o < outer; ++o)
+    for (int64_t i = 0; i < inner; ++i) {
+      int64_t best = 0;
+      for (int64_t k = 1; k < n; ++k) {
+        const double v = x.data[(o * n + k) * inner + i], b = x.data[(o * n + best) * inner + i];
+        if (v > b || (last && v == b)) best = k;
+      }
+      out.data[o * inner + i] = static_cast<double>(best);
+    }
+  return out;
+}
+
+// ArrayFeatureExtractor (ai.onnx.ml): the elements of X's last axis at the indices Y; a 1-D X
+// (skl2onnx's class labels read at the ArgMax) gives shape [1, |Y|].
+Result<FloatTensor> eval_array_feature_extractor(const OnnxNode& node, const FloatTensor& x, const FloatTensor& y) {
+  if (x.shape.empty()) return node_error(StatusCode::kInvalidArgument, node, "X must have at least one axis");
+  const int64_t last = x.shape.back();
+  int64_t outer = 1;
+  for (size_t k = 0; k + 1 < x.shape.size(); ++k) outer *= x.shape[k];
+  std::vector<int64_t> shape(x.shape.begin(), x.shape.end() - 1);
+  if (shape.empty()) shape.push_back(1);
+  shape.push_back(static_cast<int64_t>(y.data.size()));
+  auto n = element_count(shape);
+  if (!n) return node_error(StatusCode::kResourceExhausted, node, "output shape " + shape_string(shape) + " too large");
+  FloatTensor out{shape, {}};
+  out.data.reserve(*n);
+  for (int64_t o = 0; o < outer; ++o)
+    for (double idx : y.data) {
+      if (!(idx >= 0 && idx < static_cast<double>(last)) || idx != std::trunc(idx))
+        return node_error(StatusCode::kInvalidArgument, node, "index " + std::to_string(idx) + " outside [0, " +
+                                                                  std::to_string(last) + ")");
+      out.data.push_back(x.data[o * last + static_cast<int64_t>(idx)]);
+    }
+  return out;
+}
+
 Result<FloatTensor> eval_cast(const OnnxNode& node, const FloatTensor& x) {
   const int64_t to = node.int_attr("to", kFloat);
   FloatTensor y = x;
@@ -1494,6 +1549,8 @@ Status eval_node(const OnnxNode& node, const OnnxGraph& g, Values& values) {
     return set(unary_op(*in[0], [alpha](double v) { return v >= 0 ? v : alpha * v; }));
   }
   if (op == "Identity" || op == "ZipMap") return set(*in[0]);
+  if (op == "ArgMax") return set(eval_argmax(node, *in[0]));
+  if (op == "ArrayFeatureExtractor") return set(eval_array_feature_extractor(node, *in[0], *in[1]));
   if (op == "Gemm") return set(eval_gemm(node, *in[0], *in[1], in.size() > 2 ? in[2] : nullptr));
   if (op == "MatMul") return set(eval_matmul(node, *in[0], *in[1]));
   if (op == "Softmax") return set(eval_softmax(node, *in[0], g.opset));

@@ -319,3 +319,50 @@ TEST(NoParameterSet, ErrorNamesTheLeafBitsThatCompile) {
 
 }  // namespace
 }  // namespace blindml::model
+
+namespace blindml::model {
+namespace {
+
+Attribute int_attr(int64_t v) {
+  Attribute a;
+  a.kind = Attribute::Kind::kInt;
+  a.i = v;
+  return a;
+}
+
+// skl2onnx's MLPClassifier: probabilities from Softmax, the label through ArgMax ->
+// ArrayFeatureExtractor(classes) -> Reshape, the probabilities through ZipMap. The tail is
+// client-side post-processing: labels come from the classes initializer.
+TEST(ExporterTails, ArgMaxArrayFeatureExtractorZipMap) {
+  std::mt19937_64 rng(5);
+  OnnxGraph g = mlp_with_constant_column(rng);
+  g.nodes.back().outputs = {"probabilities"};
+  g.int_initializers["classes"] = IntTensor{{3}, {3, 5, 9}};
+  g.int_initializers["shape"] = IntTensor{{1}, {-1}};
+  OnnxNode am = node("argmax", "ArgMax", {"probabilities"}, {"am"});
+  am.attributes["axis"] = int_attr(1);
+  g.nodes.push_back(am);
+  g.nodes.push_back(node("afe", "ArrayFeatureExtractor", {"classes", "am"}, {"picked"}, "ai.onnx.ml"));
+  g.nodes.push_back(node("reshape", "Reshape", {"picked", "shape"}, {"label"}));
+  g.nodes.push_back(node("zipmap", "ZipMap", {"probabilities"}, {"P"}, "ai.onnx.ml"));
+  g.ml_opset = 1;
+  g.outputs = {ValueInfo{"label", 7, {-1}, true}, ValueInfo{"P", 1, {}, false}};
+  const Rows calibration = rows_with_constant_last(rng, 300, 0.0);
+  const Rows test = rows_with_constant_last(rng, 100, 0.0);
+  auto m = compile_model(g, calibration);
+  ASSERT_TRUE(m.ok()) << m.status().to_string();
+  EXPECT_EQ(m->processing.class_labels, (std::vector<int64_t>{3, 5, 9}));
+  auto pred = predict_clear(*m, test);
+  ASSERT_TRUE(pred.ok());
+  const auto labels = float_outputs(g, test, "label");
+  ASSERT_EQ(labels.size(), test.size());
+  size_t agree = 0;
+  for (size_t r = 0; r < test.size(); ++r) {
+    ASSERT_EQ(labels[r].size(), 1u);
+    agree += (*pred)[r].label == static_cast<int64_t>(labels[r][0]) ? 1 : 0;
+  }
+  EXPECT_GE(agree, 90u);
+}
+
+}  // namespace
+}  // namespace blindml::model

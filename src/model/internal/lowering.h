@@ -2,7 +2,9 @@
 // the client processing and an integer circuit.
 #pragma once
 
+#include <optional>
 #include <string>
+#include <vector>
 
 #include "blindml/circuit/circuit.h"
 #include "blindml/model/model.h"
@@ -33,7 +35,13 @@ inline uint32_t bits_for(int64_t max_value) {
   return b;
 }
 
-// Nodes after the model proper that only shape the answer: ZipMap, Cast, Identity, Normalizer.
+// Nodes after the model proper that only shape the answer: ZipMap, Cast, Identity, Normalizer,
+// and the label ops.
 bool is_trailing_op(const OnnxNode& node);
+// ArgMax, ArrayFeatureExtractor, Reshape: the label tail of a classifier.
+bool is_label_op(const OnnxNode& node);
+// The class labels of an ArrayFeatureExtractor that reads an int64 initializer of `classes`
+// entries (skl2onnx's label tail), if the graph has one.
+std::optional<std::vector<int64_t>> label_initializer(const OnnxGraph& graph, int64_t classes);
 
 }  // namespace blindml::model::internal
