@@ -1,7 +1,9 @@
 #include "blindml/model/model.h"
 
+#include <algorithm>
 #include <cmath>
 #include <cstdio>
+#include <optional>
 
 #include "blindml/circuit/analysis.h"
 #include "blindml/circuit/clear_eval.h"
@@ -137,7 +139,86 @@ const char* family_name(Family f) {
 
 }  // namespace
 
+namespace {
+
+// A Pipeline's leading preprocessing (Scaler, Imputer, a Cast to float) on the graph's one
+// input: removed from the graph, the calibration rows run through it, and the client runs it in
+// the clear (ClientProcessing::preprocess). Nothing to do: an empty list.
+struct Stripped {
+  OnnxGraph graph;
+  Rows calibration;
+  std::vector<Preprocess> preprocess;
+  std::string notes;
+};
+
+Result<std::optional<Stripped>> strip_preprocessing(const OnnxGraph& graph, const Rows& calibration) {
+  if (graph.inputs.size() != 1) return std::optional<Stripped>();
+  const std::string input = graph.inputs[0].name;
+  std::string current = input;
+  std::vector<size_t> absorbed;
+  std::vector<Preprocess> pre;
+  std::string notes;
+  const int64_t features = calibration.empty() ? 0 : static_cast<int64_t>(calibration[0].size());
+  for (bool more = true; more;) {
+    more = false;
+    for (size_t i = 0; i < graph.nodes.size(); ++i) {
+      const OnnxNode& n = graph.nodes[i];
+      if (n.inputs.empty() || n.inputs[0] != current || n.outputs.size() != 1) continue;
+      const bool cast = n.op_type == "Cast" && (n.int_attr("to", 1) == 1 || n.int_attr("to", 1) == 11);
+      if (n.op_type != "Scaler" && n.op_type != "Imputer" && !cast) continue;
+      if (!cast) {
+        BLINDML_ASSIGN_OR_RETURN(Preprocess p, preprocess_of(n, features));
+        pre.push_back(std::move(p));
+        notes += "preprocessing: node '" + n.name + "' (" + n.op_type + ") runs on the client in the clear\n";
+      }
+      absorbed.push_back(i);
+      current = n.outputs[0];
+      more = true;
+      break;
+    }
+  }
+  if (absorbed.empty()) return std::optional<Stripped>();
+  Stripped s;
+  s.graph = graph;
+  s.graph.nodes.clear();
+  for (size_t i = 0; i < graph.nodes.size(); ++i) {
+    if (std::find(absorbed.begin(), absorbed.end(), i) != absorbed.end()) continue;
+    OnnxNode n = graph.nodes[i];
+    for (auto& in : n.inputs)
+      if (in == current) in = input;
+    s.graph.nodes.push_back(std::move(n));
+  }
+  s.calibration = calibration;
+  for (auto& row : s.calibration)
+    for (const auto& p : pre) {
+      if (static_cast<int64_t>(row.size()) != features)
+        return invalid_argument("calibration rows differ in length (" + std::to_string(row.size()) + " and " +
+                                std::to_string(features) + ")");
+      p.apply(row);
+    }
+  s.preprocess = std::move(pre);
+  s.notes = std::move(notes);
+  return std::optional<Stripped>(std::move(s));
+}
+
+Result<CompiledModel> compile_without_preprocessing(const OnnxGraph& graph, const Rows& calibration,
+                                                    const CompileOptions& options);
+
+}  // namespace
+
 Result<CompiledModel> compile_model(const OnnxGraph& graph, const Rows& calibration, const CompileOptions& options) {
+  BLINDML_ASSIGN_OR_RETURN(auto stripped, strip_preprocessing(graph, calibration));
+  if (!stripped) return compile_without_preprocessing(graph, calibration, options);
+  BLINDML_ASSIGN_OR_RETURN(CompiledModel m, compile_without_preprocessing(stripped->graph, stripped->calibration, options));
+  m.processing.preprocess = std::move(stripped->preprocess);
+  m.report = stripped->notes + m.report;
+  return m;
+}
+
+namespace {
+
+Result<CompiledModel> compile_without_preprocessing(const OnnxGraph& graph, const Rows& calibration,
+                                                    const CompileOptions& options) {
   BLINDML_ASSIGN_OR_RETURN(Family family, detect_family(graph));
   Result<internal::Lowered> lowered = invalid_argument("unreachable");
   switch (family) {
@@ -161,8 +242,6 @@ Result<CompiledModel> compile_model(const OnnxGraph& graph, const Rows& calibrat
              compiler::compile_report(m.compiled);
   return m;
 }
-
-namespace {
 
 template <typename Eval>
 Result<std::vector<Prediction>> predict_with(const CompiledModel& model, const Rows& rows, const PredictOptions& options,

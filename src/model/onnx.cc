@@ -67,7 +67,7 @@ const char* const kSupportedOps =
     "Gemm, MatMul, Add, Sub, Mul, Div, Relu, LeakyRelu, Sigmoid, Tanh, Softmax, Clip, Identity, "
     "Flatten, Reshape, Transpose, Concat, Constant, BatchNormalization, Cast, ArgMax; ai.onnx.ml: "
     "LinearClassifier, LinearRegressor, TreeEnsembleClassifier, TreeEnsembleRegressor, Normalizer, "
-    "ZipMap, ArrayFeatureExtractor";
+    "ZipMap, ArrayFeatureExtractor, Scaler, Imputer (floats)";
 
 std::string dtype_name(int32_t t) {
   switch (t) {
@@ -644,6 +644,11 @@ const std::map<std::string, OpSpec>& ml_domain_ops() {
       {"Normalizer", {1, 1, 1, 1, {{"norm", Kind::kString}}}},
       {"ZipMap", {1, 1, 1, 1, {{"classlabels_int64s", Kind::kInts}, {"classlabels_strings", Kind::kStrings}}}},
       {"ArrayFeatureExtractor", {2, 2, 1, 1, {}}},
+      {"Scaler", {1, 1, 1, 1, {{"offset", Kind::kFloats}, {"scale", Kind::kFloats}}}},
+      {"Imputer",
+       {1, 1, 1, 1,
+        {{"imputed_value_floats", Kind::kFloats}, {"replaced_value_float", Kind::kFloat},
+         {"imputed_value_int64s", Kind::kInts}, {"replaced_value_int64", Kind::kInt}}}},
   };
   return *ops;
 }
@@ -746,6 +751,16 @@ Status validate_node(const OnnxNode& node, const OnnxGraph& g) {
   } else if (op == "TreeEnsembleRegressor" || op == "TreeEnsembleClassifier") {
     BLINDML_ASSIGN_OR_RETURN(auto e, parse_tree_ensemble(node));
     (void)e;
+  } else if (op == "Scaler") {
+    const Attribute* off = node.attribute("offset");
+    const Attribute* sc = node.attribute("scale");
+    if (off && sc && off->floats.size() != sc->floats.size() && off->floats.size() != 1 && sc->floats.size() != 1)
+      return node_error(StatusCode::kInvalidArgument, node, "offset and scale differ in length");
+  } else if (op == "Imputer") {
+    if (node.attribute("imputed_value_int64s"))
+      return node_error(StatusCode::kUnimplemented, node, "int64 imputation is not supported (float features only)");
+    const Attribute* v = node.attribute("imputed_value_floats");
+    if (!v || v->floats.empty()) return node_error(StatusCode::kInvalidArgument, node, "imputed_value_floats is required");
   } else if (op == "Normalizer") {
     const std::string norm = node.string_attr("norm", "MAX");
     if (norm != "MAX" && norm != "L1" && norm != "L2") return unsupported_value("norm", "'" + norm + "'", "MAX, L1, L2");
@@ -815,6 +830,40 @@ Status fold_constant(const OnnxNode& node, OnnxGraph* g) {
 // ---------------------------------------------------------------------------------------------
 // Loading
 // ---------------------------------------------------------------------------------------------
+
+Result<Preprocess> preprocess_of(const OnnxNode& node, int64_t features) {
+  Preprocess p;
+  auto widen = [&](const std::vector<double>& v, double fallback, const char* what) -> Result<std::vector<double>> {
+    if (v.empty()) return std::vector<double>(static_cast<size_t>(features), fallback);
+    if (v.size() == 1) return std::vector<double>(static_cast<size_t>(features), v[0]);
+    if (static_cast<int64_t>(v.size()) != features)
+      return node_error(StatusCode::kInvalidArgument, node,
+                        std::string(what) + " has " + std::to_string(v.size()) + " values for " +
+                            std::to_string(features) + " features");
+    return v;
+  };
+  if (node.op_type == "Scaler") {
+    p.kind = Preprocess::Kind::kScaler;
+    const Attribute* off = node.attribute("offset");
+    const Attribute* sc = node.attribute("scale");
+    BLINDML_ASSIGN_OR_RETURN(p.offset, widen(off ? off->floats : std::vector<double>{}, 0.0, "offset"));
+    BLINDML_ASSIGN_OR_RETURN(p.scale, widen(sc ? sc->floats : std::vector<double>{}, 1.0, "scale"));
+  } else if (node.op_type == "Imputer") {
+    p.kind = Preprocess::Kind::kImputer;
+    const Attribute* v = node.attribute("imputed_value_floats");
+    BLINDML_ASSIGN_OR_RETURN(p.imputed, widen(v ? v->floats : std::vector<double>{}, 0.0, "imputed_value_floats"));
+    p.replaced = node.float_attr("replaced_value_float", std::numeric_limits<double>::quiet_NaN());
+  } else {
+    return node_error(StatusCode::kInvalidArgument, node, "not a preprocessing operator");
+  }
+  for (double d : p.offset)
+    if (!std::isfinite(d)) return node_error(StatusCode::kInvalidArgument, node, "a non-finite offset");
+  for (double d : p.scale)
+    if (!std::isfinite(d)) return node_error(StatusCode::kInvalidArgument, node, "a non-finite scale");
+  for (double d : p.imputed)
+    if (!std::isfinite(d)) return node_error(StatusCode::kInvalidArgument, node, "a non-finite imputed value");
+  return p;
+}
 
 Result<OnnxGraph> load_onnx(std::span<const uint8_t> bytes, uint64_t max_bytes) {
   if (bytes.size() > max_bytes) {
@@ -1583,6 +1632,18 @@ Status eval_node(const OnnxNode& node, const OnnxGraph& g, Values& values) {
   if (op == "BatchNormalization") return set(eval_batchnorm(node, *in[0], *in[1], *in[2], *in[3], *in[4]));
   if (op == "Cast") return set(eval_cast(node, *in[0]));
   if (op == "Normalizer") return set(eval_normalizer(node, *in[0]));
+  if (op == "Scaler" || op == "Imputer") {
+    BLINDML_ASSIGN_OR_RETURN(auto rc, as_matrix(node, *in[0]));
+    BLINDML_ASSIGN_OR_RETURN(Preprocess pre, preprocess_of(node, rc.second));
+    FloatTensor y = *in[0];
+    for (int64_t r = 0; r < rc.first; ++r) {
+      std::vector<double> row(y.data.begin() + r * rc.second, y.data.begin() + (r + 1) * rc.second);
+      pre.apply(row);
+      // float32 as the runtime computes it
+      for (int64_t k = 0; k < rc.second; ++k) y.data[r * rc.second + k] = static_cast<double>(static_cast<float>(row[k]));
+    }
+    return set(std::move(y));
+  }
   if (op == "LinearRegressor" || op == "LinearClassifier") return eval_linear(node, *in[0], values);
   if (op == "TreeEnsembleRegressor" || op == "TreeEnsembleClassifier") return eval_trees(node, *in[0], values);
   return node_error(StatusCode::kUnimplemented, node, "operator " + op + " has no evaluator");

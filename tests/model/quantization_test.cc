@@ -366,3 +366,55 @@ TEST(ExporterTails, ArgMaxArrayFeatureExtractorZipMap) {
 
 }  // namespace
 }  // namespace blindml::model
+
+namespace blindml::model {
+namespace {
+
+// skl2onnx's Pipeline(StandardScaler, LogisticRegression): Scaler -> LinearClassifier -> ZipMap.
+// The Scaler runs on the client (it travels in the processing JSON); the answers follow the
+// float graph. Features on very different scales (x0 ~ 1e3, x1 ~ 1e-3) as a scaler is for.
+TEST(Preprocessing, ScalerPipelineRunsOnTheClient) {
+  OnnxGraph g;
+  g.opset = 13;
+  g.ml_opset = 1;
+  g.inputs = {input(2)};
+  g.outputs = {ValueInfo{"label", 7, {-1}, true}, ValueInfo{"P", 1, {}, false}};
+  OnnxNode sc = node("scaler", "Scaler", {"X"}, {"S"}, "ai.onnx.ml");
+  sc.attributes["offset"] = floats({1000.0, 0.002});
+  sc.attributes["scale"] = floats({0.01, 1000.0});
+  OnnxNode lin = node("lin", "LinearClassifier", {"S"}, {"label", "probabilities"}, "ai.onnx.ml");
+  lin.attributes["coefficients"] = floats({1.5, -2.0});
+  lin.attributes["intercepts"] = floats({0.25});
+  lin.attributes["classlabels_ints"] = ints({0, 1});
+  lin.attributes["post_transform"] = str("LOGISTIC");
+  g.nodes = {sc, lin, node("zipmap", "ZipMap", {"probabilities"}, {"P"}, "ai.onnx.ml")};
+  std::mt19937_64 rng(9);
+  std::normal_distribution<double> a(1000, 100), b(0.002, 0.001);
+  Rows calibration, test;
+  for (int r = 0; r < 300; ++r) calibration.push_back({a(rng), b(rng)});
+  for (int r = 0; r < 200; ++r) test.push_back({a(rng), b(rng)});
+  auto m = compile_model(g, calibration);
+  ASSERT_TRUE(m.ok()) << m.status().to_string();
+  ASSERT_EQ(m->processing.preprocess.size(), 1u);
+  EXPECT_NE(m->report.find("node 'scaler' (Scaler) runs on the client"), std::string::npos) << m->report;
+  auto back = ClientProcessing::from_json(m->processing.to_json());
+  ASSERT_TRUE(back.ok()) << back.status().to_string();
+  ASSERT_EQ(back->preprocess.size(), 1u);
+  EXPECT_EQ(back->preprocess[0].scale, (std::vector<double>{0.01, 1000.0}));
+  CompiledModel reloaded{*back, m->compiled, ""};
+  auto pred = predict_clear(reloaded, test);
+  ASSERT_TRUE(pred.ok()) << pred.status().to_string();
+  const auto labels = float_outputs(g, test, "label");
+  const auto proba = float_outputs(g, test, "P");
+  size_t agree = 0;
+  double worst = 0;
+  for (size_t r = 0; r < test.size(); ++r) {
+    agree += (*pred)[r].label == static_cast<int64_t>(labels[r][0]) ? 1 : 0;
+    worst = std::max(worst, std::fabs((*pred)[r].proba[1] - proba[r][1]));
+  }
+  EXPECT_GE(agree, 196u);
+  EXPECT_LT(worst, 0.05);
+}
+
+}  // namespace
+}  // namespace blindml::model

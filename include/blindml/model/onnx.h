@@ -18,6 +18,7 @@
 #include <vector>
 
 #include "blindml/base/status.h"
+#include "blindml/model/processing.h"
 
 namespace blindml::model {
 
@@ -83,6 +84,10 @@ struct OnnxGraph {
 // shapes. max_bytes bounds the file size (resource_exhausted beyond it).
 Result<OnnxGraph> load_onnx(std::span<const uint8_t> bytes, uint64_t max_bytes = uint64_t{1} << 30);
 Result<OnnxGraph> load_onnx_file(const std::string& path, uint64_t max_bytes = uint64_t{1} << 30);
+
+// The preprocessing a leading Scaler / Imputer node applies (processing.h), for `features`
+// columns; invalid_argument on other ops or mismatched lengths.
+Result<Preprocess> preprocess_of(const OnnxNode& node, int64_t features);
 
 // The float reference: runs the graph on one batch (inputs by graph-input name, shape [batch,
 // features] or as declared) and returns every value computed (by name), including the graph

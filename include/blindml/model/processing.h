@@ -23,6 +23,7 @@
 #pragma once
 
 #include <cstdint>
+#include <limits>
 #include <optional>
 #include <span>
 #include <string>
@@ -63,6 +64,19 @@ struct Prediction {
   int64_t label = 0;           // classifiers
 };
 
+// Preprocessing from the graph, run on the client in the clear before the encoders (a
+// Pipeline's leading StandardScaler / SimpleImputer, exported as ai.onnx.ml Scaler / Imputer):
+//   scaler   x_j = (x_j - offset_j)·scale_j
+//   imputer  x_j = imputed_j where x_j is NaN or equals `replaced`
+struct Preprocess {
+  enum class Kind : uint8_t { kScaler, kImputer };
+  Kind kind = Kind::kScaler;
+  std::vector<double> offset, scale;  // kScaler, one per feature
+  std::vector<double> imputed;        // kImputer, one per feature
+  double replaced = std::numeric_limits<double>::quiet_NaN();
+  void apply(std::vector<double>& row) const;
+};
+
 // Values outside the calibration range (FeatureEncoder::in_range) over a set of rows.
 struct RangeCount {
   int64_t rows = 0;                  // rows with at least one such value
@@ -79,6 +93,7 @@ struct ClientProcessing {
   bool binary_single_score = false;
   bool normalize_l1 = false;
   std::vector<int64_t> class_labels;
+  std::vector<Preprocess> preprocess;       // applied in order before the encoders
 
   int64_t feature_count() const { return static_cast<int64_t>(features.size()); }
   int64_t output_count() const { return static_cast<int64_t>(output_scale.size()); }
