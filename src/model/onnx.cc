@@ -6,6 +6,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstring>
+#include <filesystem>
 #include <fstream>
 #include <functional>
 #include <limits>
@@ -865,7 +866,85 @@ Result<Preprocess> preprocess_of(const OnnxNode& node, int64_t features) {
   return p;
 }
 
-Result<OnnxGraph> load_onnx(std::span<const uint8_t> bytes, uint64_t max_bytes) {
+namespace {
+
+// An initializer stored in an external file (torch >= 2 writes MODEL.onnx.data even for small
+// models): the bytes are read into raw_data. The location must be a relative path without '..'
+// that stays inside the model's directory (symlinks resolved); offset and length lie within the
+// file; all external bytes together stay under max_bytes.
+Status inline_external_data(onnx::TensorProto* t, const std::string& dir, uint64_t max_bytes, uint64_t* used) {
+  namespace fs = std::filesystem;
+  const std::string what = "initializer '" + t->name() + "'";
+  if (dir.empty())
+    return unimplemented(what + ": external data needs the model's directory (load the model with load_onnx_file)");
+  std::string location;
+  uint64_t offset = 0, length = 0;
+  bool has_length = false;
+  for (const auto& kv : t->external_data()) {
+    auto number = [&](uint64_t* out) -> Status {
+      if (kv.value().empty() || kv.value().size() > 19 ||
+          kv.value().find_first_not_of("0123456789") != std::string::npos)
+        return corrupted(what + ": external data '" + kv.key() + "' = '" + kv.value() + "' is not a number");
+      *out = std::stoull(kv.value());
+      return Status::ok_status();
+    };
+    if (kv.key() == "location") {
+      location = kv.value();
+    } else if (kv.key() == "offset") {
+      BLINDML_RETURN_IF_ERROR(number(&offset));
+    } else if (kv.key() == "length") {
+      BLINDML_RETURN_IF_ERROR(number(&length));
+      has_length = true;
+    } else if (kv.key() != "checksum") {
+      return unimplemented(what + ": external data key '" + kv.key() + "' is not supported");
+    }
+  }
+  if (location.empty()) return corrupted(what + ": external data without a location");
+  const fs::path rel(location);
+  if (rel.is_absolute() || location.find('\0') != std::string::npos || location.find('\\') != std::string::npos)
+    return invalid_argument(what + ": external data location '" + location + "' must be a relative path");
+  for (const auto& part : rel)
+    if (part == "..") return invalid_argument(what + ": external data location '" + location + "' must not contain '..'");
+  std::error_code ec;
+  const fs::path base = fs::canonical(dir, ec);
+  if (ec) return not_found(what + ": cannot resolve the model's directory '" + dir + "'");
+  const fs::path file = fs::canonical(base / rel, ec);
+  if (ec) return not_found(what + ": external data file '" + location + "' not found next to the model");
+  const std::string b = base.string() + "/", f = file.string();
+  if (f.compare(0, b.size(), b) != 0)
+    return invalid_argument(what + ": external data location '" + location + "' leaves the model's directory");
+  if (!fs::is_regular_file(file, ec)) return invalid_argument(what + ": external data '" + location + "' is not a file");
+  const uint64_t size = fs::file_size(file, ec);
+  if (ec) return io_error(what + ": cannot size '" + location + "'");
+  if (offset > size) return corrupted(what + ": external data offset " + std::to_string(offset) + " beyond the file's " +
+                                      std::to_string(size) + " bytes");
+  if (!has_length) length = size - offset;
+  if (length > size - offset)
+    return corrupted(what + ": external data [" + std::to_string(offset) + ", +" + std::to_string(length) +
+                     ") beyond the file's " + std::to_string(size) + " bytes");
+  if (length > max_bytes - std::min(*used, max_bytes))
+    return resource_exhausted(what + ": external data beyond the limit of " + std::to_string(max_bytes) + " bytes");
+  *used += length;
+  std::ifstream in(file, std::ios::binary);
+  std::string bytes(static_cast<size_t>(length), '\0');
+  in.seekg(static_cast<std::streamoff>(offset));
+  if (!in || (length > 0 && !in.read(bytes.data(), static_cast<std::streamsize>(length))))
+    return io_error(what + ": cannot read '" + location + "'");
+  t->clear_external_data();
+  t->clear_data_location();
+  t->set_raw_data(std::move(bytes));
+  return Status::ok_status();
+}
+
+Result<OnnxGraph> load_onnx_in(std::span<const uint8_t> bytes, uint64_t max_bytes, const std::string& dir);
+
+}  // namespace
+
+Result<OnnxGraph> load_onnx(std::span<const uint8_t> bytes, uint64_t max_bytes) { return load_onnx_in(bytes, max_bytes, ""); }
+
+namespace {
+
+Result<OnnxGraph> load_onnx_in(std::span<const uint8_t> bytes, uint64_t max_bytes, const std::string& dir) {
   if (bytes.size() > max_bytes) {
     return resource_exhausted("ONNX model of " + std::to_string(bytes.size()) + " bytes exceeds the limit of " +
                               std::to_string(max_bytes) + " bytes");
@@ -908,6 +987,10 @@ Result<OnnxGraph> load_onnx(std::span<const uint8_t> bytes, uint64_t max_bytes) 
   }
   if (model.opset_import_size() == 0) return corrupted("not an ONNX model: it imports no opset");
 
+  uint64_t external_bytes = 0;
+  for (auto& t : *model.mutable_graph()->mutable_initializer())
+    if (t.has_data_location() && t.data_location() == onnx::TensorProto_DataLocation_EXTERNAL)
+      BLINDML_RETURN_IF_ERROR(inline_external_data(&t, dir, max_bytes, &external_bytes));
   const onnx::GraphProto& graph = model.graph();
   if (graph.sparse_initializer_size() > 0) return unimplemented("sparse initializers are not supported");
   std::unordered_set<std::string> defined;
@@ -992,6 +1075,8 @@ Result<OnnxGraph> load_onnx(std::span<const uint8_t> bytes, uint64_t max_bytes) 
   return g;
 }
 
+}  // namespace
+
 Result<OnnxGraph> load_onnx_file(const std::string& path, uint64_t max_bytes) {
   std::ifstream in(path, std::ios::binary | std::ios::ate);
   if (!in) return not_found("cannot open ONNX model '" + path + "'");
@@ -1004,7 +1089,9 @@ Result<OnnxGraph> load_onnx_file(const std::string& path, uint64_t max_bytes) {
   std::vector<uint8_t> bytes(static_cast<size_t>(size));
   in.seekg(0);
   if (size > 0 && !in.read(reinterpret_cast<char*>(bytes.data()), size)) return io_error("cannot read '" + path + "'");
-  auto g = load_onnx(bytes, max_bytes);
+  std::string dir = std::filesystem::path(path).parent_path().string();
+  if (dir.empty()) dir = ".";
+  auto g = load_onnx_in(bytes, max_bytes, dir);
   if (!g.ok()) return Status(g.status().code(), path + ": " + g.status().message());
   return g;
 }

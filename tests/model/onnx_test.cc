@@ -19,6 +19,8 @@
 #include <string>
 #include <vector>
 
+#include <unistd.h>
+
 #include "onnx/onnx_pb.h"
 
 using namespace blindml;
@@ -767,6 +769,69 @@ TEST(OnnxBlockers, AllListedTogether) {
   expect_error(r, StatusCode::kUnimplemented,
                {"4 things stand in the way", "opset 22", "node 'onehot' (OneHotEncoder)", "ColumnTransformer",
                 "node 'svc' (SVMClassifier)", "SVC", "node 'norm' (Normalizer)", "L3"});
+}
+
+}  // namespace
+}  // namespace blindml::model
+
+namespace blindml::model {
+namespace {
+
+// torch >= 2 style: the weights in MODEL.onnx.data next to the model (issue 13 part 5). The
+// location is path-checked: relative, no '..', inside the model's directory.
+TEST(OnnxExternalData, ReadNextToTheModelAndPathChecked) {
+  namespace fs = std::filesystem;
+  const fs::path dir = fs::temp_directory_path() / ("blindml_extdata_" + std::to_string(::getpid()));
+  fs::remove_all(dir);
+  fs::create_directories(dir / "sub");
+  const float w[6] = {1, 2, 3, 4, 5, 6};
+  {
+    std::ofstream d(dir / "m.onnx.data", std::ios::binary);
+    const char pad[8] = {};
+    d.write(pad, 8);  // the tensor starts at offset 8
+    d.write(reinterpret_cast<const char*>(w), sizeof w);
+  }
+  fs::copy_file(dir / "m.onnx.data", dir / "sub" / "inner.data");
+  auto write_model = [&](const std::string& location, const std::string& offset, const std::string& length) {
+    auto b = gemm_relu();
+    auto* t = b.g()->mutable_initializer(0);  // W
+    t->clear_float_data();
+    t->set_data_location(onnx::TensorProto_DataLocation_EXTERNAL);
+    auto add = [&](const char* k, const std::string& v) {
+      auto* e = t->add_external_data();
+      e->set_key(k);
+      e->set_value(v);
+    };
+    add("location", location);
+    if (!offset.empty()) add("offset", offset);
+    if (!length.empty()) add("length", length);
+    std::string bytes;
+    b.m.SerializeToString(&bytes);
+    std::ofstream(dir / "m.onnx", std::ios::binary) << bytes;
+    return (dir / "m.onnx").string();
+  };
+  auto g = load_onnx_file(write_model("m.onnx.data", "8", "24"));
+  ASSERT_TRUE(g.ok()) << g.status().to_string();
+  EXPECT_EQ(g->float_initializers.at("W").data, (std::vector<double>{1, 2, 3, 4, 5, 6}));
+  EXPECT_TRUE(load_onnx_file(write_model("sub/inner.data", "8", "")).ok());
+  expect_error(load_onnx_file(write_model("../m.onnx.data", "8", "24")), StatusCode::kInvalidArgument, {"'..'"});
+  expect_error(load_onnx_file(write_model("sub/../../x", "8", "24")), StatusCode::kInvalidArgument, {"'..'"});
+  expect_error(load_onnx_file(write_model((dir / "m.onnx.data").string(), "8", "24")), StatusCode::kInvalidArgument,
+               {"relative path"});
+  fs::create_symlink("/etc", dir / "out");
+  expect_error(load_onnx_file(write_model("out/hostname", "0", "")), StatusCode::kInvalidArgument,
+               {"leaves the model's directory"});
+  expect_error(load_onnx_file(write_model("missing.data", "0", "24")), StatusCode::kNotFound, {"missing.data"});
+  expect_error(load_onnx_file(write_model("m.onnx.data", "8", "4000")), StatusCode::kCorrupted, {"beyond the file"});
+  expect_error(load_onnx_file(write_model("m.onnx.data", "-1", "24")), StatusCode::kCorrupted, {"not a number"});
+  expect_error(load_onnx_file(write_model("m.onnx.data", "8", "20")), StatusCode::kCorrupted, {"needs 6 elements"});
+  // From bytes there is no directory: refused with a message that says why.
+  write_model("m.onnx.data", "8", "24");
+  std::ifstream in(dir / "m.onnx", std::ios::binary);
+  std::string bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  expect_error(load_onnx(std::span<const uint8_t>(reinterpret_cast<const uint8_t*>(bytes.data()), bytes.size())),
+               StatusCode::kUnimplemented, {"load_onnx_file"});
+  fs::remove_all(dir);
 }
 
 }  // namespace
