@@ -164,8 +164,23 @@ Result<Lowered> lower_linear(const OnnxGraph& graph, const Rows& calibration, co
   if (!graph.inputs.empty() && graph.inputs[0].shape.size() == 2 && graph.inputs[0].shape[1] > 0)
     declared = graph.inputs[0].shape[1];
   Result<LinearForm> form = unimplemented("no linear node");
-  for (const auto& n : graph.nodes)
+  for (const auto& n : graph.nodes) {
     if (n.op_type == "LinearClassifier" || n.op_type == "LinearRegressor") form = from_onnx_ml(graph, n, declared);
+    if (n.op_type == "SVMRegressor") {
+      // A linear-kernel SVR: its support vectors folded into one weight vector (onnx.h).
+      auto wb = svm_linear_weights(n);
+      if (!wb.ok()) return wb.status();
+      LinearForm f;
+      f.features = static_cast<int64_t>(wb->first.size());
+      if (declared > 0 && f.features != declared)
+        return invalid_argument("node '" + n.name + "': " + std::to_string(f.features) +
+                                " weights, the graph input has " + std::to_string(declared) + " features");
+      f.outputs = 1;
+      f.w = wb->first;
+      f.b = {wb->second};
+      form = f;
+    }
+  }
   if (!form.ok() && form.status().code() == StatusCode::kUnimplemented &&
       form.status().message() == "no linear node")
     form = from_gemm(graph);

@@ -63,12 +63,19 @@ Result<Family> detect_family(const OnnxGraph& graph) {
   bool activation_between = false;
   for (const auto& n : graph.nodes) {
     if (n.op_type == "TreeEnsembleClassifier" || n.op_type == "TreeEnsembleRegressor") return Family::kTrees;
-    if (n.op_type == "LinearClassifier" || n.op_type == "LinearRegressor") return Family::kLinear;
+    if (n.op_type == "LinearClassifier" || n.op_type == "LinearRegressor" || n.op_type == "SVMRegressor")
+      return Family::kLinear;
     if (n.op_type == "Gemm" || n.op_type == "MatMul") ++linear_layers;
+    // A final Sigmoid (tf2onnx's Dense(1, sigmoid), a logistic regression as MatMul+Add+Sigmoid)
+    // is the client's post transform, not an activation between layers.
     if ((n.op_type == "Relu" || n.op_type == "LeakyRelu" || n.op_type == "Tanh" || n.op_type == "Clip" ||
          n.op_type == "Sigmoid") &&
-        linear_layers > 0)
-      activation_between = true;
+        linear_layers > 0) {
+      bool last = true;
+      for (const auto* k = &n + 1; k < graph.nodes.data() + graph.nodes.size(); ++k)
+        if (!internal::is_trailing_op(*k)) last = false;
+      if (!(n.op_type == "Sigmoid" && last)) activation_between = true;
+    }
   }
   if (linear_layers == 0)
     return unimplemented("the model has no linear layer, linear model or tree ensemble: nothing blindml can lower");

@@ -68,7 +68,7 @@ const char* const kSupportedOps =
     "Gemm, MatMul, Add, Sub, Mul, Div, Relu, LeakyRelu, Sigmoid, Tanh, Softmax, Clip, Identity, "
     "Flatten, Reshape, Transpose, Concat, Constant, BatchNormalization, Cast, ArgMax; ai.onnx.ml: "
     "LinearClassifier, LinearRegressor, TreeEnsembleClassifier, TreeEnsembleRegressor, Normalizer, "
-    "ZipMap, ArrayFeatureExtractor, Scaler, Imputer (floats)";
+    "ZipMap, ArrayFeatureExtractor, Scaler, Imputer (floats), SVMRegressor (LINEAR kernel)";
 
 std::string dtype_name(int32_t t) {
   switch (t) {
@@ -646,6 +646,11 @@ const std::map<std::string, OpSpec>& ml_domain_ops() {
       {"ZipMap", {1, 1, 1, 1, {{"classlabels_int64s", Kind::kInts}, {"classlabels_strings", Kind::kStrings}}}},
       {"ArrayFeatureExtractor", {2, 2, 1, 1, {}}},
       {"Scaler", {1, 1, 1, 1, {{"offset", Kind::kFloats}, {"scale", Kind::kFloats}}}},
+      {"SVMRegressor",
+       {1, 1, 1, 1,
+        {{"coefficients", Kind::kFloats}, {"kernel_params", Kind::kFloats}, {"kernel_type", Kind::kString},
+         {"n_supports", Kind::kInt}, {"one_class", Kind::kInt}, {"post_transform", Kind::kString},
+         {"rho", Kind::kFloats}, {"support_vectors", Kind::kFloats}}}},
       {"Imputer",
        {1, 1, 1, 1,
         {{"imputed_value_floats", Kind::kFloats}, {"replaced_value_float", Kind::kFloat},
@@ -752,6 +757,9 @@ Status validate_node(const OnnxNode& node, const OnnxGraph& g) {
   } else if (op == "TreeEnsembleRegressor" || op == "TreeEnsembleClassifier") {
     BLINDML_ASSIGN_OR_RETURN(auto e, parse_tree_ensemble(node));
     (void)e;
+  } else if (op == "SVMRegressor") {
+    BLINDML_ASSIGN_OR_RETURN(auto w, svm_linear_weights(node));
+    (void)w;
   } else if (op == "Scaler") {
     const Attribute* off = node.attribute("offset");
     const Attribute* sc = node.attribute("scale");
@@ -831,6 +839,32 @@ Status fold_constant(const OnnxNode& node, OnnxGraph* g) {
 // ---------------------------------------------------------------------------------------------
 // Loading
 // ---------------------------------------------------------------------------------------------
+
+Result<std::pair<std::vector<double>, double>> svm_linear_weights(const OnnxNode& node) {
+  const std::string kernel = node.string_attr("kernel_type", "LINEAR");
+  if (kernel != "LINEAR")
+    return node_error(StatusCode::kUnimplemented, node,
+                      "kernel_type " + kernel + " is not supported (LINEAR only; docs/models.md has the plan for RBF)");
+  if (node.int_attr("one_class", 0) != 0)
+    return node_error(StatusCode::kUnimplemented, node, "one-class SVMs are not supported");
+  if (node.string_attr("post_transform", "NONE") != "NONE")
+    return node_error(StatusCode::kUnimplemented, node, "post_transform other than NONE is not supported");
+  const Attribute* c = node.attribute("coefficients");
+  const Attribute* sv = node.attribute("support_vectors");
+  const Attribute* rho = node.attribute("rho");
+  if (!c || c->floats.empty()) return node_error(StatusCode::kInvalidArgument, node, "no coefficients");
+  const double b = rho && !rho->floats.empty() ? rho->floats[0] : 0.0;
+  const int64_t n = node.int_attr("n_supports", 0);
+  if (n <= 0 || !sv || sv->floats.empty()) return std::make_pair(c->floats, b);  // linear mode: w = coefficients
+  if (static_cast<int64_t>(c->floats.size()) != n || sv->floats.size() % static_cast<size_t>(n) != 0)
+    return node_error(StatusCode::kInvalidArgument, node, "n_supports, coefficients and support_vectors disagree");
+  // Linear kernel: Σ_i c_i·<x, s_i> + rho = <x, Σ_i c_i·s_i> + rho.
+  const size_t features = sv->floats.size() / static_cast<size_t>(n);
+  std::vector<double> w(features, 0.0);
+  for (int64_t i = 0; i < n; ++i)
+    for (size_t k = 0; k < features; ++k) w[k] += c->floats[i] * sv->floats[i * features + k];
+  return std::make_pair(w, b);
+}
 
 Result<Preprocess> preprocess_of(const OnnxNode& node, int64_t features) {
   Preprocess p;
@@ -1719,6 +1753,20 @@ Status eval_node(const OnnxNode& node, const OnnxGraph& g, Values& values) {
   if (op == "BatchNormalization") return set(eval_batchnorm(node, *in[0], *in[1], *in[2], *in[3], *in[4]));
   if (op == "Cast") return set(eval_cast(node, *in[0]));
   if (op == "Normalizer") return set(eval_normalizer(node, *in[0]));
+  if (op == "SVMRegressor") {
+    BLINDML_ASSIGN_OR_RETURN(auto rc, as_matrix(node, *in[0]));
+    BLINDML_ASSIGN_OR_RETURN(auto wb, svm_linear_weights(node));
+    if (static_cast<int64_t>(wb.first.size()) != rc.second)
+      return node_error(StatusCode::kInvalidArgument, node, "the support vectors have " + std::to_string(wb.first.size()) +
+                                                                " features, the input " + std::to_string(rc.second));
+    FloatTensor y{{rc.first, 1}, std::vector<double>(static_cast<size_t>(rc.first))};
+    for (int64_t r = 0; r < rc.first; ++r) {
+      double s = wb.second;
+      for (int64_t k = 0; k < rc.second; ++k) s += wb.first[k] * in[0]->data[r * rc.second + k];
+      y.data[r] = s;
+    }
+    return set(std::move(y));
+  }
   if (op == "Scaler" || op == "Imputer") {
     BLINDML_ASSIGN_OR_RETURN(auto rc, as_matrix(node, *in[0]));
     BLINDML_ASSIGN_OR_RETURN(Preprocess pre, preprocess_of(node, rc.second));

@@ -14,6 +14,7 @@
 #include <cstdint>
 #include <map>
 #include <span>
+#include <utility>
 #include <string>
 #include <vector>
 
@@ -84,6 +85,9 @@ struct OnnxGraph {
 // shapes. max_bytes bounds the file size (resource_exhausted beyond it).
 Result<OnnxGraph> load_onnx(std::span<const uint8_t> bytes, uint64_t max_bytes = uint64_t{1} << 30);
 Result<OnnxGraph> load_onnx_file(const std::string& path, uint64_t max_bytes = uint64_t{1} << 30);
+
+// An SVMRegressor with a LINEAR kernel as a linear map (weights, intercept): Σ_i c_i·s_i and rho.
+Result<std::pair<std::vector<double>, double>> svm_linear_weights(const OnnxNode& node);
 
 // The preprocessing a leading Scaler / Imputer node applies (processing.h), for `features`
 // columns; invalid_argument on other ops or mismatched lengths.
