@@ -430,7 +430,12 @@ Status run_predict(const Args& args) {
   const std::string rows = plural(table.rows.size(), "row", "rows");
 
   std::vector<model::Prediction> predictions;
-  if (mode == "clear" || mode == "simulate") {
+  if (mode == "float") {
+    if (!args.has("model")) return invalid_argument("--mode float needs --model MODEL.onnx (the model compiled into " + dir + ")");
+    BLINDML_RETURN_IF_ERROR(check_input_file(args.get("model")));
+    BLINDML_ASSIGN_OR_RETURN(model::OnnxGraph graph, model::load_onnx_file(args.get("model")));
+    BLINDML_ASSIGN_OR_RETURN(predictions, model::predict_float(graph, client.processing(), table.rows));
+  } else if (mode == "clear" || mode == "simulate") {
     model::CompiledModel compiled{client.processing(), server.compiled(), ""};
     if (mode == "clear") {
       BLINDML_ASSIGN_OR_RETURN(predictions, model::predict_clear(compiled, table.rows));
@@ -560,10 +565,11 @@ std::vector<Command> make_commands() {
                 "  blindml decrypt artifacts/client.zip --keys keys --input output.ct\n"},
                run_decrypt});
   OptionSpec mode = option("mode", ValueType::kString, "MODE",
-                           "clear (the quantized model, exact), simulate (clear with lookup errors drawn at "
-                           "the compiled probability) or fhe (keygen, encrypt, run, decrypt)",
+                           "float (the ONNX model itself, --model), clear (the quantized model, exact), "
+                           "simulate (clear with lookup errors drawn at the compiled probability) or fhe "
+                           "(keygen, encrypt, run, decrypt)",
                            true);
-  mode.choices = {"clear", "simulate", "fhe"};
+  mode.choices = {"float", "clear", "simulate", "fhe"};
   c.push_back({{"predict", "DIR",
                 "predict on rows with a compiled model (DIR holds client.zip and server.zip)",
                 "fhe mode does the whole round trip in memory with fresh keys; its answers equal\n"
@@ -572,9 +578,11 @@ std::vector<Command> make_commands() {
                  option("out", ValueType::kPath, "PREDICTIONS.csv", "where to write the CSV (default: stdout)"),
                  threads_option(),
                  option("seed", ValueType::kUint64, "S", "simulate: the random seed (default: random)"),
+                 option("model", ValueType::kPath, "MODEL.onnx", "float: the ONNX model that was compiled into DIR"),
                  flag("refuse-out-of-range", "refuse rows with values outside the calibration range (default: "
                                              "clip them and say so on stderr)")},
                 "  blindml predict artifacts --mode clear --input rows.csv\n"
+                "  blindml predict artifacts --mode float --model model.onnx --input rows.csv\n"
                 "  blindml predict artifacts --mode fhe --input rows.csv --out predictions.csv\n"},
                run_predict, check_threads});
   c.push_back({{"info", "FILE",

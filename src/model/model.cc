@@ -271,6 +271,53 @@ Result<std::vector<Prediction>> predict_with(const CompiledModel& model, const R
 
 }  // namespace
 
+Result<std::vector<Prediction>> predict_float(const OnnxGraph& graph, const ClientProcessing& processing,
+                                              const Rows& rows) {
+  if (graph.inputs.size() != 1) return unimplemented("predict_float takes models with one graph input");
+  if (rows.empty()) return std::vector<Prediction>{};
+  const int64_t features = static_cast<int64_t>(rows[0].size());
+  FloatTensor x{{static_cast<int64_t>(rows.size()), features}, {}};
+  x.data.reserve(rows.size() * rows[0].size());
+  for (size_t r = 0; r < rows.size(); ++r) {
+    if (static_cast<int64_t>(rows[r].size()) != features)
+      return invalid_argument("row " + std::to_string(r) + " has " + std::to_string(rows[r].size()) + " values, row 0 " +
+                              std::to_string(features));
+    x.data.insert(x.data.end(), rows[r].begin(), rows[r].end());
+  }
+  BLINDML_ASSIGN_OR_RETURN(auto values, evaluate_float(graph, {{graph.inputs[0].name, x}}));
+  const size_t n = rows.size();
+  std::vector<Prediction> out(n);
+  if (processing.kind == ModelKind::kRegressor) {
+    const FloatTensor& y = values.at(graph.outputs[0].name);
+    if (y.data.size() % n != 0) return invalid_argument("the model's output does not split into rows");
+    const size_t cols = y.data.size() / n;
+    for (size_t r = 0; r < n; ++r) out[r].values.assign(y.data.begin() + r * cols, y.data.begin() + (r + 1) * cols);
+    return out;
+  }
+  const size_t classes = processing.class_labels.size();
+  bool probabilities = false;  // the graph computes probabilities itself
+  for (const auto& node : graph.nodes)
+    if (node.op_type == "Softmax" || node.op_type == "Sigmoid" || node.op_type == "LinearClassifier" ||
+        node.op_type == "TreeEnsembleClassifier")
+      probabilities = true;
+  for (auto it = graph.outputs.rbegin(); it != graph.outputs.rend(); ++it) {
+    const FloatTensor& y = values.at(it->name);
+    if (y.data.size() % n != 0) continue;
+    const size_t cols = y.data.size() / n;
+    if (cols != classes && !(cols == 1 && classes == 2)) continue;
+    for (size_t r = 0; r < n; ++r) {
+      std::vector<double> s(y.data.begin() + r * cols, y.data.begin() + (r + 1) * cols);
+      out[r].values = s;
+      if (!probabilities) s = apply_post_transform(processing.post, s);
+      out[r].proba = cols == 1 ? std::vector<double>{1.0 - s[0], s[0]} : s;
+      const size_t best = std::max_element(out[r].proba.begin(), out[r].proba.end()) - out[r].proba.begin();
+      out[r].label = processing.class_labels[best];
+    }
+    return out;
+  }
+  return unimplemented("no output of the model has one column per class (" + std::to_string(classes) + ")");
+}
+
 Status check_in_range(const ClientProcessing& processing, const Rows& rows) {
   const RangeCount c = processing.count_out_of_range(rows);
   if (c.values == 0) return Status();

@@ -80,6 +80,17 @@ TEST(Corpus, CompilesAndAgreesWithTheEstimators) {
     auto m = compile_model(*g, train.features);
     ASSERT_TRUE(m.ok()) << m.status().to_string();
     ++compiled;
+    // predict_float (blindml predict --mode float) answers as the estimator does.
+    auto fp = predict_float(*g, m->processing, test.features);
+    ASSERT_TRUE(fp.ok()) << fp.status().to_string();
+    for (size_t r = 0; r < test.features.size(); ++r) {
+      if (c.classifier) {
+        EXPECT_EQ((*fp)[r].label, static_cast<int64_t>(expected.rows[r][0])) << "predict_float row " << r;
+        EXPECT_NEAR((*fp)[r].proba.back(), expected.rows[r].back(), 1e-4) << "predict_float row " << r;
+      } else {
+        EXPECT_NEAR((*fp)[r].values[0], expected.rows[r][0], 1e-3 * (range_hi - range_lo)) << "predict_float row " << r;
+      }
+    }
     auto pred = predict_clear(*m, test.features);
     ASSERT_TRUE(pred.ok()) << pred.status().to_string();
     int agree = 0;

@@ -88,6 +88,14 @@ Result<std::vector<Prediction>> predict_fhe(const CompiledModel& model, const Ro
                                             const crypto::EvaluationKeys* keys, ThreadPool& pool,
                                             const PredictOptions& options = {});
 
+// The ONNX model itself in float (evaluate_float), answered like the compiled model whose
+// processing is given (kind, class labels): the reference a user compares with first.
+// Regressors: the first output's values; classifiers: the last output with one column per
+// class (or one score column of a binary model), softmax/logistic applied when the graph ends in
+// logits; label = class_labels[argmax].
+Result<std::vector<Prediction>> predict_float(const OnnxGraph& graph, const ClientProcessing& processing,
+                                              const Rows& rows);
+
 // Refuses rows with values outside the calibration range (invalid_argument, naming the first row and
 // feature and the count); ok when every value is in range.
 Status check_in_range(const ClientProcessing& processing, const Rows& rows);
