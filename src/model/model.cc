@@ -105,7 +105,8 @@ std::string suggest_options(const OnnxGraph& graph, const Rows& calibration, con
     uint32_t current, lowest;
   };
   std::vector<Knob> knobs;
-  if (family == Family::kTrees) knobs.push_back({"--leaf-bits", &CompileOptions::leaf_bits, options.leaf_bits ? options.leaf_bits : 8, 2});
+  // (default leaf bits: 7..4 were tried already)
+  if (family == Family::kTrees) knobs.push_back({"--leaf-bits", &CompileOptions::leaf_bits, options.leaf_bits ? options.leaf_bits : 4, 2});
   if (family == Family::kMlp)
     knobs.push_back({"--rounding-bits", &CompileOptions::rounding_bits, options.rounding_bits ? options.rounding_bits : 6, 2});
   const uint32_t n_default = family == Family::kMlp ? 6 : 8;
@@ -236,6 +237,30 @@ Result<CompiledModel> compile_without_preprocessing(const OnnxGraph& graph, cons
   if (!lowered.ok()) return lowered.status();
   lowered->processing.family = family_name(family);
   auto compiled = compiler::compile(lowered->circuit, options.optimizer);
+  // Trees at the default leaf precision: when the summed answer of a large ensemble is too wide
+  // for any 128-bit parameter set, the leaf bits are chosen from the ensemble instead (7 down to
+  // 4, the first that compiles), and the report says so. An explicit --leaf-bits is kept.
+  const bool auto_leaf_bits = family == Family::kTrees && options.leaf_bits == 0;
+  if (!compiled.ok() && compiled.status().code() == StatusCode::kNonConformant && auto_leaf_bits) {
+    for (uint32_t v = 7; v >= 4; --v) {
+      CompileOptions o = options;
+      o.leaf_bits = v;
+      auto l = internal::lower_trees(graph, calibration, o);
+      if (!l.ok()) break;
+      auto c = compiler::compile(l->circuit, o.optimizer);
+      if (c.ok()) {
+        l->notes += "leaf values on " + std::to_string(v) +
+                    " bits, chosen automatically: at 8 bits no 128-bit parameter set decrypts the summed trees; each "
+                    "leaf is off by at most half its column's step (largest leaf / " +
+                    std::to_string((1 << (v - 1)) - 1) + ")\n";
+        lowered = std::move(l);
+        lowered->processing.family = family_name(family);
+        compiled = std::move(c);
+        break;
+      }
+      if (c.status().code() != StatusCode::kNonConformant) break;
+    }
+  }
   if (!compiled.ok()) {
     std::string msg = std::string(family_name(family)) + " model: " + compiled.status().message();
     if (compiled.status().code() == StatusCode::kNonConformant) msg += suggest_options(graph, calibration, options, family);
