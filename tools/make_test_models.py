@@ -1111,6 +1111,9 @@ def build_corpus(out_dir):
     def save(name, model, expected, external=False):
         path = os.path.join(out_dir, name + ".onnx")
         if external:
+            # onnx appends to an existing data file: start from none
+            if os.path.exists(path + ".data"):
+                os.remove(path + ".data")
             onnx.save_model(model, path, save_as_external_data=True,
                             all_tensors_to_one_file=True,
                             location=name + ".onnx.data", size_threshold=0)
@@ -1261,6 +1264,29 @@ def build_corpus(out_dir):
                       list(m.graph.output), "onnxmltools LightGBM shape: "
                       "init score in the first tree", 15, 3),
          clf_expected(gb, bc.Xte))
+    # 7. skl2onnx Pipeline(StandardScaler, PCA(2), LogisticRegression): Scaler -> Sub(mean) ->
+    #    MatMul(components^T) -> LinearClassifier -> Normalizer + ZipMap.
+    from sklearn.decomposition import PCA
+    pca_pipe = make_pipeline(StandardScaler(), PCA(n_components=2, random_state=0),
+                             LogisticRegression(max_iter=5000, random_state=0))
+    pca_pipe.fit(iris.Xtr, iris.ytr)
+    psc, pca, plr = (s[1] for s in pca_pipe.steps)
+    m = export_logistic_regression(plr.coef_, plr.intercept_, 3, True, "p")
+    nodes = [helper.make_node("Scaler", ["X"], ["scaled"], name="Scaler",
+                              domain="ai.onnx.ml", offset=f32list(psc.mean_),
+                              scale=f32list(1.0 / psc.scale_)),
+             helper.make_node("Sub", ["scaled", "pca_mean"], ["centred"],
+                              name="Sub"),
+             helper.make_node("MatMul", ["centred", "pca_components"],
+                              ["variable"], name="MatMul")]
+    nodes += _rename_input(list(m.graph.node), "X", "variable")
+    save("skl2onnx_pipeline_scaler_pca_logreg_iris",
+         _opset_model("pca", nodes, [input_X(iris.Xtr.shape[1])],
+                      list(m.graph.output), "Pipeline(StandardScaler, PCA, "
+                      "LogisticRegression), skl2onnx shape", 21, 5,
+                      [_init("pca_mean", pca.mean_),
+                       _init("pca_components", pca.components_.T)]),
+         clf_expected(pca_pipe, iris.Xte))
     print("corpus: %d models in %s" % (len(written), out_dir))
     return written
 

@@ -212,14 +212,78 @@ Result<std::optional<Stripped>> strip_preprocessing(const OnnxGraph& graph, cons
 Result<CompiledModel> compile_without_preprocessing(const OnnxGraph& graph, const Rows& calibration,
                                                     const CompileOptions& options);
 
+// skl2onnx's PCA before a linear model: Sub(X, mean) -> MatMul(P [F, K]) -> LinearClassifier /
+// LinearRegressor on K components. The affine map is folded into the linear model's weights
+// (coef'[c, j] = Σ_k P[j, k]·coef[c, k], intercept'[c] = intercept[c] - Σ_j mean_j·coef'[c, j]),
+// so the circuit stays one leveled product on the F original features.
+std::optional<OnnxGraph> fold_linear_map(const OnnxGraph& graph, std::string* note) {
+  if (graph.inputs.size() != 1 || graph.nodes.size() < 3) return std::nullopt;
+  const std::string x = graph.inputs[0].name;
+  const OnnxNode& sub = graph.nodes[0];
+  const OnnxNode& mm = graph.nodes[1];
+  const OnnxNode& lin = graph.nodes[2];
+  if (sub.op_type != "Sub" || sub.inputs.size() != 2 || sub.inputs[0] != x) return std::nullopt;
+  if (mm.op_type != "MatMul" || mm.inputs.size() != 2 || mm.inputs[0] != sub.outputs[0]) return std::nullopt;
+  if ((lin.op_type != "LinearClassifier" && lin.op_type != "LinearRegressor") || lin.inputs.empty() ||
+      lin.inputs[0] != mm.outputs[0])
+    return std::nullopt;
+  auto mean_it = graph.float_initializers.find(sub.inputs[1]);
+  auto p_it = graph.float_initializers.find(mm.inputs[1]);
+  if (mean_it == graph.float_initializers.end() || p_it == graph.float_initializers.end()) return std::nullopt;
+  const FloatTensor& P = p_it->second;
+  if (P.shape.size() != 2) return std::nullopt;
+  const int64_t F = P.shape[0], K = P.shape[1];
+  const std::vector<double>& mean = mean_it->second.data;
+  if (static_cast<int64_t>(mean.size()) != F && mean.size() != 1) return std::nullopt;
+  const Attribute* coef = lin.attribute("coefficients");
+  if (!coef || coef->floats.empty() || coef->floats.size() % static_cast<size_t>(K) != 0) return std::nullopt;
+  const int64_t C = static_cast<int64_t>(coef->floats.size()) / K;
+  std::vector<double> intercepts(static_cast<size_t>(C), 0.0);
+  if (const Attribute* icpt = lin.attribute("intercepts")) {
+    if (static_cast<int64_t>(icpt->floats.size()) != C) return std::nullopt;
+    intercepts = icpt->floats;
+  }
+  std::vector<double> folded(static_cast<size_t>(C * F), 0.0);
+  for (int64_t c = 0; c < C; ++c)
+    for (int64_t j = 0; j < F; ++j) {
+      double v = 0;
+      for (int64_t k = 0; k < K; ++k) v += P.data[j * K + k] * coef->floats[c * K + k];
+      folded[c * F + j] = v;
+      intercepts[c] -= (mean.size() == 1 ? mean[0] : mean[j]) * v;
+    }
+  OnnxGraph g = graph;
+  OnnxNode nl = lin;
+  nl.inputs[0] = x;
+  nl.attributes["coefficients"].floats = folded;
+  Attribute ia;
+  ia.kind = Attribute::Kind::kFloats;
+  ia.floats = intercepts;
+  nl.attributes["intercepts"] = ia;
+  g.nodes.erase(g.nodes.begin(), g.nodes.begin() + 3);
+  g.nodes.insert(g.nodes.begin(), nl);
+  *note = "preprocessing: nodes '" + sub.name + "' (Sub) and '" + mm.name + "' (MatMul, " + std::to_string(F) + " -> " +
+          std::to_string(K) + ", a PCA) folded into '" + lin.name + "'\n";
+  return g;
+}
+
 }  // namespace
 
 Result<CompiledModel> compile_model(const OnnxGraph& graph, const Rows& calibration, const CompileOptions& options) {
   BLINDML_ASSIGN_OR_RETURN(auto stripped, strip_preprocessing(graph, calibration));
-  if (!stripped) return compile_without_preprocessing(graph, calibration, options);
+  if (!stripped) {
+    std::string note;
+    if (auto folded = fold_linear_map(graph, &note)) {
+      BLINDML_ASSIGN_OR_RETURN(CompiledModel m, compile_without_preprocessing(*folded, calibration, options));
+      m.report = note + m.report;
+      return m;
+    }
+    return compile_without_preprocessing(graph, calibration, options);
+  }
+  std::string note;
+  if (auto folded = fold_linear_map(stripped->graph, &note)) stripped->graph = std::move(*folded);
   BLINDML_ASSIGN_OR_RETURN(CompiledModel m, compile_without_preprocessing(stripped->graph, stripped->calibration, options));
   m.processing.preprocess = std::move(stripped->preprocess);
-  m.report = stripped->notes + m.report;
+  m.report = stripped->notes + note + m.report;
   return m;
 }
 

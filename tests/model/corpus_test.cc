@@ -38,6 +38,7 @@ const CorpusCase kCorpus[] = {
     {"skl2onnx_pipeline_mlpclassifier_iris", "iris", true, 0.97, 0},
     {"torch2_mlp_external_data_iris", "iris", true, 0.97, 0},
     {"onnxmltools_lightgbm_style_breast_cancer", "breast_cancer", true, 0.99, 0},
+    {"skl2onnx_pipeline_scaler_pca_logreg_iris", "iris", true, 0.97, 0},
 };
 
 TEST(Corpus, CompilesAndAgreesWithTheEstimators) {
