@@ -410,13 +410,16 @@ Result<std::vector<Prediction>> predict_float(const OnnxGraph& graph, const Clie
 Status check_in_range(const ClientProcessing& processing, const Rows& rows) {
   const RangeCount c = processing.count_out_of_range(rows);
   if (c.values == 0) return Status();
-  for (size_t r = 0; r < rows.size(); ++r)
-    for (size_t j = 0; j < rows[r].size() && j < processing.features.size(); ++j)
-      if (!processing.features[j].in_range(rows[r][j]))
+  for (size_t r = 0; r < rows.size(); ++r) {
+    std::vector<double> row = rows[r];
+    for (const auto& pre : processing.preprocess) pre.apply(row);
+    for (size_t j = 0; j < row.size() && j < processing.features.size(); ++j)
+      if (!processing.features[j].in_range(row[j]))
         return invalid_argument("row " + std::to_string(r) + ", feature " + std::to_string(j) + " (" +
                             std::to_string(rows[r][j]) + ") lies outside the calibration range; " +
                             std::to_string(c.values) + " value(s) in " + std::to_string(c.rows) +
                             " row(s) would be clipped (recompile with calibration rows that cover them)");
+  }
   return Status();
 }
 

@@ -417,6 +417,13 @@ TEST(Preprocessing, ScalerPipelineRunsOnTheClient) {
   }
   EXPECT_GE(agree, 196u);
   EXPECT_LT(worst, 0.05);
+  // Out-of-range is judged after the Scaler: x0 = 1e4 is far outside, x0 = 1000 is not.
+  PredictOptions refuse;
+  refuse.refuse_out_of_range = true;
+  EXPECT_TRUE(predict_clear(reloaded, {{1000.0, 0.002}}, refuse).ok());
+  auto far = predict_clear(reloaded, {{1000.0, 0.002}, {1e4, 0.002}}, refuse);
+  ASSERT_FALSE(far.ok());
+  EXPECT_NE(far.status().message().find("row 1, feature 0"), std::string::npos) << far.status().message();
 }
 
 }  // namespace
