@@ -1042,11 +1042,265 @@ def build_all(out_dir):
     print("\ndone in %.1f s" % (time.time() - t0))
 
 
+# --- exporter-shaped corpus (issue 13 part 7) --------------------------------
+#
+# Graphs shaped like each exporter's output, trained here on the committed data sets, with the
+# expected answers from the estimator itself (not from an ONNX runtime): `--corpus` writes them
+# to OUT/corpus/<name>.onnx and <name>.expected.csv (same CSV layout as models/). Self-contained:
+# only the helpers above.
+
+
+def _opset_model(name, nodes, inputs, outputs, doc, opset, ml_opset,
+                 initializers=()):
+    graph = helper.make_graph(nodes, name, inputs, outputs,
+                              initializer=list(initializers))
+    imports = [helper.make_opsetid("", opset)]
+    if ml_opset:
+        imports.append(helper.make_opsetid("ai.onnx.ml", ml_opset))
+    return helper.make_model(graph, opset_imports=imports,
+                             producer_name="blindml-make_test_models-corpus",
+                             producer_version="1", doc_string=doc)
+
+
+def _rename_input(nodes, old, new):
+    for n in nodes:
+        for k, v in enumerate(n.input):
+            if v == old:
+                n.input[k] = new
+    return nodes
+
+
+def _init(name, array, dtype=np.float32):
+    return numpy_helper.from_array(np.asarray(array, dtype=dtype), name)
+
+
+def _mlp_nodes(net, prefix="", gemm=False):
+    """sklearn MLPClassifier/Regressor layers as skl2onnx (MatMul+Add) or torch (Gemm) write."""
+    nodes, inits, x = [], [], "X"
+    for k, (w, b) in enumerate(zip(net.coefs_, net.intercepts_)):
+        out = "%sa%d" % (prefix, k)
+        if gemm:
+            inits += [_init("W%d" % k, w.T), _init("B%d" % k, b)]
+            nodes.append(helper.make_node("Gemm", [x, "W%d" % k, "B%d" % k],
+                                          [out], name="Gemm_%d" % k,
+                                          transB=1))
+        else:
+            inits += [_init("W%d" % k, w), _init("B%d" % k, b)]
+            nodes.append(helper.make_node("MatMul", [x, "W%d" % k],
+                                          ["mm%d" % k], name="MatMul_%d" % k))
+            nodes.append(helper.make_node("Add", ["mm%d" % k, "B%d" % k],
+                                          [out], name="Add_%d" % k))
+        x = out
+        if k + 1 < len(net.coefs_):
+            nodes.append(helper.make_node("Relu", [x], ["r%d" % k],
+                                          name="Relu_%d" % k))
+            x = "r%d" % k
+    return nodes, inits, x
+
+
+def build_corpus(out_dir):
+    from sklearn.neural_network import MLPClassifier
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+    from sklearn.svm import SVR
+    dss = load_datasets()
+    bc, iris, diab = dss["breast_cancer"], dss["iris"], dss["diabetes"]
+    os.makedirs(out_dir, exist_ok=True)
+    written = []
+
+    def save(name, model, expected, external=False):
+        path = os.path.join(out_dir, name + ".onnx")
+        if external:
+            # onnx appends to an existing data file: start from none
+            if os.path.exists(path + ".data"):
+                os.remove(path + ".data")
+            onnx.save_model(model, path, save_as_external_data=True,
+                            all_tensors_to_one_file=True,
+                            location=name + ".onnx.data", size_threshold=0)
+        else:
+            onnx.save(model, path)
+        expected(os.path.join(out_dir, name + ".expected.csv"))
+        written.append(name)
+
+    def clf_expected(est, X):
+        proba = est.predict_proba(X)
+        return lambda p: write_expected_classifier(p, est.predict(X), proba)
+
+    # 1. skl2onnx Pipeline(StandardScaler, LogisticRegression), opset 21 / ml 5:
+    #    Scaler -> LinearClassifier -> Cast + ZipMap.
+    pipe = make_pipeline(StandardScaler(),
+                         LogisticRegression(max_iter=5000, random_state=0))
+    pipe.fit(bc.Xtr, bc.ytr)
+    sc, lr = pipe.steps[0][1], pipe.steps[1][1]
+    m = export_logistic_regression(lr.coef_, lr.intercept_, 2, False, "p")
+    nodes = [helper.make_node("Scaler", ["X"], ["variable"], name="Scaler",
+                              domain="ai.onnx.ml",
+                              offset=f32list(sc.mean_),
+                              scale=f32list(1.0 / sc.scale_))]
+    nodes += _rename_input(list(m.graph.node), "X", "variable")
+    save("skl2onnx_pipeline_scaler_logreg_breast_cancer",
+         _opset_model("pipeline", nodes, [input_X(bc.Xtr.shape[1])],
+                      list(m.graph.output), "Pipeline(StandardScaler, "
+                      "LogisticRegression), skl2onnx shape", 21, 5),
+         clf_expected(pipe, bc.Xte))
+
+    # 2. tf2onnx / Keras Dense(1, sigmoid) shape: MatMul + Add + Sigmoid, the same logistic
+    #    model with the standardization folded into its weights.
+    w, b = fold_standardization(lr.coef_, lr.intercept_, sc.mean_, sc.scale_)
+    nodes = [helper.make_node("MatMul", ["X", "W"], ["mm"], name="MatMul"),
+             helper.make_node("Add", ["mm", "B"], ["logit"], name="BiasAdd"),
+             helper.make_node("Sigmoid", ["logit"], ["Y"], name="Sigmoid")]
+    save("tf2onnx_dense_sigmoid_breast_cancer",
+         _opset_model("tf2onnx", nodes, [input_X(bc.Xtr.shape[1])],
+                      [helper.make_tensor_value_info("Y", TensorProto.FLOAT,
+                                                     [None, 1])],
+                      "tf2onnx-style Dense(1, sigmoid)", 17, 0,
+                      [_init("W", w.T), _init("B", b)]),
+         clf_expected(pipe, bc.Xte))
+
+    # 3. skl2onnx SVR(kernel='linear'): SVMRegressor with support vectors.
+    svr = SVR(kernel="linear", C=1000.0, epsilon=1.0)
+    svr.fit(diab.Xtr, diab.ytr)
+    node = helper.make_node(
+        "SVMRegressor", ["X"], ["variable"], name="SVM", domain="ai.onnx.ml",
+        kernel_type="LINEAR", kernel_params=f32list([0.0, 0.0, 3.0]),
+        support_vectors=f32list(svr.support_vectors_.ravel()),
+        coefficients=f32list(svr.dual_coef_.ravel()),
+        rho=f32list(svr.intercept_), n_supports=len(svr.support_vectors_),
+        post_transform="NONE")
+    pred = svr.predict(diab.Xte)
+    save("skl2onnx_svr_linear_diabetes",
+         _opset_model("svr", [node], [input_X(diab.Xtr.shape[1])],
+                      [helper.make_tensor_value_info("variable",
+                                                     TensorProto.FLOAT,
+                                                     [None, 1])],
+                      "SVR(kernel='linear'), skl2onnx shape", 21, 5),
+         lambda p: write_expected_regressor(p, pred))
+
+    # 4. skl2onnx Pipeline(StandardScaler, MLPClassifier) with its label tail:
+    #    Scaler -> MatMul/Add/Relu/MatMul/Add -> Softmax -> ArgMax ->
+    #    ArrayFeatureExtractor(classes) -> Reshape -> Cast, and ZipMap.
+    mlp = make_pipeline(StandardScaler(),
+                        MLPClassifier(hidden_layer_sizes=(16,), max_iter=3000,
+                                      random_state=0))
+    mlp.fit(iris.Xtr, iris.ytr)
+    msc, net = mlp.steps[0][1], mlp.steps[1][1]
+    nodes, inits, last = _mlp_nodes(net)
+    nodes = _rename_input(nodes, "X", "scaled")
+    nodes.insert(0, helper.make_node("Scaler", ["X"], ["scaled"],
+                                     name="Scaler", domain="ai.onnx.ml",
+                                     offset=f32list(msc.mean_),
+                                     scale=f32list(1.0 / msc.scale_)))
+    nodes += [
+        helper.make_node("Softmax", [last], ["probabilities"], name="Softmax",
+                         axis=1),
+        helper.make_node("ArgMax", ["probabilities"], ["argmax"],
+                         name="ArgMax", axis=1),
+        helper.make_node("ArrayFeatureExtractor", ["classes", "argmax"],
+                         ["array_feature_extractor_result"],
+                         name="ArrayFeatureExtractor", domain="ai.onnx.ml"),
+        helper.make_node("Reshape", ["array_feature_extractor_result",
+                                     "shape_tensor"], ["reshaped"],
+                         name="Reshape"),
+        helper.make_node("Cast", ["reshaped"], ["label"], name="Cast",
+                         to=TensorProto.INT64),
+        helper.make_node("ZipMap", ["probabilities"], ["output_probability"],
+                         name="ZipMap", domain="ai.onnx.ml",
+                         classlabels_int64s=[0, 1, 2]),
+    ]
+    inits += [_init("classes", net.classes_, np.int64),
+              _init("shape_tensor", [-1], np.int64)]
+    save("skl2onnx_pipeline_mlpclassifier_iris",
+         _opset_model("mlp", nodes, [input_X(iris.Xtr.shape[1])],
+                      [helper.make_tensor_value_info("label",
+                                                     TensorProto.INT64,
+                                                     [None]),
+                       zipmap_output_type()],
+                      "Pipeline(StandardScaler, MLPClassifier), skl2onnx "
+                      "shape with its label output", 21, 5, inits),
+         clf_expected(mlp, iris.Xte))
+
+    # 5. torch >= 2 shape: Gemm layers and Softmax, the weights in NAME.onnx.data (the same
+    #    network with the standardization folded into its first layer).
+    net2 = MLPClassifier(hidden_layer_sizes=(16,))
+    net2.coefs_ = [c.copy() for c in net.coefs_]
+    net2.intercepts_ = [b.copy() for b in net.intercepts_]
+    w0, b0 = fold_standardization(net.coefs_[0].T, net.intercepts_[0],
+                                  msc.mean_, msc.scale_)
+    net2.coefs_[0], net2.intercepts_[0] = w0.T, b0
+    nodes, inits, last = _mlp_nodes(net2, gemm=True)
+    nodes.append(helper.make_node("Softmax", [last], ["output"],
+                                  name="/Softmax", axis=-1))
+    save("torch2_mlp_external_data_iris",
+         _opset_model("main_graph", nodes, [input_X(iris.Xtr.shape[1])],
+                      [helper.make_tensor_value_info("output",
+                                                     TensorProto.FLOAT,
+                                                     [None, 3])],
+                      "torch.onnx (>= 2) shape, external data", 18, 0, inits),
+         clf_expected(mlp, iris.Xte), external=True)
+
+    # 6. onnxmltools LightGBM shape: a binary booster whose first tree carries the init score
+    #    in its leaves, no base_values.
+    gb = GradientBoostingClassifier(n_estimators=20, max_depth=3,
+                                    random_state=0)
+    gb.fit(bc.Xtr, bc.ytr)
+    m = export_gradient_boosting_classifier(gb, bc.Xtr.shape[1], "lgbm")
+    tree = [n for n in m.graph.node if n.op_type == "TreeEnsembleClassifier"][0]
+    a = {x.name: helper.get_attribute_value(x) for x in tree.attribute}
+    base = a.pop("base_values")[0]
+    a["class_weights"] = [w + (base if t == 0 else 0.0) for w, t in
+                          zip(a["class_weights"], a["class_treeids"])]
+    for k, v in list(a.items()):
+        if isinstance(v, bytes):
+            a[k] = v.decode()
+        elif isinstance(v, list) and v and isinstance(v[0], bytes):
+            a[k] = [x.decode() for x in v]
+    new = helper.make_node("TreeEnsembleClassifier", list(tree.input),
+                           list(tree.output), name="LightGBM",
+                           domain="ai.onnx.ml", **a)
+    nodes = [new if n is tree else n for n in m.graph.node]
+    save("onnxmltools_lightgbm_style_breast_cancer",
+         _opset_model("lgbm", nodes, list(m.graph.input),
+                      list(m.graph.output), "onnxmltools LightGBM shape: "
+                      "init score in the first tree", 15, 3),
+         clf_expected(gb, bc.Xte))
+    # 7. skl2onnx Pipeline(StandardScaler, PCA(2), LogisticRegression): Scaler -> Sub(mean) ->
+    #    MatMul(components^T) -> LinearClassifier -> Normalizer + ZipMap.
+    from sklearn.decomposition import PCA
+    pca_pipe = make_pipeline(StandardScaler(), PCA(n_components=2, random_state=0),
+                             LogisticRegression(max_iter=5000, random_state=0))
+    pca_pipe.fit(iris.Xtr, iris.ytr)
+    psc, pca, plr = (s[1] for s in pca_pipe.steps)
+    m = export_logistic_regression(plr.coef_, plr.intercept_, 3, True, "p")
+    nodes = [helper.make_node("Scaler", ["X"], ["scaled"], name="Scaler",
+                              domain="ai.onnx.ml", offset=f32list(psc.mean_),
+                              scale=f32list(1.0 / psc.scale_)),
+             helper.make_node("Sub", ["scaled", "pca_mean"], ["centred"],
+                              name="Sub"),
+             helper.make_node("MatMul", ["centred", "pca_components"],
+                              ["variable"], name="MatMul")]
+    nodes += _rename_input(list(m.graph.node), "X", "variable")
+    save("skl2onnx_pipeline_scaler_pca_logreg_iris",
+         _opset_model("pca", nodes, [input_X(iris.Xtr.shape[1])],
+                      list(m.graph.output), "Pipeline(StandardScaler, PCA, "
+                      "LogisticRegression), skl2onnx shape", 21, 5,
+                      [_init("pca_mean", pca.mean_),
+                       _init("pca_components", pca.components_.T)]),
+         clf_expected(pca_pipe, iris.Xte))
+    print("corpus: %d models in %s" % (len(written), out_dir))
+    return written
+
+
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--out", default=os.path.join("tests", "data"))
+    ap.add_argument("--corpus", action="store_true",
+                    help="write only the exporter-shaped corpus, OUT/corpus")
     args = ap.parse_args(argv)
     try:
+        if args.corpus:
+            build_corpus(os.path.join(args.out, "corpus"))
+            return 0
         build_all(args.out)
     except Fail as e:
         print("FAILED: %s" % e, file=sys.stderr)

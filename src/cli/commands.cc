@@ -207,6 +207,8 @@ std::string secret_key_path(const std::string& keys) {
 Status check_compile(const Args& args) {
   if (args.has("classifier") && args.has("regressor"))
     return invalid_argument("--classifier and --regressor exclude each other");
+  if (args.has("exact-rounding") && args.has("approximate-rounding"))
+    return invalid_argument("--exact-rounding and --approximate-rounding exclude each other");
   return {};
 }
 
@@ -242,6 +244,27 @@ Result<FeatureTable> read_rows(const std::string& path, int64_t features, bool q
   if (!table.dropped_column.empty())
     note(quiet, path + ": ignoring the last column \"" + table.dropped_column + "\"");
   return table;
+}
+
+// Inputs the client's encoders would clip (outside the calibration range): refused with
+// --refuse-out-of-range, else reported on stderr (even with --quiet: the answers on those rows
+// may be far from the float model's).
+Status check_ranges(const Args& args, const model::ClientProcessing& processing, const FeatureTable& table) {
+  if (args.has("refuse-out-of-range")) return model::check_in_range(processing, table.rows);
+  const model::RangeCount c = processing.count_out_of_range(table.rows);
+  if (c.values == 0) return {};
+  std::string worst;
+  int64_t most = 0;
+  for (size_t j = 0; j < c.per_feature.size(); ++j)
+    if (c.per_feature[j] > most) {
+      most = c.per_feature[j];
+      worst = "feature " + std::to_string(j) + ": " + std::to_string(most);
+    }
+  std::fprintf(stderr,
+               "warning: %lld value(s) in %lld of %zu row(s) lie outside the calibration range and are clipped "
+               "(most: %s); their answers may differ from the float model's (--refuse-out-of-range refuses them)\n",
+               static_cast<long long>(c.values), static_cast<long long>(c.rows), table.rows.size(), worst.c_str());
+  return {};
 }
 
 std::string keygen_what(const deploy::ClientSpecs& specs) {
@@ -288,7 +311,7 @@ Status run_compile(const Args& args) {
   options.n_bits = args.get_uint("n-bits", 0);
   options.rounding_bits = args.get_uint("rounding-bits", 0);
   options.leaf_bits = args.get_uint("leaf-bits", 0);
-  options.exact_rounding = args.has("exact-rounding");
+  options.exact_rounding = !args.has("approximate-rounding");
   if (args.has("classifier")) options.kind = model::ModelKind::kClassifier;
   if (args.has("regressor")) options.kind = model::ModelKind::kRegressor;
   if (auto p = args.get_probability("p-error")) options.optimizer.log2_p_error = std::log2(*p);
@@ -307,6 +330,60 @@ Status run_compile(const Args& args) {
   std::string report = dev.report();
   if (!report.empty() && report.back() != '\n') report += '\n';
   return write_stdout(report);
+}
+
+// ---------------------------------------------------------------------------------------------
+// check
+
+// What a user deciding needs: every blocker at once (the loader gathers them), or the family and
+// an estimate of the compiled circuit. Trees compile exactly without data (binning needs no
+// calibration); linear models and MLPs are compiled on synthetic rows (seeded N(0, 1) features)
+// unless --calibration is given, and say so: real ranges change the widths and parameters.
+Status run_check(const Args& args) {
+  const std::string onnx = args.positional;
+  BLINDML_RETURN_IF_ERROR(check_input_file(onnx));
+  auto graph = model::load_onnx_file(onnx);
+  if (!graph.ok()) {
+    std::string text = "blockers: " + graph.status().message() + "\n";
+    BLINDML_RETURN_IF_ERROR(write_stdout(text));
+    return Status(graph.status().code(), "the model cannot be compiled (see the blockers above)");
+  }
+  std::string text = "model: " + onnx + " (producer " + (graph->producer.empty() ? "unknown" : graph->producer) +
+                     ", opset " + std::to_string(graph->opset) +
+                     (graph->ml_opset ? ", ai.onnx.ml " + std::to_string(graph->ml_opset) : "") + ", " +
+                     std::to_string(graph->nodes.size()) + " nodes)\n";
+  int64_t features = -1;
+  if (graph->inputs.size() == 1 && graph->inputs[0].has_shape && graph->inputs[0].shape.size() == 2 &&
+      graph->inputs[0].shape[1] > 0)
+    features = graph->inputs[0].shape[1];
+  model::Rows rows;
+  std::string source;
+  if (args.has("calibration")) {
+    BLINDML_ASSIGN_OR_RETURN(FeatureTable table, read_rows(args.get("calibration"), features, args.quiet));
+    rows = std::move(table.rows);
+    source = "the calibration rows of " + args.get("calibration");
+  } else {
+    if (features <= 0)
+      return invalid_argument(onnx + ": the graph input does not declare its feature count; pass --calibration DATA.csv");
+    std::mt19937_64 rng(1);
+    std::normal_distribution<double> n01(0, 1);
+    rows.assign(256, std::vector<double>(static_cast<size_t>(features)));
+    for (auto& r : rows)
+      for (auto& v : r) v = n01(rng);
+    source = "256 synthetic rows of N(0, 1) features (no --calibration): trees are exact, linear/MLP widths, "
+             "parameters and costs are estimates";
+  }
+  model::CompileOptions options;
+  if (args.has("classifier")) options.kind = model::ModelKind::kClassifier;
+  auto compiled = model::compile_model(*graph, rows, options);
+  if (!compiled.ok()) {
+    text += "blockers: " + compiled.status().message() + "\n";
+    BLINDML_RETURN_IF_ERROR(write_stdout(text));
+    return Status(compiled.status().code(), "the model does not compile at default flags (see above)");
+  }
+  text += "compiled at default flags on " + source + ":\n" + compiled->report;
+  if (!text.empty() && text.back() != '\n') text += '\n';
+  return write_stdout(text);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -344,6 +421,7 @@ Status run_encrypt(const Args& args) {
   BLINDML_RETURN_IF_ERROR(load_secret(client, args.get("keys")));
   BLINDML_ASSIGN_OR_RETURN(FeatureTable table,
                            read_rows(args.get("input"), client.processing().feature_count(), args.quiet));
+  BLINDML_RETURN_IF_ERROR(check_ranges(args, client.processing(), table));
   Progress encrypting(args.quiet, "encrypting " + plural(table.rows.size(), "row", "rows"));
   BLINDML_ASSIGN_OR_RETURN(std::vector<uint8_t> bytes, client.encrypt(table.rows));
   encrypting.done(human_bytes(bytes.size()));
@@ -401,11 +479,17 @@ Status run_predict(const Args& args) {
                             " belong to different models (compile them together)");
   BLINDML_ASSIGN_OR_RETURN(FeatureTable table,
                            read_rows(args.get("input"), client.processing().feature_count(), args.quiet));
+  BLINDML_RETURN_IF_ERROR(check_ranges(args, client.processing(), table));
   const std::string mode = args.get("mode");
   const std::string rows = plural(table.rows.size(), "row", "rows");
 
   std::vector<model::Prediction> predictions;
-  if (mode == "clear" || mode == "simulate") {
+  if (mode == "float") {
+    if (!args.has("model")) return invalid_argument("--mode float needs --model MODEL.onnx (the model compiled into " + dir + ")");
+    BLINDML_RETURN_IF_ERROR(check_input_file(args.get("model")));
+    BLINDML_ASSIGN_OR_RETURN(model::OnnxGraph graph, model::load_onnx_file(args.get("model")));
+    BLINDML_ASSIGN_OR_RETURN(predictions, model::predict_float(graph, client.processing(), table.rows));
+  } else if (mode == "clear" || mode == "simulate") {
     model::CompiledModel compiled{client.processing(), server.compiled(), ""};
     if (mode == "clear") {
       BLINDML_ASSIGN_OR_RETURN(predictions, model::predict_clear(compiled, table.rows));
@@ -480,8 +564,11 @@ std::vector<Command> make_commands() {
                         "linear 8, trees 8, MLP 6)"),
                  option("rounding-bits", ValueType::kUint, "R",
                         "MLP: bits an accumulator is rounded to before its lookup (default 6)"),
-                 flag("exact-rounding", "MLP: round accumulators exactly (one more PBS per neuron; FHE "
-                                        "then equals the clear model bit for bit)"),
+                 flag("exact-rounding", "MLP: round accumulators exactly (the default: FHE equals the clear "
+                                        "model except with the error probability; one more PBS per dropped bit)"),
+                 flag("approximate-rounding",
+                      "MLP: round approximately (1 PBS per neuron, 8-10x fewer on the committed MLPs; FHE may then "
+                      "differ from --mode clear by one step of a neuron's activation on many rows)"),
                  option("leaf-bits", ValueType::kUint, "B", "trees: bits of the quantized leaf values (default 8)"),
                  option("p-error", ValueType::kProbability, "P",
                         "error probability of each table lookup (default 2^-40; e.g. 1e-12)"),
@@ -490,8 +577,19 @@ std::vector<Command> make_commands() {
                  flag("classifier", "treat the model as a classifier (a network ending in logits)"),
                  flag("regressor", "treat the model as a regressor")},
                 "  blindml compile model.onnx --calibration train.csv --out artifacts\n"
-                "  blindml compile mlp.onnx --calibration train.csv --out mlp --classifier --exact-rounding\n"},
+                "  blindml compile mlp.onnx --calibration train.csv --out mlp --classifier\n"},
                run_compile, check_compile});
+  c.push_back({{"check", "MODEL.onnx",
+                "say whether an ONNX model compiles, and what it would cost",
+                "Lists every blocker at once (unsupported opsets, operators, attributes, each with the\n"
+                "estimator it likely came from), or the family detected and the compile report at\n"
+                "default flags. Without --calibration, trees are exact and linear models / MLPs are\n"
+                "estimated on synthetic N(0, 1) rows. Exit status 1 when the model cannot compile.\n",
+                {option("calibration", ValueType::kPath, "DATA.csv", "calibration rows (optional)"),
+                 flag("classifier", "treat the model as a classifier (a network ending in logits)")},
+                "  blindml check model.onnx\n"
+                "  blindml check model.onnx --calibration train.csv\n"},
+               run_check});
   c.push_back({{"keygen", "CLIENT.zip",
                 "generate a secret key and evaluation keys for a compiled model",
                 "Writes KEYDIR/secret.key (mode 0600: it decrypts everything encrypted for you; keep it\n"
@@ -506,7 +604,9 @@ std::vector<Command> make_commands() {
                 "order; a last column named target or label is ignored.\n",
                 {option("keys", ValueType::kPath, "KEYDIR", "the directory holding secret.key (or the key file)", true),
                  option("input", ValueType::kPath, "ROWS.csv", "the rows to encrypt", true),
-                 option("out", ValueType::kPath, "INPUT.ct", "the encrypted input, for the server", true)},
+                 option("out", ValueType::kPath, "INPUT.ct", "the encrypted input, for the server", true),
+                 flag("refuse-out-of-range", "refuse rows with values outside the calibration range (default: "
+                                             "clip them and say so on stderr)")},
                 "  blindml encrypt artifacts/client.zip --keys keys --input rows.csv --out input.ct\n"},
                run_encrypt});
   c.push_back({{"run", "SERVER.zip",
@@ -530,10 +630,11 @@ std::vector<Command> make_commands() {
                 "  blindml decrypt artifacts/client.zip --keys keys --input output.ct\n"},
                run_decrypt});
   OptionSpec mode = option("mode", ValueType::kString, "MODE",
-                           "clear (the quantized model, exact), simulate (clear with lookup errors drawn at "
-                           "the compiled probability) or fhe (keygen, encrypt, run, decrypt)",
+                           "float (the ONNX model itself, --model), clear (the quantized model, exact), "
+                           "simulate (clear with lookup errors drawn at the compiled probability) or fhe "
+                           "(keygen, encrypt, run, decrypt)",
                            true);
-  mode.choices = {"clear", "simulate", "fhe"};
+  mode.choices = {"float", "clear", "simulate", "fhe"};
   c.push_back({{"predict", "DIR",
                 "predict on rows with a compiled model (DIR holds client.zip and server.zip)",
                 "fhe mode does the whole round trip in memory with fresh keys; its answers equal\n"
@@ -541,8 +642,12 @@ std::vector<Command> make_commands() {
                 {mode, option("input", ValueType::kPath, "ROWS.csv", "the rows", true),
                  option("out", ValueType::kPath, "PREDICTIONS.csv", "where to write the CSV (default: stdout)"),
                  threads_option(),
-                 option("seed", ValueType::kUint64, "S", "simulate: the random seed (default: random)")},
+                 option("seed", ValueType::kUint64, "S", "simulate: the random seed (default: random)"),
+                 option("model", ValueType::kPath, "MODEL.onnx", "float: the ONNX model that was compiled into DIR"),
+                 flag("refuse-out-of-range", "refuse rows with values outside the calibration range (default: "
+                                             "clip them and say so on stderr)")},
                 "  blindml predict artifacts --mode clear --input rows.csv\n"
+                "  blindml predict artifacts --mode float --model model.onnx --input rows.csv\n"
                 "  blindml predict artifacts --mode fhe --input rows.csv --out predictions.csv\n"},
                run_predict, check_threads});
   c.push_back({{"info", "FILE",

@@ -149,6 +149,7 @@ Result<LinearForm> from_gemm(const OnnxGraph& g) {
       f.labels = {0, 1};
     } else {
       for (int64_t c = 0; c < f.outputs; ++c) f.labels.push_back(c);
+      if (auto labels = label_initializer(g, f.outputs)) f.labels = *labels;
     }
   }
   return f;
@@ -163,8 +164,23 @@ Result<Lowered> lower_linear(const OnnxGraph& graph, const Rows& calibration, co
   if (!graph.inputs.empty() && graph.inputs[0].shape.size() == 2 && graph.inputs[0].shape[1] > 0)
     declared = graph.inputs[0].shape[1];
   Result<LinearForm> form = unimplemented("no linear node");
-  for (const auto& n : graph.nodes)
+  for (const auto& n : graph.nodes) {
     if (n.op_type == "LinearClassifier" || n.op_type == "LinearRegressor") form = from_onnx_ml(graph, n, declared);
+    if (n.op_type == "SVMRegressor") {
+      // A linear-kernel SVR: its support vectors folded into one weight vector (onnx.h).
+      auto wb = svm_linear_weights(n);
+      if (!wb.ok()) return wb.status();
+      LinearForm f;
+      f.features = static_cast<int64_t>(wb->first.size());
+      if (declared > 0 && f.features != declared)
+        return invalid_argument("node '" + n.name + "': " + std::to_string(f.features) +
+                                " weights, the graph input has " + std::to_string(declared) + " features");
+      f.outputs = 1;
+      f.w = wb->first;
+      f.b = {wb->second};
+      form = f;
+    }
+  }
   if (!form.ok() && form.status().code() == StatusCode::kUnimplemented &&
       form.status().message() == "no linear node")
     form = from_gemm(graph);
@@ -185,16 +201,30 @@ Result<Lowered> lower_linear(const OnnxGraph& graph, const Rows& calibration, co
     e.quantizer = Quantizer::calibrate(ranges.first[j], ranges.second[j], n_bits, false, false);
     p.features.push_back(e);
   }
-  // V = W scaled by each feature's step, quantized per column.
+  // V = W scaled by each feature's step, quantized per column. A feature constant over the
+  // calibration rows has no step: its term W_jc·x_j is folded into the offset (x_j taken as its
+  // calibration value, as the clipping quantizer would) and its weight is 0, so that its
+  // quantizer's placeholder scale does not set the column's step.
   const int64_t wmax = (int64_t{1} << (n_bits - 1)) - 1;
+  std::vector<bool> constant(f.features);
+  int64_t n_constant = 0;
+  for (int64_t j = 0; j < f.features; ++j) {
+    constant[j] = is_constant_range(ranges.first[j], ranges.second[j]);
+    n_constant += constant[j] ? 1 : 0;
+    if (constant[j]) p.features[j].constant = ranges.first[j];
+  }
   circuit::Tensor q{{f.features, f.outputs}, std::vector<int64_t>(f.features * f.outputs)};
   for (int64_t c = 0; c < f.outputs; ++c) {
     double vmax = 0;
     for (int64_t j = 0; j < f.features; ++j)
-      vmax = std::max(vmax, std::fabs(f.w[j * f.outputs + c] * p.features[j].quantizer.scale));
+      if (!constant[j]) vmax = std::max(vmax, std::fabs(f.w[j * f.outputs + c] * p.features[j].quantizer.scale));
     const double t = vmax > 0 ? vmax / static_cast<double>(wmax) : 1.0;
     double offset = f.b[c];
     for (int64_t j = 0; j < f.features; ++j) {
+      if (constant[j]) {
+        offset += f.w[j * f.outputs + c] * ranges.first[j];
+        continue;
+      }
       const int64_t qw = static_cast<int64_t>(std::nearbyint(f.w[j * f.outputs + c] * p.features[j].quantizer.scale / t));
       q.data[j * f.outputs + c] = qw;
       offset -= t * static_cast<double>(qw) * static_cast<double>(p.features[j].quantizer.zero_point);
@@ -212,6 +242,10 @@ Result<Lowered> lower_linear(const OnnxGraph& graph, const Rows& calibration, co
                 "leveled only\n",
                 n_bits, n_bits);
   out.notes = buf;
+  if (n_constant > 0)
+    out.notes += std::to_string(n_constant) +
+                 " feature(s) constant over the calibration rows: folded into the offset (their value is taken as "
+                 "constant; other values are reported as out of range)\n";
   return out;
 }
 

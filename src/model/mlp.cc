@@ -216,6 +216,7 @@ Result<Lowered> lower_mlp(const OnnxGraph& graph, const Rows& calibration, const
       p.class_labels = {0, 1};
     } else {
       for (int64_t c = 0; c < layers.back().out; ++c) p.class_labels.push_back(c);
+      if (auto labels = label_initializer(graph, layers.back().out)) p.class_labels = *labels;
     }
   }
   std::vector<Quantizer> in_q;
@@ -230,16 +231,35 @@ Result<Lowered> lower_mlp(const OnnxGraph& graph, const Rows& calibration, const
   circuit::ValueId x = b.input({features}, 0, (int64_t{1} << n_bits) - 1, "features");
   const int64_t wmax = (int64_t{1} << (n_bits - 1)) - 1;
   std::string notes;
+  // The float range of each layer's inputs over the calibration rows: an input constant there (a
+  // border pixel, an unused one-hot column, a dead neuron) has no quantization step; its term is
+  // folded into the offset and its weight is 0, so its placeholder scale cannot set the neuron's
+  // weight step and collapse the other weights.
+  std::vector<double> in_lo = ranges.first, in_hi = ranges.second;
+  int64_t n_constant_inputs = 0;
   for (size_t l = 0; l < layers.size(); ++l) {
     const Layer& L = layers[l];
+    std::vector<bool> constant(L.in);
+    for (int64_t j = 0; j < L.in; ++j) {
+      constant[j] = is_constant_range(in_lo[j], in_hi[j]);
+      if (l == 0 && constant[j]) {
+        ++n_constant_inputs;
+        p.features[j].constant = in_lo[j];
+      }
+    }
     circuit::Tensor q{{L.in, L.out}, std::vector<int64_t>(L.in * L.out)};
     std::vector<double> t(L.out), o(L.out);
     for (int64_t h = 0; h < L.out; ++h) {
       double vmax = 0;
-      for (int64_t j = 0; j < L.in; ++j) vmax = std::max(vmax, std::fabs(L.w[j * L.out + h] * in_q[j].scale));
+      for (int64_t j = 0; j < L.in; ++j)
+        if (!constant[j]) vmax = std::max(vmax, std::fabs(L.w[j * L.out + h] * in_q[j].scale));
       t[h] = vmax > 0 ? vmax / static_cast<double>(wmax) : 1.0;
       o[h] = L.b[h];
       for (int64_t j = 0; j < L.in; ++j) {
+        if (constant[j]) {
+          o[h] += L.w[j * L.out + h] * in_lo[j];
+          continue;
+        }
         const int64_t qw = static_cast<int64_t>(std::nearbyint(L.w[j * L.out + h] * in_q[j].scale / t[h]));
         q.data[j * L.out + h] = qw;
         o[h] -= t[h] * static_cast<double>(qw) * static_cast<double>(in_q[j].zero_point);
@@ -296,6 +316,8 @@ Result<Lowered> lower_mlp(const OnnxGraph& graph, const Rows& calibration, const
     }
     x = b.lookup(src, std::move(tables), std::move(index), w, tlo, lname + "_act");
     in_q = next_q;
+    in_lo = act_lo[l];
+    in_hi = act_hi[l];
     char buf[256];
     std::snprintf(buf, sizeof buf,
                   "%s: %lld -> %lld, accumulators shifted to [0, %lld] (integer gains per neuron), rounded by %u bits "
@@ -317,6 +339,9 @@ Result<Lowered> lower_mlp(const OnnxGraph& graph, const Rows& calibration, const
   std::snprintf(head, sizeof head, "quantization: %u-bit inputs, weights and activations (per feature/neuron); accumulators rounded to %u bits\n",
                 n_bits, r_bits);
   out.notes = head + notes;
+  if (n_constant_inputs > 0)
+    out.notes += std::to_string(n_constant_inputs) +
+                 " feature(s) constant over the calibration rows: folded into the first layer's offsets\n";
   return out;
 }
 

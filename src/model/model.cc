@@ -1,8 +1,11 @@
 #include "blindml/model/model.h"
 
+#include <algorithm>
 #include <cmath>
 #include <cstdio>
+#include <optional>
 
+#include "blindml/circuit/analysis.h"
 #include "blindml/circuit/clear_eval.h"
 #include "internal/lowering.h"
 
@@ -30,7 +33,23 @@ Result<std::pair<std::vector<double>, std::vector<double>>> feature_ranges(const
 
 bool is_trailing_op(const OnnxNode& node) {
   return node.op_type == "ZipMap" || node.op_type == "Cast" || node.op_type == "Identity" ||
-         node.op_type == "Normalizer";
+         node.op_type == "Normalizer" || is_label_op(node);
+}
+
+bool is_label_op(const OnnxNode& node) {
+  // A classifier's label output as skl2onnx and torch write it: ArgMax over the scores, the class
+  // labels read at it (ArrayFeatureExtractor), reshaped; the client computes the label itself.
+  return node.op_type == "ArgMax" || node.op_type == "ArrayFeatureExtractor" || node.op_type == "Reshape";
+}
+
+std::optional<std::vector<int64_t>> label_initializer(const OnnxGraph& graph, int64_t classes) {
+  for (const auto& n : graph.nodes) {
+    if (n.op_type != "ArrayFeatureExtractor" || n.inputs.empty()) continue;
+    auto it = graph.int_initializers.find(n.inputs[0]);
+    if (it != graph.int_initializers.end() && static_cast<int64_t>(it->second.data.size()) == classes)
+      return it->second.data;
+  }
+  return std::nullopt;
 }
 
 }  // namespace internal
@@ -44,17 +63,77 @@ Result<Family> detect_family(const OnnxGraph& graph) {
   bool activation_between = false;
   for (const auto& n : graph.nodes) {
     if (n.op_type == "TreeEnsembleClassifier" || n.op_type == "TreeEnsembleRegressor") return Family::kTrees;
-    if (n.op_type == "LinearClassifier" || n.op_type == "LinearRegressor") return Family::kLinear;
+    if (n.op_type == "LinearClassifier" || n.op_type == "LinearRegressor" || n.op_type == "SVMRegressor")
+      return Family::kLinear;
     if (n.op_type == "Gemm" || n.op_type == "MatMul") ++linear_layers;
+    // A final Sigmoid (tf2onnx's Dense(1, sigmoid), a logistic regression as MatMul+Add+Sigmoid)
+    // is the client's post transform, not an activation between layers.
     if ((n.op_type == "Relu" || n.op_type == "LeakyRelu" || n.op_type == "Tanh" || n.op_type == "Clip" ||
          n.op_type == "Sigmoid") &&
-        linear_layers > 0)
-      activation_between = true;
+        linear_layers > 0) {
+      bool last = true;
+      for (const auto* k = &n + 1; k < graph.nodes.data() + graph.nodes.size(); ++k)
+        if (!internal::is_trailing_op(*k)) last = false;
+      if (!(n.op_type == "Sigmoid" && last)) activation_between = true;
+    }
   }
   if (linear_layers == 0)
     return unimplemented("the model has no linear layer, linear model or tree ensemble: nothing blindml can lower");
   if (linear_layers == 1 && !activation_between) return Family::kLinear;
   return Family::kMlp;
+}
+
+Result<compiler::CompiledCircuit> lower_and_compile(const OnnxGraph& graph, const Rows& calibration,
+                                                    const CompileOptions& options, Family family) {
+  Result<internal::Lowered> lowered = invalid_argument("unreachable");
+  switch (family) {
+    case Family::kLinear: lowered = internal::lower_linear(graph, calibration, options); break;
+    case Family::kTrees: lowered = internal::lower_trees(graph, calibration, options); break;
+    case Family::kMlp: lowered = internal::lower_mlp(graph, calibration, options); break;
+  }
+  if (!lowered.ok()) return lowered.status();
+  return compiler::compile(lowered->circuit, options.optimizer);
+}
+
+// When no parameter set fits: the option that helps, tried in the compiler (a few values below
+// the one used, largest first), and what the first value that compiles costs.
+std::string suggest_options(const OnnxGraph& graph, const Rows& calibration, const CompileOptions& options,
+                            Family family) {
+  struct Knob {
+    const char* flag;
+    uint32_t CompileOptions::*field;
+    uint32_t current, lowest;
+  };
+  std::vector<Knob> knobs;
+  // (default leaf bits: 7..4 were tried already)
+  if (family == Family::kTrees) knobs.push_back({"--leaf-bits", &CompileOptions::leaf_bits, options.leaf_bits ? options.leaf_bits : 4, 2});
+  if (family == Family::kMlp)
+    knobs.push_back({"--rounding-bits", &CompileOptions::rounding_bits, options.rounding_bits ? options.rounding_bits : 6, 2});
+  const uint32_t n_default = family == Family::kMlp ? 6 : 8;
+  knobs.push_back({"--n-bits", &CompileOptions::n_bits, options.n_bits ? options.n_bits : n_default, 2});
+  std::string tried;
+  int budget = 6;  // compiles in all: each is a parameter search
+  for (const Knob& k : knobs) {
+    for (uint32_t v = k.current - 1; v >= k.lowest && v < k.current && budget > 0; --v, --budget) {
+      CompileOptions o = options;
+      o.*k.field = v;
+      auto c = lower_and_compile(graph, calibration, o, family);
+      if (c.ok()) {
+        char buf[256];
+        auto a = circuit::analyze(c->circuit);
+        const long long pbs = a.ok() ? static_cast<long long>(a->pbs_count) : -1;
+        std::snprintf(buf, sizeof buf,
+                      " Tried: %s %u compiles (%lld PBS per sample, estimated %.0f ms per evaluation on one thread)%s.",
+                      k.flag, v, pbs, c->estimated_pbs_ms * static_cast<double>(pbs),
+                      family == Family::kTrees && k.field == &CompileOptions::leaf_bits
+                          ? "; fewer leaf bits make each tree's answer coarser (step = largest leaf / 2^(bits-1))"
+                          : "");
+        return buf;
+      }
+      tried += (tried.empty() ? "" : ", ") + std::string(k.flag) + " " + std::to_string(v);
+    }
+  }
+  return tried.empty() ? "" : " Tried without success: " + tried + ".";
 }
 
 const char* family_name(Family f) {
@@ -68,7 +147,150 @@ const char* family_name(Family f) {
 
 }  // namespace
 
+namespace {
+
+// A Pipeline's leading preprocessing (Scaler, Imputer, a Cast to float) on the graph's one
+// input: removed from the graph, the calibration rows run through it, and the client runs it in
+// the clear (ClientProcessing::preprocess). Nothing to do: an empty list.
+struct Stripped {
+  OnnxGraph graph;
+  Rows calibration;
+  std::vector<Preprocess> preprocess;
+  std::string notes;
+};
+
+Result<std::optional<Stripped>> strip_preprocessing(const OnnxGraph& graph, const Rows& calibration) {
+  if (graph.inputs.size() != 1) return std::optional<Stripped>();
+  const std::string input = graph.inputs[0].name;
+  std::string current = input;
+  std::vector<size_t> absorbed;
+  std::vector<Preprocess> pre;
+  std::string notes;
+  const int64_t features = calibration.empty() ? 0 : static_cast<int64_t>(calibration[0].size());
+  for (bool more = true; more;) {
+    more = false;
+    for (size_t i = 0; i < graph.nodes.size(); ++i) {
+      const OnnxNode& n = graph.nodes[i];
+      if (n.inputs.empty() || n.inputs[0] != current || n.outputs.size() != 1) continue;
+      const bool cast = n.op_type == "Cast" && (n.int_attr("to", 1) == 1 || n.int_attr("to", 1) == 11);
+      if (n.op_type != "Scaler" && n.op_type != "Imputer" && !cast) continue;
+      if (!cast) {
+        BLINDML_ASSIGN_OR_RETURN(Preprocess p, preprocess_of(n, features));
+        pre.push_back(std::move(p));
+        notes += "preprocessing: node '" + n.name + "' (" + n.op_type + ") runs on the client in the clear\n";
+      }
+      absorbed.push_back(i);
+      current = n.outputs[0];
+      more = true;
+      break;
+    }
+  }
+  if (absorbed.empty()) return std::optional<Stripped>();
+  Stripped s;
+  s.graph = graph;
+  s.graph.nodes.clear();
+  for (size_t i = 0; i < graph.nodes.size(); ++i) {
+    if (std::find(absorbed.begin(), absorbed.end(), i) != absorbed.end()) continue;
+    OnnxNode n = graph.nodes[i];
+    for (auto& in : n.inputs)
+      if (in == current) in = input;
+    s.graph.nodes.push_back(std::move(n));
+  }
+  s.calibration = calibration;
+  for (auto& row : s.calibration)
+    for (const auto& p : pre) {
+      if (static_cast<int64_t>(row.size()) != features)
+        return invalid_argument("calibration rows differ in length (" + std::to_string(row.size()) + " and " +
+                                std::to_string(features) + ")");
+      p.apply(row);
+    }
+  s.preprocess = std::move(pre);
+  s.notes = std::move(notes);
+  return std::optional<Stripped>(std::move(s));
+}
+
+Result<CompiledModel> compile_without_preprocessing(const OnnxGraph& graph, const Rows& calibration,
+                                                    const CompileOptions& options);
+
+// skl2onnx's PCA before a linear model: Sub(X, mean) -> MatMul(P [F, K]) -> LinearClassifier /
+// LinearRegressor on K components. The affine map is folded into the linear model's weights
+// (coef'[c, j] = Σ_k P[j, k]·coef[c, k], intercept'[c] = intercept[c] - Σ_j mean_j·coef'[c, j]),
+// so the circuit stays one leveled product on the F original features.
+std::optional<OnnxGraph> fold_linear_map(const OnnxGraph& graph, std::string* note) {
+  if (graph.inputs.size() != 1 || graph.nodes.size() < 3) return std::nullopt;
+  const std::string x = graph.inputs[0].name;
+  const OnnxNode& sub = graph.nodes[0];
+  const OnnxNode& mm = graph.nodes[1];
+  const OnnxNode& lin = graph.nodes[2];
+  if (sub.op_type != "Sub" || sub.inputs.size() != 2 || sub.inputs[0] != x) return std::nullopt;
+  if (mm.op_type != "MatMul" || mm.inputs.size() != 2 || mm.inputs[0] != sub.outputs[0]) return std::nullopt;
+  if ((lin.op_type != "LinearClassifier" && lin.op_type != "LinearRegressor") || lin.inputs.empty() ||
+      lin.inputs[0] != mm.outputs[0])
+    return std::nullopt;
+  auto mean_it = graph.float_initializers.find(sub.inputs[1]);
+  auto p_it = graph.float_initializers.find(mm.inputs[1]);
+  if (mean_it == graph.float_initializers.end() || p_it == graph.float_initializers.end()) return std::nullopt;
+  const FloatTensor& P = p_it->second;
+  if (P.shape.size() != 2) return std::nullopt;
+  const int64_t F = P.shape[0], K = P.shape[1];
+  const std::vector<double>& mean = mean_it->second.data;
+  if (static_cast<int64_t>(mean.size()) != F && mean.size() != 1) return std::nullopt;
+  const Attribute* coef = lin.attribute("coefficients");
+  if (!coef || coef->floats.empty() || coef->floats.size() % static_cast<size_t>(K) != 0) return std::nullopt;
+  const int64_t C = static_cast<int64_t>(coef->floats.size()) / K;
+  std::vector<double> intercepts(static_cast<size_t>(C), 0.0);
+  if (const Attribute* icpt = lin.attribute("intercepts")) {
+    if (static_cast<int64_t>(icpt->floats.size()) != C) return std::nullopt;
+    intercepts = icpt->floats;
+  }
+  std::vector<double> folded(static_cast<size_t>(C * F), 0.0);
+  for (int64_t c = 0; c < C; ++c)
+    for (int64_t j = 0; j < F; ++j) {
+      double v = 0;
+      for (int64_t k = 0; k < K; ++k) v += P.data[j * K + k] * coef->floats[c * K + k];
+      folded[c * F + j] = v;
+      intercepts[c] -= (mean.size() == 1 ? mean[0] : mean[j]) * v;
+    }
+  OnnxGraph g = graph;
+  OnnxNode nl = lin;
+  nl.inputs[0] = x;
+  nl.attributes["coefficients"].floats = folded;
+  Attribute ia;
+  ia.kind = Attribute::Kind::kFloats;
+  ia.floats = intercepts;
+  nl.attributes["intercepts"] = ia;
+  g.nodes.erase(g.nodes.begin(), g.nodes.begin() + 3);
+  g.nodes.insert(g.nodes.begin(), nl);
+  *note = "preprocessing: nodes '" + sub.name + "' (Sub) and '" + mm.name + "' (MatMul, " + std::to_string(F) + " -> " +
+          std::to_string(K) + ", a PCA) folded into '" + lin.name + "'\n";
+  return g;
+}
+
+}  // namespace
+
 Result<CompiledModel> compile_model(const OnnxGraph& graph, const Rows& calibration, const CompileOptions& options) {
+  BLINDML_ASSIGN_OR_RETURN(auto stripped, strip_preprocessing(graph, calibration));
+  if (!stripped) {
+    std::string note;
+    if (auto folded = fold_linear_map(graph, &note)) {
+      BLINDML_ASSIGN_OR_RETURN(CompiledModel m, compile_without_preprocessing(*folded, calibration, options));
+      m.report = note + m.report;
+      return m;
+    }
+    return compile_without_preprocessing(graph, calibration, options);
+  }
+  std::string note;
+  if (auto folded = fold_linear_map(stripped->graph, &note)) stripped->graph = std::move(*folded);
+  BLINDML_ASSIGN_OR_RETURN(CompiledModel m, compile_without_preprocessing(stripped->graph, stripped->calibration, options));
+  m.processing.preprocess = std::move(stripped->preprocess);
+  m.report = stripped->notes + note + m.report;
+  return m;
+}
+
+namespace {
+
+Result<CompiledModel> compile_without_preprocessing(const OnnxGraph& graph, const Rows& calibration,
+                                                    const CompileOptions& options) {
   BLINDML_ASSIGN_OR_RETURN(Family family, detect_family(graph));
   Result<internal::Lowered> lowered = invalid_argument("unreachable");
   switch (family) {
@@ -79,8 +301,35 @@ Result<CompiledModel> compile_model(const OnnxGraph& graph, const Rows& calibrat
   if (!lowered.ok()) return lowered.status();
   lowered->processing.family = family_name(family);
   auto compiled = compiler::compile(lowered->circuit, options.optimizer);
-  if (!compiled.ok())
-    return Status(compiled.status().code(), std::string(family_name(family)) + " model: " + compiled.status().message());
+  // Trees at the default leaf precision: when the summed answer of a large ensemble is too wide
+  // for any 128-bit parameter set, the leaf bits are chosen from the ensemble instead (7 down to
+  // 4, the first that compiles), and the report says so. An explicit --leaf-bits is kept.
+  const bool auto_leaf_bits = family == Family::kTrees && options.leaf_bits == 0;
+  if (!compiled.ok() && compiled.status().code() == StatusCode::kNonConformant && auto_leaf_bits) {
+    for (uint32_t v = 7; v >= 4; --v) {
+      CompileOptions o = options;
+      o.leaf_bits = v;
+      auto l = internal::lower_trees(graph, calibration, o);
+      if (!l.ok()) break;
+      auto c = compiler::compile(l->circuit, o.optimizer);
+      if (c.ok()) {
+        l->notes += "leaf values on " + std::to_string(v) +
+                    " bits, chosen automatically: at 8 bits no 128-bit parameter set decrypts the summed trees; each "
+                    "leaf is off by at most half its column's step (largest leaf / " +
+                    std::to_string((1 << (v - 1)) - 1) + ")\n";
+        lowered = std::move(l);
+        lowered->processing.family = family_name(family);
+        compiled = std::move(c);
+        break;
+      }
+      if (c.status().code() != StatusCode::kNonConformant) break;
+    }
+  }
+  if (!compiled.ok()) {
+    std::string msg = std::string(family_name(family)) + " model: " + compiled.status().message();
+    if (compiled.status().code() == StatusCode::kNonConformant) msg += suggest_options(graph, calibration, options, family);
+    return Status(compiled.status().code(), msg);
+  }
   CompiledModel m{std::move(lowered->processing), std::move(compiled).value(), ""};
   m.report = "model: " + std::string(family_name(family)) + " " +
              (m.processing.kind == ModelKind::kClassifier ? "classifier" : "regressor") + ", " +
@@ -90,10 +339,11 @@ Result<CompiledModel> compile_model(const OnnxGraph& graph, const Rows& calibrat
   return m;
 }
 
-namespace {
-
 template <typename Eval>
-Result<std::vector<Prediction>> predict_with(const CompiledModel& model, const Rows& rows, Eval&& eval) {
+Result<std::vector<Prediction>> predict_with(const CompiledModel& model, const Rows& rows, const PredictOptions& options,
+                                             Eval&& eval) {
+  if (options.range) *options.range = model.processing.count_out_of_range(rows);
+  if (options.refuse_out_of_range) BLINDML_RETURN_IF_ERROR(check_in_range(model.processing, rows));
   std::vector<Prediction> out;
   out.reserve(rows.size());
   for (size_t r = 0; r < rows.size(); ++r) {
@@ -110,27 +360,93 @@ Result<std::vector<Prediction>> predict_with(const CompiledModel& model, const R
 
 }  // namespace
 
-Result<std::vector<Prediction>> predict_clear(const CompiledModel& model, const Rows& rows) {
-  return predict_with(model, rows, [&](const circuit::Tensor& in) {
+Result<std::vector<Prediction>> predict_float(const OnnxGraph& graph, const ClientProcessing& processing,
+                                              const Rows& rows) {
+  if (graph.inputs.size() != 1) return unimplemented("predict_float takes models with one graph input");
+  if (rows.empty()) return std::vector<Prediction>{};
+  const int64_t features = static_cast<int64_t>(rows[0].size());
+  FloatTensor x{{static_cast<int64_t>(rows.size()), features}, {}};
+  x.data.reserve(rows.size() * rows[0].size());
+  for (size_t r = 0; r < rows.size(); ++r) {
+    if (static_cast<int64_t>(rows[r].size()) != features)
+      return invalid_argument("row " + std::to_string(r) + " has " + std::to_string(rows[r].size()) + " values, row 0 " +
+                              std::to_string(features));
+    x.data.insert(x.data.end(), rows[r].begin(), rows[r].end());
+  }
+  BLINDML_ASSIGN_OR_RETURN(auto values, evaluate_float(graph, {{graph.inputs[0].name, x}}));
+  const size_t n = rows.size();
+  std::vector<Prediction> out(n);
+  if (processing.kind == ModelKind::kRegressor) {
+    const FloatTensor& y = values.at(graph.outputs[0].name);
+    if (y.data.size() % n != 0) return invalid_argument("the model's output does not split into rows");
+    const size_t cols = y.data.size() / n;
+    for (size_t r = 0; r < n; ++r) out[r].values.assign(y.data.begin() + r * cols, y.data.begin() + (r + 1) * cols);
+    return out;
+  }
+  const size_t classes = processing.class_labels.size();
+  bool probabilities = false;  // the graph computes probabilities itself
+  for (const auto& node : graph.nodes)
+    if (node.op_type == "Softmax" || node.op_type == "Sigmoid" || node.op_type == "LinearClassifier" ||
+        node.op_type == "TreeEnsembleClassifier")
+      probabilities = true;
+  for (auto it = graph.outputs.rbegin(); it != graph.outputs.rend(); ++it) {
+    const FloatTensor& y = values.at(it->name);
+    if (y.data.size() % n != 0) continue;
+    const size_t cols = y.data.size() / n;
+    if (cols != classes && !(cols == 1 && classes == 2)) continue;
+    for (size_t r = 0; r < n; ++r) {
+      std::vector<double> s(y.data.begin() + r * cols, y.data.begin() + (r + 1) * cols);
+      out[r].values = s;
+      if (!probabilities) s = apply_post_transform(processing.post, s);
+      out[r].proba = cols == 1 ? std::vector<double>{1.0 - s[0], s[0]} : s;
+      const size_t best = std::max_element(out[r].proba.begin(), out[r].proba.end()) - out[r].proba.begin();
+      out[r].label = processing.class_labels[best];
+    }
+    return out;
+  }
+  return unimplemented("no output of the model has one column per class (" + std::to_string(classes) + ")");
+}
+
+Status check_in_range(const ClientProcessing& processing, const Rows& rows) {
+  const RangeCount c = processing.count_out_of_range(rows);
+  if (c.values == 0) return Status();
+  for (size_t r = 0; r < rows.size(); ++r) {
+    std::vector<double> row = rows[r];
+    for (const auto& pre : processing.preprocess) pre.apply(row);
+    for (size_t j = 0; j < row.size() && j < processing.features.size(); ++j)
+      if (!processing.features[j].in_range(row[j]))
+        return invalid_argument("row " + std::to_string(r) + ", feature " + std::to_string(j) + " (" +
+                            std::to_string(rows[r][j]) + ") lies outside the calibration range; " +
+                            std::to_string(c.values) + " value(s) in " + std::to_string(c.rows) +
+                            " row(s) would be clipped (recompile with calibration rows that cover them)");
+  }
+  return Status();
+}
+
+Result<std::vector<Prediction>> predict_clear(const CompiledModel& model, const Rows& rows,
+                                              const PredictOptions& options) {
+  return predict_with(model, rows, options, [&](const circuit::Tensor& in) {
     return circuit::evaluate_clear(model.compiled.circuit, std::vector<circuit::Tensor>{in});
   });
 }
 
-Result<std::vector<Prediction>> predict_simulated(const CompiledModel& model, const Rows& rows, std::mt19937_64& rng) {
+Result<std::vector<Prediction>> predict_simulated(const CompiledModel& model, const Rows& rows, std::mt19937_64& rng,
+                                                  const PredictOptions& options) {
   const double p = std::exp2(model.compiled.log2_p_error_per_read);
-  return predict_with(model, rows, [&](const circuit::Tensor& in) {
+  return predict_with(model, rows, options, [&](const circuit::Tensor& in) {
     return circuit::simulate(model.compiled.circuit, std::vector<circuit::Tensor>{in}, p, rng);
   });
 }
 
 Result<std::vector<Prediction>> predict_fhe(const CompiledModel& model, const Rows& rows, const crypto::ClientKey& key,
-                                            const crypto::EvaluationKeys* keys, ThreadPool& pool) {
+                                            const crypto::EvaluationKeys* keys, ThreadPool& pool,
+                                            const PredictOptions& options) {
   BLINDML_ASSIGN_OR_RETURN(
       auto evaluator, circuit::FheEvaluator::create(model.compiled.circuit, model.compiled.params,
                                                     model.compiled.carrier_bits));
   const circuit::ValueId out_id = model.compiled.circuit.outputs()[0];
   const bool is_signed = evaluator.analysis().values[out_id].is_signed;
-  return predict_with(model, rows, [&](const circuit::Tensor& in) -> Result<std::vector<circuit::Tensor>> {
+  return predict_with(model, rows, options, [&](const circuit::Tensor& in) -> Result<std::vector<circuit::Tensor>> {
     std::vector<circuit::EncryptedTensor> enc;
     enc.push_back(circuit::encrypt_tensor(key, in, model.compiled.carrier_bits));
     BLINDML_ASSIGN_OR_RETURN(auto out, evaluator.evaluate(std::move(enc), keys, pool));

@@ -6,6 +6,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstring>
+#include <filesystem>
 #include <fstream>
 #include <functional>
 #include <limits>
@@ -51,22 +52,23 @@ namespace {
 using Kind = Attribute::Kind;
 
 constexpr int64_t kMinOpset = 9;
-constexpr int64_t kMaxOpset = 18;
+constexpr int64_t kMaxOpset = 21;  // the supported ops' semantics are unchanged 13..21 for our use
 constexpr int64_t kMinMlOpset = 1;
-constexpr int64_t kMaxMlOpset = 3;
+constexpr int64_t kMaxMlOpset = 5;  // ml 4 and 5 change LabelEncoder and add TreeEnsemble only
 // Bound on the elements of any tensor the interpreter materialises (8 bytes each).
 constexpr uint64_t kMaxElements = uint64_t{1} << 28;
 
 constexpr int32_t kFloat = 1;
+constexpr int32_t kInt32 = 6;
 constexpr int32_t kInt64 = 7;
 constexpr int32_t kString = 8;
 constexpr int32_t kDouble = 11;
 
 const char* const kSupportedOps =
     "Gemm, MatMul, Add, Sub, Mul, Div, Relu, LeakyRelu, Sigmoid, Tanh, Softmax, Clip, Identity, "
-    "Flatten, Reshape, Transpose, Concat, Constant, BatchNormalization, Cast; ai.onnx.ml: "
+    "Flatten, Reshape, Transpose, Concat, Constant, BatchNormalization, Cast, ArgMax; ai.onnx.ml: "
     "LinearClassifier, LinearRegressor, TreeEnsembleClassifier, TreeEnsembleRegressor, Normalizer, "
-    "ZipMap";
+    "ZipMap, ArrayFeatureExtractor, Scaler, Imputer (floats), SVMRegressor (LINEAR kernel)";
 
 std::string dtype_name(int32_t t) {
   switch (t) {
@@ -139,9 +141,9 @@ Status decode_tensor(const onnx::TensorProto& t, const std::string& what, FloatT
   }
   if (t.has_segment()) return unimplemented(what + ": segmented tensors are not supported");
   const int32_t dt = t.data_type();
-  if (dt != kFloat && dt != kDouble && dt != kInt64) {
+  if (dt != kFloat && dt != kDouble && dt != kInt64 && dt != kInt32) {
     return unimplemented(what + ": dtype " + dtype_name(dt) +
-                         " is not supported (supported: float32, float64, int64)");
+                         " is not supported (supported: float32, float64, int64, int32)");
   }
   std::vector<int64_t> shape(t.dims().begin(), t.dims().end());
   for (int64_t d : shape) {
@@ -149,7 +151,7 @@ Status decode_tensor(const onnx::TensorProto& t, const std::string& what, FloatT
   }
   const auto count = element_count(shape, std::numeric_limits<uint64_t>::max() / 16);
   if (!count) return corrupted(what + ": shape " + shape_string(shape) + " overflows");
-  const size_t elem_size = dt == kFloat ? 4 : 8;
+  const size_t elem_size = dt == kFloat || dt == kInt32 ? 4 : 8;
   const bool raw = t.has_raw_data();
   uint64_t have = 0;
   if (raw) {
@@ -159,18 +161,26 @@ Status decode_tensor(const onnx::TensorProto& t, const std::string& what, FloatT
     }
     have = t.raw_data().size() / elem_size;
   } else {
-    have = dt == kFloat ? t.float_data_size() : dt == kDouble ? t.double_data_size() : t.int64_data_size();
+    have = dt == kFloat   ? t.float_data_size()
+           : dt == kDouble ? t.double_data_size()
+           : dt == kInt32  ? t.int32_data_size()
+                           : t.int64_data_size();
   }
   if (have != *count) {
     return corrupted(what + ": shape " + shape_string(shape) + " needs " + std::to_string(*count) +
                      " elements but the tensor holds " + std::to_string(have));
   }
-  if (dt == kInt64) {
+  if (dt == kInt64 || dt == kInt32) {
+    // int32 (as some exporters write shapes and indices) widened to int64.
     *is_int = true;
     i->shape = std::move(shape);
     i->data.resize(*count);
     for (uint64_t k = 0; k < *count; ++k) {
-      i->data[k] = raw ? read_le<int64_t>(t.raw_data(), k) : t.int64_data(static_cast<int>(k));
+      if (dt == kInt32) {
+        i->data[k] = raw ? read_le<int32_t>(t.raw_data(), k) : t.int32_data(static_cast<int>(k));
+      } else {
+        i->data[k] = raw ? read_le<int64_t>(t.raw_data(), k) : t.int64_data(static_cast<int>(k));
+      }
     }
   } else {
     *is_int = false;
@@ -595,7 +605,8 @@ const std::map<std::string, OpSpec>& default_domain_ops() {
       {"Concat", {1, 1 << 20, 1, 1, {{"axis", Kind::kInt}}}},
       {"BatchNormalization",
        {5, 5, 1, 5, {{"epsilon", Kind::kFloat}, {"momentum", Kind::kFloat}, {"training_mode", Kind::kInt}, {"spatial", Kind::kInt}}}},
-      {"Cast", {1, 1, 1, 1, {{"to", Kind::kInt}}}},
+      {"Cast", {1, 1, 1, 1, {{"to", Kind::kInt}, {"saturate", Kind::kInt}}}},
+      {"ArgMax", {1, 1, 1, 1, {{"axis", Kind::kInt}, {"keepdims", Kind::kInt}, {"select_last_index", Kind::kInt}}}},  // saturate: opset 19, float8 only
   };
   return *ops;
 }
@@ -633,6 +644,17 @@ const std::map<std::string, OpSpec>& ml_domain_ops() {
                           {"classlabels_int64s", Kind::kInts}, {"classlabels_strings", Kind::kStrings}})}},
       {"Normalizer", {1, 1, 1, 1, {{"norm", Kind::kString}}}},
       {"ZipMap", {1, 1, 1, 1, {{"classlabels_int64s", Kind::kInts}, {"classlabels_strings", Kind::kStrings}}}},
+      {"ArrayFeatureExtractor", {2, 2, 1, 1, {}}},
+      {"Scaler", {1, 1, 1, 1, {{"offset", Kind::kFloats}, {"scale", Kind::kFloats}}}},
+      {"SVMRegressor",
+       {1, 1, 1, 1,
+        {{"coefficients", Kind::kFloats}, {"kernel_params", Kind::kFloats}, {"kernel_type", Kind::kString},
+         {"n_supports", Kind::kInt}, {"one_class", Kind::kInt}, {"post_transform", Kind::kString},
+         {"rho", Kind::kFloats}, {"support_vectors", Kind::kFloats}}}},
+      {"Imputer",
+       {1, 1, 1, 1,
+        {{"imputed_value_floats", Kind::kFloats}, {"replaced_value_float", Kind::kFloat},
+         {"imputed_value_int64s", Kind::kInts}, {"replaced_value_int64", Kind::kInt}}}},
   };
   return *ops;
 }
@@ -738,11 +760,52 @@ Status validate_node(const OnnxNode& node, const OnnxGraph& g) {
   } else if (op == "TreeEnsembleRegressor" || op == "TreeEnsembleClassifier") {
     BLINDML_ASSIGN_OR_RETURN(auto e, parse_tree_ensemble(node));
     (void)e;
+  } else if (op == "SVMRegressor") {
+    BLINDML_ASSIGN_OR_RETURN(auto w, svm_linear_weights(node));
+    (void)w;
+  } else if (op == "Scaler") {
+    const Attribute* off = node.attribute("offset");
+    const Attribute* sc = node.attribute("scale");
+    if (off && sc && off->floats.size() != sc->floats.size() && off->floats.size() != 1 && sc->floats.size() != 1)
+      return node_error(StatusCode::kInvalidArgument, node, "offset and scale differ in length");
+  } else if (op == "Imputer") {
+    if (node.attribute("imputed_value_int64s"))
+      return node_error(StatusCode::kUnimplemented, node, "int64 imputation is not supported (float features only)");
+    const Attribute* v = node.attribute("imputed_value_floats");
+    if (!v || v->floats.empty()) return node_error(StatusCode::kInvalidArgument, node, "imputed_value_floats is required");
   } else if (op == "Normalizer") {
     const std::string norm = node.string_attr("norm", "MAX");
     if (norm != "MAX" && norm != "L1" && norm != "L2") return unsupported_value("norm", "'" + norm + "'", "MAX, L1, L2");
   }
   return Status::ok_status();
+}
+
+// The estimator an unsupported operator most likely came from (a hint for the user).
+std::string likely_source(const OnnxNode& node) {
+  static const auto* hints = new std::map<std::string, std::string>{
+      {"SVMClassifier", "scikit-learn SVC / LinearSVC (skl2onnx)"},
+      {"SVMRegressor", "scikit-learn SVR (skl2onnx)"},
+      {"Scaler", "scikit-learn StandardScaler / MinMaxScaler in a Pipeline"},
+      {"Imputer", "scikit-learn SimpleImputer in a Pipeline"},
+      {"OneHotEncoder", "scikit-learn OneHotEncoder (a ColumnTransformer)"},
+      {"LabelEncoder", "scikit-learn LabelEncoder / OrdinalEncoder"},
+      {"ArrayFeatureExtractor", "a column selection or a classifier's label output (skl2onnx)"},
+      {"ArgMax", "a classifier's label output (MLPClassifier, a torch argmax)"},
+      {"TopK", "scikit-learn KNeighbors* (skl2onnx)"},
+      {"ReduceSumSquare", "scikit-learn KNeighbors* or an RBF kernel (skl2onnx)"},
+      {"Exp", "an RBF kernel or GaussianNB (skl2onnx)"},
+      {"ReduceLogSumExp", "scikit-learn GaussianNB (skl2onnx)"},
+      {"TreeEnsemble", "ai.onnx.ml 5's TreeEnsemble (onnxmltools / skl2onnx with target_opset ml 5)"},
+      {"Conv", "a convolutional network (torch, tf2onnx)"},
+      {"MaxPool", "a convolutional network (torch, tf2onnx)"},
+      {"Squeeze", "torch/tf2onnx shape handling"},
+      {"Unsqueeze", "torch/tf2onnx shape handling"},
+      {"Gather", "torch/tf2onnx shape handling or an embedding"},
+      {"Shape", "torch/tf2onnx shape handling (a dynamic batch)"},
+  };
+  auto it = hints->find(node.op_type);
+  if (it == hints->end()) return "";
+  return "; likely from " + it->second;
 }
 
 // Folds a Constant node into the graph's initializers.
@@ -780,7 +843,145 @@ Status fold_constant(const OnnxNode& node, OnnxGraph* g) {
 // Loading
 // ---------------------------------------------------------------------------------------------
 
-Result<OnnxGraph> load_onnx(std::span<const uint8_t> bytes, uint64_t max_bytes) {
+Result<std::pair<std::vector<double>, double>> svm_linear_weights(const OnnxNode& node) {
+  const std::string kernel = node.string_attr("kernel_type", "LINEAR");
+  if (kernel != "LINEAR")
+    return node_error(StatusCode::kUnimplemented, node,
+                      "kernel_type " + kernel + " is not supported (LINEAR only; docs/models.md has the plan for RBF)");
+  if (node.int_attr("one_class", 0) != 0)
+    return node_error(StatusCode::kUnimplemented, node, "one-class SVMs are not supported");
+  if (node.string_attr("post_transform", "NONE") != "NONE")
+    return node_error(StatusCode::kUnimplemented, node, "post_transform other than NONE is not supported");
+  const Attribute* c = node.attribute("coefficients");
+  const Attribute* sv = node.attribute("support_vectors");
+  const Attribute* rho = node.attribute("rho");
+  if (!c || c->floats.empty()) return node_error(StatusCode::kInvalidArgument, node, "no coefficients");
+  const double b = rho && !rho->floats.empty() ? rho->floats[0] : 0.0;
+  const int64_t n = node.int_attr("n_supports", 0);
+  if (n <= 0 || !sv || sv->floats.empty()) return std::make_pair(c->floats, b);  // linear mode: w = coefficients
+  if (static_cast<int64_t>(c->floats.size()) != n || sv->floats.size() % static_cast<size_t>(n) != 0)
+    return node_error(StatusCode::kInvalidArgument, node, "n_supports, coefficients and support_vectors disagree");
+  // Linear kernel: Σ_i c_i·<x, s_i> + rho = <x, Σ_i c_i·s_i> + rho.
+  const size_t features = sv->floats.size() / static_cast<size_t>(n);
+  std::vector<double> w(features, 0.0);
+  for (int64_t i = 0; i < n; ++i)
+    for (size_t k = 0; k < features; ++k) w[k] += c->floats[i] * sv->floats[i * features + k];
+  return std::make_pair(w, b);
+}
+
+Result<Preprocess> preprocess_of(const OnnxNode& node, int64_t features) {
+  Preprocess p;
+  auto widen = [&](const std::vector<double>& v, double fallback, const char* what) -> Result<std::vector<double>> {
+    if (v.empty()) return std::vector<double>(static_cast<size_t>(features), fallback);
+    if (v.size() == 1) return std::vector<double>(static_cast<size_t>(features), v[0]);
+    if (static_cast<int64_t>(v.size()) != features)
+      return node_error(StatusCode::kInvalidArgument, node,
+                        std::string(what) + " has " + std::to_string(v.size()) + " values for " +
+                            std::to_string(features) + " features");
+    return v;
+  };
+  if (node.op_type == "Scaler") {
+    p.kind = Preprocess::Kind::kScaler;
+    const Attribute* off = node.attribute("offset");
+    const Attribute* sc = node.attribute("scale");
+    BLINDML_ASSIGN_OR_RETURN(p.offset, widen(off ? off->floats : std::vector<double>{}, 0.0, "offset"));
+    BLINDML_ASSIGN_OR_RETURN(p.scale, widen(sc ? sc->floats : std::vector<double>{}, 1.0, "scale"));
+  } else if (node.op_type == "Imputer") {
+    p.kind = Preprocess::Kind::kImputer;
+    const Attribute* v = node.attribute("imputed_value_floats");
+    BLINDML_ASSIGN_OR_RETURN(p.imputed, widen(v ? v->floats : std::vector<double>{}, 0.0, "imputed_value_floats"));
+    p.replaced = node.float_attr("replaced_value_float", std::numeric_limits<double>::quiet_NaN());
+  } else {
+    return node_error(StatusCode::kInvalidArgument, node, "not a preprocessing operator");
+  }
+  for (double d : p.offset)
+    if (!std::isfinite(d)) return node_error(StatusCode::kInvalidArgument, node, "a non-finite offset");
+  for (double d : p.scale)
+    if (!std::isfinite(d)) return node_error(StatusCode::kInvalidArgument, node, "a non-finite scale");
+  for (double d : p.imputed)
+    if (!std::isfinite(d)) return node_error(StatusCode::kInvalidArgument, node, "a non-finite imputed value");
+  return p;
+}
+
+namespace {
+
+// An initializer stored in an external file (torch >= 2 writes MODEL.onnx.data even for small
+// models): the bytes are read into raw_data. The location must be a relative path without '..'
+// that stays inside the model's directory (symlinks resolved); offset and length lie within the
+// file; all external bytes together stay under max_bytes.
+Status inline_external_data(onnx::TensorProto* t, const std::string& dir, uint64_t max_bytes, uint64_t* used) {
+  namespace fs = std::filesystem;
+  const std::string what = "initializer '" + t->name() + "'";
+  if (dir.empty())
+    return unimplemented(what + ": external data needs the model's directory (load the model with load_onnx_file)");
+  std::string location;
+  uint64_t offset = 0, length = 0;
+  bool has_length = false;
+  for (const auto& kv : t->external_data()) {
+    auto number = [&](uint64_t* out) -> Status {
+      if (kv.value().empty() || kv.value().size() > 19 ||
+          kv.value().find_first_not_of("0123456789") != std::string::npos)
+        return corrupted(what + ": external data '" + kv.key() + "' = '" + kv.value() + "' is not a number");
+      *out = std::stoull(kv.value());
+      return Status::ok_status();
+    };
+    if (kv.key() == "location") {
+      location = kv.value();
+    } else if (kv.key() == "offset") {
+      BLINDML_RETURN_IF_ERROR(number(&offset));
+    } else if (kv.key() == "length") {
+      BLINDML_RETURN_IF_ERROR(number(&length));
+      has_length = true;
+    } else if (kv.key() != "checksum") {
+      return unimplemented(what + ": external data key '" + kv.key() + "' is not supported");
+    }
+  }
+  if (location.empty()) return corrupted(what + ": external data without a location");
+  const fs::path rel(location);
+  if (rel.is_absolute() || location.find('\0') != std::string::npos || location.find('\\') != std::string::npos)
+    return invalid_argument(what + ": external data location '" + location + "' must be a relative path");
+  for (const auto& part : rel)
+    if (part == "..") return invalid_argument(what + ": external data location '" + location + "' must not contain '..'");
+  std::error_code ec;
+  const fs::path base = fs::canonical(dir, ec);
+  if (ec) return not_found(what + ": cannot resolve the model's directory '" + dir + "'");
+  const fs::path file = fs::canonical(base / rel, ec);
+  if (ec) return not_found(what + ": external data file '" + location + "' not found next to the model");
+  const std::string b = base.string() + "/", f = file.string();
+  if (f.compare(0, b.size(), b) != 0)
+    return invalid_argument(what + ": external data location '" + location + "' leaves the model's directory");
+  if (!fs::is_regular_file(file, ec)) return invalid_argument(what + ": external data '" + location + "' is not a file");
+  const uint64_t size = fs::file_size(file, ec);
+  if (ec) return io_error(what + ": cannot size '" + location + "'");
+  if (offset > size) return corrupted(what + ": external data offset " + std::to_string(offset) + " beyond the file's " +
+                                      std::to_string(size) + " bytes");
+  if (!has_length) length = size - offset;
+  if (length > size - offset)
+    return corrupted(what + ": external data [" + std::to_string(offset) + ", +" + std::to_string(length) +
+                     ") beyond the file's " + std::to_string(size) + " bytes");
+  if (length > max_bytes - std::min(*used, max_bytes))
+    return resource_exhausted(what + ": external data beyond the limit of " + std::to_string(max_bytes) + " bytes");
+  *used += length;
+  std::ifstream in(file, std::ios::binary);
+  std::string bytes(static_cast<size_t>(length), '\0');
+  in.seekg(static_cast<std::streamoff>(offset));
+  if (!in || (length > 0 && !in.read(bytes.data(), static_cast<std::streamsize>(length))))
+    return io_error(what + ": cannot read '" + location + "'");
+  t->clear_external_data();
+  t->clear_data_location();
+  t->set_raw_data(std::move(bytes));
+  return Status::ok_status();
+}
+
+Result<OnnxGraph> load_onnx_in(std::span<const uint8_t> bytes, uint64_t max_bytes, const std::string& dir);
+
+}  // namespace
+
+Result<OnnxGraph> load_onnx(std::span<const uint8_t> bytes, uint64_t max_bytes) { return load_onnx_in(bytes, max_bytes, ""); }
+
+namespace {
+
+Result<OnnxGraph> load_onnx_in(std::span<const uint8_t> bytes, uint64_t max_bytes, const std::string& dir) {
   if (bytes.size() > max_bytes) {
     return resource_exhausted("ONNX model of " + std::to_string(bytes.size()) + " bytes exceeds the limit of " +
                               std::to_string(max_bytes) + " bytes");
@@ -798,21 +999,24 @@ Result<OnnxGraph> load_onnx(std::span<const uint8_t> bytes, uint64_t max_bytes) 
 
   OnnxGraph g;
   g.producer = model.producer_name() + (model.producer_version().empty() ? "" : " " + model.producer_version());
+  // Blockers (unsupported opsets, operators, attributes) are gathered and reported together, so
+  // that a user sees everything that stands in the way at once; malformed files fail at once.
+  std::vector<std::string> blockers;
   for (const auto& imp : model.opset_import()) {
     const std::string& d = imp.domain();
     const int64_t v = imp.version();
     if (is_default_domain(d)) {
       if (v < kMinOpset || v > kMaxOpset) {
-        return unimplemented("opset " + std::to_string(v) + " of the default ONNX domain is not supported (supported: " +
-                             std::to_string(kMinOpset) + " to " + std::to_string(kMaxOpset) + "); convert the model with onnx.version_converter");
+        blockers.push_back("opset " + std::to_string(v) + " of the default ONNX domain is not supported (supported: " +
+                           std::to_string(kMinOpset) + " to " + std::to_string(kMaxOpset) + "); convert the model with onnx.version_converter");
       }
-      g.opset = v;
+      g.opset = std::clamp(v, kMinOpset, kMaxOpset);
     } else if (is_ml_domain(d)) {
       if (v < kMinMlOpset || v > kMaxMlOpset) {
-        return unimplemented("opset " + std::to_string(v) + " of domain ai.onnx.ml is not supported (supported: " +
-                             std::to_string(kMinMlOpset) + " to " + std::to_string(kMaxMlOpset) + ")");
+        blockers.push_back("opset " + std::to_string(v) + " of domain ai.onnx.ml is not supported (supported: " +
+                           std::to_string(kMinMlOpset) + " to " + std::to_string(kMaxMlOpset) + ")");
       }
-      g.ml_opset = v;
+      g.ml_opset = std::clamp(v, kMinMlOpset, kMaxMlOpset);
     } else {
       return unimplemented("operator domain '" + d + "' (opset " + std::to_string(v) +
                            ") is not supported (supported: the default ONNX domain and ai.onnx.ml)");
@@ -820,6 +1024,10 @@ Result<OnnxGraph> load_onnx(std::span<const uint8_t> bytes, uint64_t max_bytes) 
   }
   if (model.opset_import_size() == 0) return corrupted("not an ONNX model: it imports no opset");
 
+  uint64_t external_bytes = 0;
+  for (auto& t : *model.mutable_graph()->mutable_initializer())
+    if (t.has_data_location() && t.data_location() == onnx::TensorProto_DataLocation_EXTERNAL)
+      BLINDML_RETURN_IF_ERROR(inline_external_data(&t, dir, max_bytes, &external_bytes));
   const onnx::GraphProto& graph = model.graph();
   if (graph.sparse_initializer_size() > 0) return unimplemented("sparse initializers are not supported");
   std::unordered_set<std::string> defined;
@@ -884,8 +1092,18 @@ Result<OnnxGraph> load_onnx(std::span<const uint8_t> bytes, uint64_t max_bytes) 
       BLINDML_RETURN_IF_ERROR(fold_constant(node, &g));
       continue;
     }
-    BLINDML_RETURN_IF_ERROR(validate_node(node, g));
+    if (Status st = validate_node(node, g); !st.ok()) {
+      if (st.code() != StatusCode::kUnimplemented) return st;
+      blockers.push_back(st.message() + likely_source(node));
+      continue;
+    }
     g.nodes.push_back(std::move(node));
+  }
+  if (!blockers.empty()) {
+    if (blockers.size() == 1) return unimplemented(blockers[0]);
+    std::string all = std::to_string(blockers.size()) + " things stand in the way:";
+    for (size_t k = 0; k < blockers.size(); ++k) all += "\n  " + std::to_string(k + 1) + ". " + blockers[k];
+    return unimplemented(all);
   }
   if (g.outputs.empty()) return invalid_argument("the graph has no outputs");
   for (const auto& o : g.outputs) {
@@ -893,6 +1111,8 @@ Result<OnnxGraph> load_onnx(std::span<const uint8_t> bytes, uint64_t max_bytes) 
   }
   return g;
 }
+
+}  // namespace
 
 Result<OnnxGraph> load_onnx_file(const std::string& path, uint64_t max_bytes) {
   std::ifstream in(path, std::ios::binary | std::ios::ate);
@@ -906,7 +1126,9 @@ Result<OnnxGraph> load_onnx_file(const std::string& path, uint64_t max_bytes) {
   std::vector<uint8_t> bytes(static_cast<size_t>(size));
   in.seekg(0);
   if (size > 0 && !in.read(reinterpret_cast<char*>(bytes.data()), size)) return io_error("cannot read '" + path + "'");
-  auto g = load_onnx(bytes, max_bytes);
+  std::string dir = std::filesystem::path(path).parent_path().string();
+  if (dir.empty()) dir = ".";
+  auto g = load_onnx_in(bytes, max_bytes, dir);
   if (!g.ok()) return Status(g.status().code(), path + ": " + g.status().message());
   return g;
 }
@@ -1241,6 +1463,59 @@ Result<FloatTensor> eval_batchnorm(const OnnxNode& node, const FloatTensor& x, c
   return y;
 }
 
+// ArgMax over `axis` (default 0), the first maximum unless select_last_index; keepdims keeps the
+// axis with size 1.
+Result<FloatTensor> eval_argmax(const OnnxNode& node, const FloatTensor& x) {
+  const int64_t rank = static_cast<int64_t>(x.shape.size());
+  const int64_t axis = normalize_axis(node.int_attr("axis", 0), rank);
+  if (rank == 0 || axis < 0 || axis >= rank)
+    return node_error(StatusCode::kInvalidArgument, node, "axis out of range for shape " + shape_string(x.shape));
+  int64_t outer = 1, inner = 1;
+  for (int64_t k = 0; k < axis; ++k) outer *= x.shape[k];
+  for (int64_t k = axis + 1; k < rank; ++k) inner *= x.shape[k];
+  const int64_t n = x.shape[axis];
+  if (n == 0) return node_error(StatusCode::kInvalidArgument, node, "ArgMax over an empty axis");
+  std::vector<int64_t> shape = x.shape;
+  if (node.int_attr("keepdims", 1) != 0) shape[axis] = 1;
+  else shape.erase(shape.begin() + axis);
+  const bool last = node.int_attr("select_last_index", 0) != 0;
+  FloatTensor out{shape, std::vector<double>(static_cast<size_t>(outer * inner))};
+  for (int64_t o = 0; o < outer; ++o)
+    for (int64_t i = 0; i < inner; ++i) {
+      int64_t best = 0;
+      for (int64_t k = 1; k < n; ++k) {
+        const double v = x.data[(o * n + k) * inner + i], b = x.data[(o * n + best) * inner + i];
+        if (v > b || (last && v == b)) best = k;
+      }
+      out.data[o * inner + i] = static_cast<double>(best);
+    }
+  return out;
+}
+
+// ArrayFeatureExtractor (ai.onnx.ml): the elements of X's last axis at the indices Y; a 1-D X
+// (skl2onnx's class labels read at the ArgMax) gives shape [1, |Y|].
+Result<FloatTensor> eval_array_feature_extractor(const OnnxNode& node, const FloatTensor& x, const FloatTensor& y) {
+  if (x.shape.empty()) return node_error(StatusCode::kInvalidArgument, node, "X must have at least one axis");
+  const int64_t last = x.shape.back();
+  int64_t outer = 1;
+  for (size_t k = 0; k + 1 < x.shape.size(); ++k) outer *= x.shape[k];
+  std::vector<int64_t> shape(x.shape.begin(), x.shape.end() - 1);
+  if (shape.empty()) shape.push_back(1);
+  shape.push_back(static_cast<int64_t>(y.data.size()));
+  auto n = element_count(shape);
+  if (!n) return node_error(StatusCode::kResourceExhausted, node, "output shape " + shape_string(shape) + " too large");
+  FloatTensor out{shape, {}};
+  out.data.reserve(*n);
+  for (int64_t o = 0; o < outer; ++o)
+    for (double idx : y.data) {
+      if (!(idx >= 0 && idx < static_cast<double>(last)) || idx != std::trunc(idx))
+        return node_error(StatusCode::kInvalidArgument, node, "index " + std::to_string(idx) + " outside [0, " +
+                                                                  std::to_string(last) + ")");
+      out.data.push_back(x.data[o * last + static_cast<int64_t>(idx)]);
+    }
+  return out;
+}
+
 Result<FloatTensor> eval_cast(const OnnxNode& node, const FloatTensor& x) {
   const int64_t to = node.int_attr("to", kFloat);
   FloatTensor y = x;
@@ -1447,6 +1722,8 @@ Status eval_node(const OnnxNode& node, const OnnxGraph& g, Values& values) {
     return set(unary_op(*in[0], [alpha](double v) { return v >= 0 ? v : alpha * v; }));
   }
   if (op == "Identity" || op == "ZipMap") return set(*in[0]);
+  if (op == "ArgMax") return set(eval_argmax(node, *in[0]));
+  if (op == "ArrayFeatureExtractor") return set(eval_array_feature_extractor(node, *in[0], *in[1]));
   if (op == "Gemm") return set(eval_gemm(node, *in[0], *in[1], in.size() > 2 ? in[2] : nullptr));
   if (op == "MatMul") return set(eval_matmul(node, *in[0], *in[1]));
   if (op == "Softmax") return set(eval_softmax(node, *in[0], g.opset));
@@ -1479,6 +1756,32 @@ Status eval_node(const OnnxNode& node, const OnnxGraph& g, Values& values) {
   if (op == "BatchNormalization") return set(eval_batchnorm(node, *in[0], *in[1], *in[2], *in[3], *in[4]));
   if (op == "Cast") return set(eval_cast(node, *in[0]));
   if (op == "Normalizer") return set(eval_normalizer(node, *in[0]));
+  if (op == "SVMRegressor") {
+    BLINDML_ASSIGN_OR_RETURN(auto rc, as_matrix(node, *in[0]));
+    BLINDML_ASSIGN_OR_RETURN(auto wb, svm_linear_weights(node));
+    if (static_cast<int64_t>(wb.first.size()) != rc.second)
+      return node_error(StatusCode::kInvalidArgument, node, "the support vectors have " + std::to_string(wb.first.size()) +
+                                                                " features, the input " + std::to_string(rc.second));
+    FloatTensor y{{rc.first, 1}, std::vector<double>(static_cast<size_t>(rc.first))};
+    for (int64_t r = 0; r < rc.first; ++r) {
+      double s = wb.second;
+      for (int64_t k = 0; k < rc.second; ++k) s += wb.first[k] * in[0]->data[r * rc.second + k];
+      y.data[r] = s;
+    }
+    return set(std::move(y));
+  }
+  if (op == "Scaler" || op == "Imputer") {
+    BLINDML_ASSIGN_OR_RETURN(auto rc, as_matrix(node, *in[0]));
+    BLINDML_ASSIGN_OR_RETURN(Preprocess pre, preprocess_of(node, rc.second));
+    FloatTensor y = *in[0];
+    for (int64_t r = 0; r < rc.first; ++r) {
+      std::vector<double> row(y.data.begin() + r * rc.second, y.data.begin() + (r + 1) * rc.second);
+      pre.apply(row);
+      // float32 as the runtime computes it
+      for (int64_t k = 0; k < rc.second; ++k) y.data[r * rc.second + k] = static_cast<double>(static_cast<float>(row[k]));
+    }
+    return set(std::move(y));
+  }
   if (op == "LinearRegressor" || op == "LinearClassifier") return eval_linear(node, *in[0], values);
   if (op == "TreeEnsembleRegressor" || op == "TreeEnsembleClassifier") return eval_trees(node, *in[0], values);
   return node_error(StatusCode::kUnimplemented, node, "operator " + op + " has no evaluator");

@@ -27,6 +27,44 @@ int64_t FeatureEncoder::encode(double x) const {
   return std::lower_bound(thresholds.begin(), thresholds.end(), xf) - thresholds.begin();
 }
 
+void Preprocess::apply(std::vector<double>& row) const {
+  const size_t n = kind == Kind::kScaler ? std::min({row.size(), offset.size(), scale.size()})
+                                         : std::min(row.size(), imputed.size());
+  for (size_t j = 0; j < n; ++j) {
+    if (kind == Kind::kScaler) {
+      row[j] = (row[j] - offset[j]) * scale[j];
+    } else if (std::isnan(row[j]) || row[j] == replaced) {
+      row[j] = imputed[j];
+    }
+  }
+}
+
+bool FeatureEncoder::in_range(double x) const {
+  if (kind == Kind::kBin) return true;
+  if (constant) return std::fabs(x - *constant) <= 1e-6 * std::max(1.0, std::fabs(*constant));
+  const double v = x / quantizer.scale + static_cast<double>(quantizer.zero_point);
+  return v >= static_cast<double>(quantizer.qmin()) - 0.5 && v <= static_cast<double>(quantizer.qmax()) + 0.5;
+}
+
+RangeCount ClientProcessing::count_out_of_range(std::span<const std::vector<double>> rows) const {
+  RangeCount c;
+  c.per_feature.assign(features.size(), 0);
+  for (const auto& raw : rows) {
+    if (raw.size() != features.size()) continue;
+    std::vector<double> row = raw;
+    for (const auto& pre : preprocess) pre.apply(row);
+    bool any = false;
+    for (size_t j = 0; j < row.size(); ++j)
+      if (!features[j].in_range(row[j])) {
+        ++c.per_feature[j];
+        ++c.values;
+        any = true;
+      }
+    c.rows += any ? 1 : 0;
+  }
+  return c;
+}
+
 int64_t FeatureEncoder::min_code() const { return kind == Kind::kQuantize ? quantizer.qmin() : 0; }
 int64_t FeatureEncoder::max_code() const {
   return kind == Kind::kQuantize ? quantizer.qmax() : static_cast<int64_t>(thresholds.size());
@@ -56,11 +94,13 @@ std::vector<double> apply_post_transform(PostTransform post, std::span<const dou
   return out;
 }
 
-Result<circuit::Tensor> ClientProcessing::encode_row(std::span<const double> row) const {
-  if (static_cast<int64_t>(row.size()) != feature_count())
+Result<circuit::Tensor> ClientProcessing::encode_row(std::span<const double> raw) const {
+  if (static_cast<int64_t>(raw.size()) != feature_count())
     return invalid_argument("the model takes " + std::to_string(feature_count()) + " features, the row has " +
-                            std::to_string(row.size()));
-  circuit::Tensor t{{feature_count()}, std::vector<int64_t>(row.size())};
+                            std::to_string(raw.size()));
+  circuit::Tensor t{{feature_count()}, std::vector<int64_t>(raw.size())};
+  std::vector<double> row(raw.begin(), raw.end());
+  for (const auto& pre : preprocess) pre.apply(row);
   for (size_t j = 0; j < row.size(); ++j) {
     if (!std::isfinite(row[j])) return invalid_argument("feature " + std::to_string(j) + " is not a finite number");
     t.data[j] = features[j].encode(row[j]);
@@ -107,6 +147,7 @@ std::string ClientProcessing::to_json() const {
       e["signed"] = f.quantizer.is_signed;
       e["scale"] = f.quantizer.scale;
       e["zero_point"] = f.quantizer.zero_point;
+      if (f.constant) e["constant"] = *f.constant;
     } else {
       e["encoder"] = "bin";
       e["comparison"] = f.strict ? "lt" : "leq";
@@ -120,6 +161,19 @@ std::string ClientProcessing::to_json() const {
   j["binary_single_score"] = binary_single_score;
   j["normalize_l1"] = normalize_l1;
   j["class_labels"] = class_labels;
+  if (!preprocess.empty()) {
+    json pre = json::array();
+    for (const auto& p : preprocess) {
+      if (p.kind == Preprocess::Kind::kScaler) {
+        pre.push_back({{"op", "scaler"}, {"offset", p.offset}, {"scale", p.scale}});
+      } else {
+        json e = {{"op", "imputer"}, {"imputed", p.imputed}};
+        if (!std::isnan(p.replaced)) e["replaced"] = p.replaced;
+        pre.push_back(e);
+      }
+    }
+    j["preprocess"] = pre;
+  }
   return j.dump(2);
 }
 
@@ -144,6 +198,12 @@ Status feature_from_json(const json& e, const std::string& where, FeatureEncoder
     if (!(f.quantizer.scale > 0)) return corrupted(where + ": field 'scale' must be a positive number");
     BLINDML_RETURN_IF_ERROR(
         json_get_in<int64_t>(e, where, "zero_point", -kMaxZeroPoint, kMaxZeroPoint, &f.quantizer.zero_point));
+    if (e.contains("constant")) {
+      double c = 0;
+      BLINDML_RETURN_IF_ERROR(json_get(e, where, "constant", &c));
+      if (!std::isfinite(c)) return corrupted(where + ": field 'constant' must be a finite number");
+      f.constant = c;
+    }
   } else if (encoder == "bin") {
     f.kind = FeatureEncoder::Kind::kBin;
     std::string cmp = "leq";
@@ -228,6 +288,42 @@ Result<ClientProcessing> ClientProcessing::from_json(std::string_view text) {
       int64_t v = 0;
       BLINDML_RETURN_IF_ERROR(json_as((*labels)[i], where, "class_labels[" + std::to_string(i) + "]", &v));
       p.class_labels.push_back(v);
+    }
+  }
+  if (j.contains("preprocess")) {
+    const json* pre = nullptr;
+    BLINDML_RETURN_IF_ERROR(json_get_array(j, where, "preprocess", 16, &pre));
+    for (size_t i = 0; i < pre->size(); ++i) {
+      const std::string w = where + ": preprocess[" + std::to_string(i) + "]";
+      const json& e = (*pre)[i];
+      std::string op;
+      BLINDML_RETURN_IF_ERROR(json_get(e, w, "op", &op));
+      Preprocess s;
+      std::vector<double>* lists[2] = {nullptr, nullptr};
+      const char* names[2] = {"", ""};
+      if (op == "scaler") {
+        s.kind = Preprocess::Kind::kScaler;
+        lists[0] = &s.offset;
+        lists[1] = &s.scale;
+        names[0] = "offset";
+        names[1] = "scale";
+      } else if (op == "imputer") {
+        s.kind = Preprocess::Kind::kImputer;
+        lists[0] = &s.imputed;
+        names[0] = "imputed";
+        if (e.contains("replaced")) BLINDML_RETURN_IF_ERROR(json_get(e, w, "replaced", &s.replaced));
+      } else {
+        return corrupted(w + ": field 'op' = \"" + op + "\" is neither \"scaler\" nor \"imputer\"");
+      }
+      for (int k = 0; k < 2 && lists[k]; ++k) {
+        BLINDML_RETURN_IF_ERROR(doubles_from_json(e, w, names[k], lists[k]));
+        if (lists[k]->size() != p.features.size())
+          return corrupted(w + ": field '" + names[k] + "' has " + std::to_string(lists[k]->size()) + " values for " +
+                           std::to_string(p.features.size()) + " features");
+        for (double v : *lists[k])
+          if (!std::isfinite(v)) return corrupted(w + ": field '" + names[k] + "' holds a non-finite number");
+      }
+      p.preprocess.push_back(std::move(s));
     }
   }
   if (p.kind == ModelKind::kClassifier) {

@@ -160,6 +160,28 @@ Result<Lowered> lower_trees(const OnnxGraph& graph, const Rows& calibration, con
     if (!node.leaf) return unsupported(n, "a weight is attached to a branch node");
     node.weights[binary_single ? 0 : w_col[i]] += w_val[i] * weight_scale;
   }
+  // Per-tree constants into the base values: each tree's leaves, per column, are centred on the
+  // midpoint of their range (LightGBM's first tree carries the init score, e.g. -5.2 beside
+  // leaves <= 0.72; a probability tree's leaves span [0, 1]). The sum is unchanged; the largest
+  // leaf magnitude, which sets the column's quantization step, is the smallest it can be, and a
+  // tree's extreme leaves (a pure leaf's 0 and 1) land on ±Q_max exactly.
+  double moved_max = 0;
+  for (auto& [id, t] : trees)
+    for (int64_t c = 0; c < columns; ++c) {
+      double lo = INFINITY, hi = -INFINITY;
+      for (const auto& node : t)
+        if (node.leaf) {
+          lo = std::min(lo, node.weights[c]);
+          hi = std::max(hi, node.weights[c]);
+        }
+      if (!(lo <= hi)) continue;
+      const double mid = lo == hi ? lo : lo + (hi - lo) / 2;
+      if (mid == 0) continue;
+      for (auto& node : t)
+        if (node.leaf) node.weights[c] -= mid;
+      base[c] += mid;
+      moved_max = std::max(moved_max, std::fabs(mid));
+    }
   if (!graph.inputs.empty() && graph.inputs[0].shape.size() == 2 && graph.inputs[0].shape[1] > 0) {
     if (graph.inputs[0].shape[1] < features) return unsupported(n, "a node uses a feature beyond the input's width");
     features = graph.inputs[0].shape[1];
@@ -331,6 +353,12 @@ Result<Lowered> lower_trees(const OnnxGraph& graph, const Rows& calibration, con
                 static_cast<long long>(columns), in_bits, leaf_bits,
                 static_cast<long long>(n_nodes + columns * n_leaves));
   out.notes = buf + notes;
+  if (moved_max > 0) {
+    std::snprintf(buf, sizeof buf,
+                  "leaves centred per tree and column, the constants moved into the base values (largest %.6g)\n",
+                  moved_max);
+    out.notes += buf;
+  }
   return out;
 }
 

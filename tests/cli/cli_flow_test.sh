@@ -183,4 +183,23 @@ expect_fail 2 "--threads.*integer" blindml run "$TREE/art/server.zip" --threads 
 expect_fail 2 "exclude" blindml compile "$DATA/models/mlp_iris.onnx" --calibration "$DATA/iris/train.csv" \
   --out "$WORK/o" --classifier --regressor
 
+# Issue 13: check, predict --mode float, out-of-range inputs.
+blindml -q check "$DATA/models/decision_tree_breast_cancer.onnx" >"$WORK/check.out" || fail "check on a tree model"
+grep -q "tree_ensemble classifier, 30 features" "$WORK/check.out" || fail "check: family not reported"
+grep -q "PBS per sample: 29" "$WORK/check.out" || fail "check: PBS count not reported"
+ok
+blindml -q predict "$TREE/art" --mode float --model "$DATA/models/decision_tree_breast_cancer.onnx" \
+  --input "$TREE/rows.csv" --out "$WORK/float.csv"
+diff <(cut -d, -f1 "$WORK/float.csv") <(cut -d, -f1 "$TREE/clear.csv") || fail "float and clear tree labels differ"
+ok
+expect_fail 1 "needs --model" blindml -q predict "$TREE/art" --mode float --input "$TREE/rows.csv"
+head -n 2 "$MLP/rows.csv" >"$WORK/far.csv"
+printf '500,3,1,0.2,0\n' >>"$WORK/far.csv"
+blindml -q predict "$MLP/art" --mode clear --input "$WORK/far.csv" >/dev/null 2>"$WORK/far.err" ||
+  fail "predict with an out-of-range row"
+grep -q "outside the calibration range" "$WORK/far.err" || fail "no out-of-range warning: $(cat "$WORK/far.err")"
+ok
+expect_fail 1 "row 1, feature 0.*outside the calibration range" blindml -q predict "$MLP/art" --mode clear \
+  --input "$WORK/far.csv" --refuse-out-of-range
+
 echo "PASS: $checks checks"

@@ -19,6 +19,8 @@
 #include <string>
 #include <vector>
 
+#include <unistd.h>
+
 #include "onnx/onnx_pb.h"
 
 using namespace blindml;
@@ -477,11 +479,45 @@ TEST(OnnxMalformed, OpsetOutOfRange) {
   o->set_domain("com.microsoft");
   o->set_version(1);
   expect_error(b.load(), StatusCode::kUnimplemented, {"com.microsoft"});
-  ModelBuilder ml(13, 4);
+  ModelBuilder ml(13, 6);
   ml.input("X", {-1, 2});
   ml.output("X2", {-1, 2});
   ml.node("Identity", {"X"}, {"X2"});
-  expect_error(ml.load(), StatusCode::kUnimplemented, {"ai.onnx.ml", "opset 4"});
+  expect_error(ml.load(), StatusCode::kUnimplemented, {"ai.onnx.ml", "opset 6"});
+  expect_error(gemm_relu(22).load(), StatusCode::kUnimplemented, {"opset 22"});
+}
+
+// Current exporters: skl2onnx writes opset 21 and ai.onnx.ml 5 (issue 13); the supported ops
+// mean the same there. int32 initializers are widened to int64.
+TEST(OnnxLoad, Opset21AndMl5AndInt32Initializers) {
+  auto b = gemm_relu(21);
+  auto g = b.load();
+  ASSERT_TRUE(g.ok()) << g.status().to_string();
+  EXPECT_EQ(g->opset, 21);
+  ModelBuilder ml(21, 5);
+  ml.input("X", {-1, 2});
+  ml.output("X2", {-1, 2});
+  auto* cast = ml.node("Cast", {"X"}, {"X2"});
+  ModelBuilder::attr_i(cast, "to", onnx::TensorProto::FLOAT);
+  ModelBuilder::attr_i(cast, "saturate", 1);
+  auto* t = ml.g()->add_initializer();
+  t->set_name("idx");
+  t->set_data_type(onnx::TensorProto::INT32);
+  t->add_dims(3);
+  for (int32_t v : {4, -7, 2147483647}) t->add_int32_data(v);
+  auto* r = ml.g()->add_initializer();
+  r->set_name("idx_raw");
+  r->set_data_type(onnx::TensorProto::INT32);
+  r->add_dims(2);
+  const int32_t raw[2] = {-1, 65536};
+  r->set_raw_data(std::string(reinterpret_cast<const char*>(raw), sizeof raw));
+  auto h = ml.load();
+  ASSERT_TRUE(h.ok()) << h.status().to_string();
+  EXPECT_EQ(h->ml_opset, 5);
+  EXPECT_EQ(h->int_initializers.at("idx").data, (std::vector<int64_t>{4, -7, 2147483647}));
+  EXPECT_EQ(h->int_initializers.at("idx_raw").data, (std::vector<int64_t>{-1, 65536}));
+  r->set_raw_data(std::string(reinterpret_cast<const char*>(raw), 7));  // not a multiple of 4
+  expect_error(ml.load(), StatusCode::kCorrupted, {"idx_raw", "multiple of the element size 4"});
 }
 
 TEST(OnnxMalformed, UndefinedValue) {
@@ -715,3 +751,88 @@ TEST(OnnxModels, GeneratedModelsMatchExpectedPredictions) {
 }
 
 }  // namespace
+
+namespace blindml::model {
+namespace {
+
+// Every blocker at once (issue 13 part 6): an opset beyond the supported range, two unsupported
+// operators and an unsupported attribute value, in one message, each with its likely estimator.
+TEST(OnnxBlockers, AllListedTogether) {
+  ModelBuilder b(22, 1);
+  b.input("X", {-1, 2});
+  b.output("Y", {-1, 2});
+  b.node("OneHotEncoder", {"X"}, {"S"}, "onehot", "ai.onnx.ml");
+  b.node("SVMClassifier", {"S"}, {"L", "P"}, "svc", "ai.onnx.ml");
+  auto* norm = b.node("Normalizer", {"P"}, {"Y"}, "norm", "ai.onnx.ml");
+  ModelBuilder::attr_s(norm, "norm", "L3");
+  auto r = b.load();
+  expect_error(r, StatusCode::kUnimplemented,
+               {"4 things stand in the way", "opset 22", "node 'onehot' (OneHotEncoder)", "ColumnTransformer",
+                "node 'svc' (SVMClassifier)", "SVC", "node 'norm' (Normalizer)", "L3"});
+}
+
+}  // namespace
+}  // namespace blindml::model
+
+namespace blindml::model {
+namespace {
+
+// torch >= 2 style: the weights in MODEL.onnx.data next to the model (issue 13 part 5). The
+// location is path-checked: relative, no '..', inside the model's directory.
+TEST(OnnxExternalData, ReadNextToTheModelAndPathChecked) {
+  namespace fs = std::filesystem;
+  const fs::path dir = fs::temp_directory_path() / ("blindml_extdata_" + std::to_string(::getpid()));
+  fs::remove_all(dir);
+  fs::create_directories(dir / "sub");
+  const float w[6] = {1, 2, 3, 4, 5, 6};
+  {
+    std::ofstream d(dir / "m.onnx.data", std::ios::binary);
+    const char pad[8] = {};
+    d.write(pad, 8);  // the tensor starts at offset 8
+    d.write(reinterpret_cast<const char*>(w), sizeof w);
+  }
+  fs::copy_file(dir / "m.onnx.data", dir / "sub" / "inner.data");
+  auto write_model = [&](const std::string& location, const std::string& offset, const std::string& length) {
+    auto b = gemm_relu();
+    auto* t = b.g()->mutable_initializer(0);  // W
+    t->clear_float_data();
+    t->set_data_location(onnx::TensorProto_DataLocation_EXTERNAL);
+    auto add = [&](const char* k, const std::string& v) {
+      auto* e = t->add_external_data();
+      e->set_key(k);
+      e->set_value(v);
+    };
+    add("location", location);
+    if (!offset.empty()) add("offset", offset);
+    if (!length.empty()) add("length", length);
+    std::string bytes;
+    b.m.SerializeToString(&bytes);
+    std::ofstream(dir / "m.onnx", std::ios::binary) << bytes;
+    return (dir / "m.onnx").string();
+  };
+  auto g = load_onnx_file(write_model("m.onnx.data", "8", "24"));
+  ASSERT_TRUE(g.ok()) << g.status().to_string();
+  EXPECT_EQ(g->float_initializers.at("W").data, (std::vector<double>{1, 2, 3, 4, 5, 6}));
+  EXPECT_TRUE(load_onnx_file(write_model("sub/inner.data", "8", "")).ok());
+  expect_error(load_onnx_file(write_model("../m.onnx.data", "8", "24")), StatusCode::kInvalidArgument, {"'..'"});
+  expect_error(load_onnx_file(write_model("sub/../../x", "8", "24")), StatusCode::kInvalidArgument, {"'..'"});
+  expect_error(load_onnx_file(write_model((dir / "m.onnx.data").string(), "8", "24")), StatusCode::kInvalidArgument,
+               {"relative path"});
+  fs::create_symlink("/etc", dir / "out");
+  expect_error(load_onnx_file(write_model("out/hostname", "0", "")), StatusCode::kInvalidArgument,
+               {"leaves the model's directory"});
+  expect_error(load_onnx_file(write_model("missing.data", "0", "24")), StatusCode::kNotFound, {"missing.data"});
+  expect_error(load_onnx_file(write_model("m.onnx.data", "8", "4000")), StatusCode::kCorrupted, {"beyond the file"});
+  expect_error(load_onnx_file(write_model("m.onnx.data", "-1", "24")), StatusCode::kCorrupted, {"not a number"});
+  expect_error(load_onnx_file(write_model("m.onnx.data", "8", "20")), StatusCode::kCorrupted, {"needs 6 elements"});
+  // From bytes there is no directory: refused with a message that says why.
+  write_model("m.onnx.data", "8", "24");
+  std::ifstream in(dir / "m.onnx", std::ios::binary);
+  std::string bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  expect_error(load_onnx(std::span<const uint8_t>(reinterpret_cast<const uint8_t*>(bytes.data()), bytes.size())),
+               StatusCode::kUnimplemented, {"load_onnx_file"});
+  fs::remove_all(dir);
+}
+
+}  // namespace
+}  // namespace blindml::model

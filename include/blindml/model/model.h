@@ -43,7 +43,12 @@ struct CompileOptions {
   uint32_t n_bits = 0;
   // MLP: the accumulator is rounded to this many bits before its lookup (0 = default 6).
   uint32_t rounding_bits = 0;
-  bool exact_rounding = false;
+  // Exact (the default): FHE equals predict_clear except with the compiled error probability, at
+  // s more PBS per hidden neuron (s = the accumulator bits dropped, 7-9 on the committed MLPs).
+  // Approximate: 1 PBS per neuron, but a neuron whose accumulator lies within the noise of a
+  // rounding boundary may read the neighbouring table entry (its next-layer code off by one), so
+  // FHE may differ from predict_clear on many rows.
+  bool exact_rounding = true;
   // Trees: bits of the quantized leaf values (0 = default 8).
   uint32_t leaf_bits = 0;
   // Classifier or regressor when the graph does not say (a network ending in logits without
@@ -63,13 +68,36 @@ using Rows = std::vector<std::vector<double>>;
 
 Result<CompiledModel> compile_model(const OnnxGraph& graph, const Rows& calibration, const CompileOptions& options = {});
 
+// How the predict functions treat inputs outside the calibration range (the encoders clip them,
+// ClientProcessing::count_out_of_range): counted into *range when set; refused (invalid_argument,
+// naming the first row and feature) when refuse_out_of_range.
+struct PredictOptions {
+  bool refuse_out_of_range = false;
+  RangeCount* range = nullptr;
+};
+
 // The quantized model in the clear (the exact reference for FHE).
-Result<std::vector<Prediction>> predict_clear(const CompiledModel& model, const Rows& rows);
+Result<std::vector<Prediction>> predict_clear(const CompiledModel& model, const Rows& rows,
+                                              const PredictOptions& options = {});
 // The clear model with PBS errors drawn at the compiled per-read probability.
-Result<std::vector<Prediction>> predict_simulated(const CompiledModel& model, const Rows& rows, std::mt19937_64& rng);
+Result<std::vector<Prediction>> predict_simulated(const CompiledModel& model, const Rows& rows, std::mt19937_64& rng,
+                                                  const PredictOptions& options = {});
 // Encrypts each row with the client key, evaluates under FHE, decrypts. keys may be null for
 // leveled models.
 Result<std::vector<Prediction>> predict_fhe(const CompiledModel& model, const Rows& rows, const crypto::ClientKey& key,
-                                            const crypto::EvaluationKeys* keys, ThreadPool& pool);
+                                            const crypto::EvaluationKeys* keys, ThreadPool& pool,
+                                            const PredictOptions& options = {});
+
+// The ONNX model itself in float (evaluate_float), answered like the compiled model whose
+// processing is given (kind, class labels): the reference a user compares with first.
+// Regressors: the first output's values; classifiers: the last output with one column per
+// class (or one score column of a binary model), softmax/logistic applied when the graph ends in
+// logits; label = class_labels[argmax].
+Result<std::vector<Prediction>> predict_float(const OnnxGraph& graph, const ClientProcessing& processing,
+                                              const Rows& rows);
+
+// Refuses rows with values outside the calibration range (invalid_argument, naming the first row and
+// feature and the count); ok when every value is in range.
+Status check_in_range(const ClientProcessing& processing, const Rows& rows);
 
 }  // namespace blindml::model

@@ -1,11 +1,11 @@
 // ONNX import: a model file parsed with ONNX's protobuf schema into a small, validated graph the
 // model families lower from, and a float reference interpreter of the supported ops.
 //
-// Supported (opsets 9..18, default domain): Gemm, MatMul, Add, Sub, Mul, Div, Relu, LeakyRelu,
+// Supported (opsets 9..21, default domain): Gemm, MatMul, Add, Sub, Mul, Div, Relu, LeakyRelu,
 // Sigmoid, Tanh, Softmax, Clip, Identity, Flatten, Reshape, Transpose, Concat, Constant,
-// BatchNormalization; ai.onnx.ml (opsets 1..3): LinearClassifier, LinearRegressor,
+// BatchNormalization; ai.onnx.ml (opsets 1..5): LinearClassifier, LinearRegressor,
 // TreeEnsembleClassifier, TreeEnsembleRegressor, Normalizer, ZipMap, Cast. Tensors: float32
-// (and float64, converted), int64 (shapes, labels). Anything else is an error naming the node,
+// (and float64, converted), int64 and int32 (shapes, labels; int32 widened). Anything else is an error naming the node,
 // its op and what is unsupported (op, attribute, attribute value, dtype, opset).
 //
 // Thread safety: an OnnxGraph is immutable after loading; the functions are pure.
@@ -14,10 +14,12 @@
 #include <cstdint>
 #include <map>
 #include <span>
+#include <utility>
 #include <string>
 #include <vector>
 
 #include "blindml/base/status.h"
+#include "blindml/model/processing.h"
 
 namespace blindml::model {
 
@@ -83,6 +85,13 @@ struct OnnxGraph {
 // shapes. max_bytes bounds the file size (resource_exhausted beyond it).
 Result<OnnxGraph> load_onnx(std::span<const uint8_t> bytes, uint64_t max_bytes = uint64_t{1} << 30);
 Result<OnnxGraph> load_onnx_file(const std::string& path, uint64_t max_bytes = uint64_t{1} << 30);
+
+// An SVMRegressor with a LINEAR kernel as a linear map (weights, intercept): Σ_i c_i·s_i and rho.
+Result<std::pair<std::vector<double>, double>> svm_linear_weights(const OnnxNode& node);
+
+// The preprocessing a leading Scaler / Imputer node applies (processing.h), for `features`
+// columns; invalid_argument on other ops or mismatched lengths.
+Result<Preprocess> preprocess_of(const OnnxNode& node, int64_t features);
 
 // The float reference: runs the graph on one batch (inputs by graph-input name, shape [batch,
 // features] or as declared) and returns every value computed (by name), including the graph

@@ -23,6 +23,8 @@
 #pragma once
 
 #include <cstdint>
+#include <limits>
+#include <optional>
 #include <span>
 #include <string>
 #include <string_view>
@@ -44,7 +46,14 @@ struct FeatureEncoder {
   Quantizer quantizer;              // kQuantize
   std::vector<double> thresholds;   // kBin: sorted ascending, distinct
   bool strict = false;              // kBin: the tree compares x < t (else x <= t)
+  // kQuantize: the feature was constant over the calibration rows; the model folded this value
+  // into its offsets (its weights are 0), so any other value is out of range.
+  std::optional<double> constant;
   int64_t encode(double x) const;
+  // Whether x lies where the encoder represents it: kQuantize within half a step of the
+  // quantizer's range (else encode clips it), or equal to `constant` (relative 1e-6); kBin always
+  // (binning is exact on the whole line).
+  bool in_range(double x) const;
   int64_t min_code() const;
   int64_t max_code() const;
 };
@@ -53,6 +62,26 @@ struct Prediction {
   std::vector<double> values;  // regressors: the predictions; classifiers: the scores before post
   std::vector<double> proba;   // classifiers
   int64_t label = 0;           // classifiers
+};
+
+// Preprocessing from the graph, run on the client in the clear before the encoders (a
+// Pipeline's leading StandardScaler / SimpleImputer, exported as ai.onnx.ml Scaler / Imputer):
+//   scaler   x_j = (x_j - offset_j)·scale_j
+//   imputer  x_j = imputed_j where x_j is NaN or equals `replaced`
+struct Preprocess {
+  enum class Kind : uint8_t { kScaler, kImputer };
+  Kind kind = Kind::kScaler;
+  std::vector<double> offset, scale;  // kScaler, one per feature
+  std::vector<double> imputed;        // kImputer, one per feature
+  double replaced = std::numeric_limits<double>::quiet_NaN();
+  void apply(std::vector<double>& row) const;
+};
+
+// Values outside the calibration range (FeatureEncoder::in_range) over a set of rows.
+struct RangeCount {
+  int64_t rows = 0;                  // rows with at least one such value
+  int64_t values = 0;                // such values in all
+  std::vector<int64_t> per_feature;  // such values per feature
 };
 
 struct ClientProcessing {
@@ -64,12 +93,16 @@ struct ClientProcessing {
   bool binary_single_score = false;
   bool normalize_l1 = false;
   std::vector<int64_t> class_labels;
+  std::vector<Preprocess> preprocess;       // applied in order before the encoders
 
   int64_t feature_count() const { return static_cast<int64_t>(features.size()); }
   int64_t output_count() const { return static_cast<int64_t>(output_scale.size()); }
   // The circuit input for one row (shape [features]); invalid_argument on a wrong length or a
   // non-finite value, naming the feature.
   Result<circuit::Tensor> encode_row(std::span<const double> row) const;
+  // Counts the values the encoders clip (rows of the wrong length are skipped: encode_row
+  // reports them).
+  RangeCount count_out_of_range(std::span<const std::vector<double>> rows) const;
   // The answer for one circuit output (shape [outputs]).
   Result<Prediction> decode(const circuit::Tensor& output) const;
 

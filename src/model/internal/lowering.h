@@ -2,7 +2,9 @@
 // the client processing and an integer circuit.
 #pragma once
 
+#include <optional>
 #include <string>
+#include <vector>
 
 #include "blindml/circuit/circuit.h"
 #include "blindml/model/model.h"
@@ -22,6 +24,10 @@ Result<Lowered> lower_mlp(const OnnxGraph& graph, const Rows& calibration, const
 // Per-feature min and max over the calibration rows (invalid_argument when empty or ragged).
 Result<std::pair<std::vector<double>, std::vector<double>>> feature_ranges(const Rows& rows, size_t features);
 
+// A calibration range too narrow to quantize (the degenerate case of Quantizer::calibrate): the
+// value is treated as the constant rmin by the lowerings, never as a scaled input.
+inline bool is_constant_range(double rmin, double rmax) { return !(rmax - rmin >= 1e-6); }
+
 // Bits to hold 0..max_value (at least 1).
 inline uint32_t bits_for(int64_t max_value) {
   uint32_t b = 1;
@@ -29,7 +35,13 @@ inline uint32_t bits_for(int64_t max_value) {
   return b;
 }
 
-// Nodes after the model proper that only shape the answer: ZipMap, Cast, Identity, Normalizer.
+// Nodes after the model proper that only shape the answer: ZipMap, Cast, Identity, Normalizer,
+// and the label ops.
 bool is_trailing_op(const OnnxNode& node);
+// ArgMax, ArrayFeatureExtractor, Reshape: the label tail of a classifier.
+bool is_label_op(const OnnxNode& node);
+// The class labels of an ArrayFeatureExtractor that reads an int64 initializer of `classes`
+// entries (skl2onnx's label tail), if the graph has one.
+std::optional<std::vector<int64_t>> label_initializer(const OnnxGraph& graph, int64_t classes);
 
 }  // namespace blindml::model::internal

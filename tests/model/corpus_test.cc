@@ -1,0 +1,123 @@
+// The exporter-shaped corpus (tests/data/corpus, written by tools/make_test_models.py --corpus;
+// issue 13 part 7): graphs shaped like skl2onnx, onnxmltools, torch >= 2 and tf2onnx output,
+// with the answers of the scikit-learn estimators themselves. Each model is compiled at default
+// flags on its training split; on the test split, the float interpreter must reproduce the
+// estimator (our reading of the exporter's graph is right) and the quantized model in the clear
+// (= FHE at default flags) must agree with it.
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <cstdio>
+
+#include "blindml/model/model.h"
+#include "blindml/model/onnx.h"
+#include "model_data.h"
+
+namespace blindml::model {
+namespace {
+
+using testing::Csv;
+using testing::DataSet;
+using testing::data_dir;
+using testing::load_split;
+using testing::read_csv;
+
+struct CorpusCase {
+  const char* name;
+  const char* dataset;
+  bool classifier;
+  double min_agreement;  // quantized labels equal to the estimator's (classifiers)
+  double max_error;      // quantized |prediction - estimator| / range of the estimator's answers (regressors);
+                         // a row agrees when within 1% of the range
+};
+
+const CorpusCase kCorpus[] = {
+    {"skl2onnx_pipeline_scaler_logreg_breast_cancer", "breast_cancer", true, 0.99, 0},
+    {"tf2onnx_dense_sigmoid_breast_cancer", "breast_cancer", true, 0.99, 0},
+    {"skl2onnx_svr_linear_diabetes", "diabetes", false, 0, 0.03},
+    {"skl2onnx_pipeline_mlpclassifier_iris", "iris", true, 0.97, 0},
+    {"torch2_mlp_external_data_iris", "iris", true, 0.97, 0},
+    {"onnxmltools_lightgbm_style_breast_cancer", "breast_cancer", true, 0.99, 0},
+    {"skl2onnx_pipeline_scaler_pca_logreg_iris", "iris", true, 0.97, 0},
+};
+
+TEST(Corpus, CompilesAndAgreesWithTheEstimators) {
+  int compiled = 0, rows_total = 0, rows_agree = 0;
+  for (const CorpusCase& c : kCorpus) {
+    SCOPED_TRACE(c.name);
+    const std::string base = data_dir() + "/corpus/" + c.name;
+    DataSet train, test;
+    ASSERT_TRUE(load_split(c.dataset, "train", train));
+    ASSERT_TRUE(load_split(c.dataset, "test", test));
+    Csv expected;
+    ASSERT_TRUE(read_csv(base + ".expected.csv", expected));
+    ASSERT_EQ(expected.rows.size(), test.features.size());
+    auto g = load_onnx_file(base + ".onnx");
+    ASSERT_TRUE(g.ok()) << g.status().to_string();
+
+    // The float graph reproduces the estimator.
+    FloatTensor x{{static_cast<int64_t>(test.features.size()), static_cast<int64_t>(test.features[0].size())}, {}};
+    for (const auto& r : test.features) x.data.insert(x.data.end(), r.begin(), r.end());
+    auto fl = evaluate_float(*g, {{g->inputs[0].name, x}});
+    ASSERT_TRUE(fl.ok()) << fl.status().to_string();
+    const FloatTensor& out = fl->at(g->outputs.back().name);
+    const size_t cols = out.data.size() / test.features.size();
+    double range_lo = INFINITY, range_hi = -INFINITY;
+    for (const auto& e : expected.rows) {
+      range_lo = std::min(range_lo, e[0]);
+      range_hi = std::max(range_hi, e[0]);
+    }
+    for (size_t r = 0; r < test.features.size(); ++r) {
+      if (c.classifier) {
+        // probabilities: the last output (ZipMap's tensor, Softmax, or a one-column sigmoid)
+        const double p_last = out.data[r * cols + cols - 1];
+        const double want = expected.rows[r].back();
+        EXPECT_NEAR(p_last, want, 1e-4) << "float row " << r;
+      } else {
+        EXPECT_NEAR(out.data[r * cols], expected.rows[r][0], 1e-3 * (range_hi - range_lo)) << "float row " << r;
+      }
+    }
+
+    auto m = compile_model(*g, train.features);
+    ASSERT_TRUE(m.ok()) << m.status().to_string();
+    ++compiled;
+    // predict_float (blindml predict --mode float) answers as the estimator does.
+    auto fp = predict_float(*g, m->processing, test.features);
+    ASSERT_TRUE(fp.ok()) << fp.status().to_string();
+    for (size_t r = 0; r < test.features.size(); ++r) {
+      if (c.classifier) {
+        EXPECT_EQ((*fp)[r].label, static_cast<int64_t>(expected.rows[r][0])) << "predict_float row " << r;
+        EXPECT_NEAR((*fp)[r].proba.back(), expected.rows[r].back(), 1e-4) << "predict_float row " << r;
+      } else {
+        EXPECT_NEAR((*fp)[r].values[0], expected.rows[r][0], 1e-3 * (range_hi - range_lo)) << "predict_float row " << r;
+      }
+    }
+    auto pred = predict_clear(*m, test.features);
+    ASSERT_TRUE(pred.ok()) << pred.status().to_string();
+    int agree = 0;
+    double worst = 0;
+    for (size_t r = 0; r < test.features.size(); ++r) {
+      if (c.classifier) {
+        agree += (*pred)[r].label == static_cast<int64_t>(expected.rows[r][0]) ? 1 : 0;
+      } else {
+        const double e = std::fabs((*pred)[r].values[0] - expected.rows[r][0]) / (range_hi - range_lo);
+        worst = std::max(worst, e);
+        agree += e <= 0.01 ? 1 : 0;
+      }
+    }
+    const double rate = static_cast<double>(agree) / static_cast<double>(test.features.size());
+    std::printf("corpus %-48s %s: %d/%zu rows agree with the estimator (%.1f%%)%s\n", c.name,
+                m->processing.family.c_str(), agree, test.features.size(), 100 * rate,
+                c.classifier ? "" : (", worst error " + std::to_string(100 * worst) + "% of the range").c_str());
+    rows_total += static_cast<int>(test.features.size());
+    rows_agree += agree;
+    if (c.classifier) EXPECT_GE(rate, c.min_agreement);
+    else EXPECT_LE(worst, c.max_error);
+  }
+  std::printf("corpus: %d/%zu compile at default flags; %d/%d rows (%.2f%%) agree with the estimators\n", compiled,
+              std::size(kCorpus), rows_agree, rows_total, 100.0 * rows_agree / std::max(1, rows_total));
+  EXPECT_EQ(compiled, static_cast<int>(std::size(kCorpus)));
+}
+
+}  // namespace
+}  // namespace blindml::model
