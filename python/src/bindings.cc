@@ -457,7 +457,7 @@ PYBIND11_MODULE(_blindml, m) {
             return std::make_unique<PyDev>(take(std::move(r)));
           },
           py::arg("onnx"), py::arg("calibration"), py::arg("n_bits") = 0, py::arg("rounding_bits") = 0,
-          py::arg("exact_rounding") = false, py::arg("leaf_bits") = 0, py::arg("kind") = py::none(),
+          py::arg("exact_rounding") = model::CompileOptions{}.exact_rounding, py::arg("leaf_bits") = 0, py::arg("kind") = py::none(),
           py::arg("p_error") = py::none(), py::arg("global_p_error") = py::none())
       .def_property_readonly("report", [](PyDev& d) { return d.dev.report(); })
       .def_property_readonly("model_id", [](PyDev& d) { return id_bytes(d.dev.model_id()); })
