@@ -83,6 +83,24 @@ const NegacyclicFft& NegacyclicFft::get(uint64_t poly_size) {
   return *slot;
 }
 
+namespace {
+// The forward twist's complex product (x + iy)·(c + is) for one coefficient pair. The AVX-512 loops
+// compute it with fused multiply-adds (fmsub / fmadd); the scalar tails must round the same way,
+// since the CMux form sends any coefficient to either loop depending on the rotation. Whether the
+// compiler contracts x·c − y·s into an FMA by itself depends on the optimisation level (GCC does
+// it at -O2 and above only), so the FMAs are written out. Without AVX-512 there is only the scalar
+// loop, and plain products (no libm fma on machines without FMA instructions).
+inline void twist_product(double x, double y, double c, double s, double* re, double* im) {
+#ifdef BLINDML_AVX512
+  *re = std::fma(x, c, -(y * s));
+  *im = std::fma(x, s, y * c);
+#else
+  *re = x * c - y * s;
+  *im = x * s + y * c;
+#endif
+}
+}  // namespace
+
 void NegacyclicFft::forward_i64(const int64_t* __restrict in, double* __restrict out) const {
   const uint64_t h = n_ / 2;
   const double* __restrict c = tw_re_.data();
@@ -102,10 +120,8 @@ void NegacyclicFft::forward_i64(const int64_t* __restrict in, double* __restrict
   }
 #endif
   for (; j < h; ++j) {
-    double x = static_cast<double>(in[j]);
-    double y = static_cast<double>(in[j + h]);
-    out[2 * j] = x * c[j] - y * s[j];
-    out[2 * j + 1] = x * s[j] + y * c[j];
+    twist_product(static_cast<double>(in[j]), static_cast<double>(in[j + h]), c[j], s[j], &out[2 * j],
+                  &out[2 * j + 1]);
   }
   forward_transform(out);
 }
@@ -143,8 +159,7 @@ struct DecompTwist {
       const double fx = static_cast<double>(static_cast<int64_t>(dx) - static_cast<int64_t>(cx << base_log));
       const double fy = static_cast<double>(static_cast<int64_t>(dy) - static_cast<int64_t>(cy << base_log));
       double* o = out + (lev - 1) * n;
-      o[2 * j] = fx * c[j] - fy * s[j];
-      o[2 * j + 1] = fx * s[j] + fy * c[j];
+      twist_product(fx, fy, c[j], s[j], &o[2 * j], &o[2 * j + 1]);
     }
   }
 
