@@ -83,16 +83,21 @@ Result<Family> detect_family(const OnnxGraph& graph) {
   return Family::kMlp;
 }
 
+// The family's lowering: the one place that maps a family to its lowering function.
+Result<internal::Lowered> lower_family(const OnnxGraph& graph, const Rows& calibration, const CompileOptions& options,
+                                       Family family) {
+  switch (family) {
+    case Family::kLinear: return internal::lower_linear(graph, calibration, options);
+    case Family::kTrees: return internal::lower_trees(graph, calibration, options);
+    case Family::kMlp: return internal::lower_mlp(graph, calibration, options);
+  }
+  return invalid_argument("unknown model family");
+}
+
 Result<compiler::CompiledCircuit> lower_and_compile(const OnnxGraph& graph, const Rows& calibration,
                                                     const CompileOptions& options, Family family) {
-  Result<internal::Lowered> lowered = invalid_argument("unreachable");
-  switch (family) {
-    case Family::kLinear: lowered = internal::lower_linear(graph, calibration, options); break;
-    case Family::kTrees: lowered = internal::lower_trees(graph, calibration, options); break;
-    case Family::kMlp: lowered = internal::lower_mlp(graph, calibration, options); break;
-  }
-  if (!lowered.ok()) return lowered.status();
-  return compiler::compile(lowered->circuit, options.optimizer);
+  BLINDML_ASSIGN_OR_RETURN(internal::Lowered lowered, lower_family(graph, calibration, options, family));
+  return compiler::compile(lowered.circuit, options.optimizer);
 }
 
 // When no parameter set fits: the option that helps, tried in the compiler (a few values below
@@ -292,12 +297,7 @@ namespace {
 Result<CompiledModel> compile_without_preprocessing(const OnnxGraph& graph, const Rows& calibration,
                                                     const CompileOptions& options) {
   BLINDML_ASSIGN_OR_RETURN(Family family, detect_family(graph));
-  Result<internal::Lowered> lowered = invalid_argument("unreachable");
-  switch (family) {
-    case Family::kLinear: lowered = internal::lower_linear(graph, calibration, options); break;
-    case Family::kTrees: lowered = internal::lower_trees(graph, calibration, options); break;
-    case Family::kMlp: lowered = internal::lower_mlp(graph, calibration, options); break;
-  }
+  Result<internal::Lowered> lowered = lower_family(graph, calibration, options, family);
   if (!lowered.ok()) return lowered.status();
   lowered->processing.family = family_name(family);
   auto compiled = compiler::compile(lowered->circuit, options.optimizer);
