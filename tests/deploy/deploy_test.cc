@@ -13,6 +13,7 @@
 #include "blindml/deploy/deploy.h"
 #include "internal/zip_io.h"
 #include "model_data.h"
+#include "base/temp_dir.h"
 
 namespace blindml::deploy {
 namespace {
@@ -31,15 +32,8 @@ struct Compiled {
 };
 
 // The temporary directories, removed when the test binary exits.
-struct TempDirs {
-  std::vector<std::string> dirs;
-  ~TempDirs() {
-    std::error_code ec;
-    for (const auto& d : dirs) fs::remove_all(d, ec);
-  }
-};
-TempDirs& temp_dirs() {
-  static TempDirs t;
+blindml::testing::TempDirs& temp_dirs() {
+  static blindml::testing::TempDirs t;
   return t;
 }
 
@@ -56,8 +50,7 @@ const Compiled& compiled(const std::string& name, const std::string& dataset, bo
   options.exact_rounding = exact;
   auto dev = Dev::compile(model::testing::data_dir() + "/models/" + name + ".onnx", train.features, options);
   EXPECT_TRUE(dev.ok()) << dev.status().to_string();
-  const std::string dir = (fs::temp_directory_path() / ("blindml_deploy_test_" + std::to_string(getpid()) + "_" + name)).string();
-  temp_dirs().dirs.push_back(dir);
+  const std::string dir = temp_dirs().make("blindml_deploy_test_" + name);
   EXPECT_TRUE(dev->save(dir).ok());
   return cache[name] = Compiled{dir, test};
 }

@@ -22,6 +22,7 @@
 #include <unistd.h>
 
 #include "onnx/onnx_pb.h"
+#include "base/temp_dir.h"
 
 using namespace blindml;
 using namespace blindml::model;
@@ -781,8 +782,7 @@ namespace {
 // location is path-checked: relative, no '..', inside the model's directory.
 TEST(OnnxExternalData, ReadNextToTheModelAndPathChecked) {
   namespace fs = std::filesystem;
-  const fs::path dir = fs::temp_directory_path() / ("blindml_extdata_" + std::to_string(::getpid()));
-  fs::remove_all(dir);
+  const fs::path dir = blindml::testing::make_temp_dir("blindml_extdata");
   fs::create_directories(dir / "sub");
   const float w[6] = {1, 2, 3, 4, 5, 6};
   {

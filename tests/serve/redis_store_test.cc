@@ -24,6 +24,7 @@
 #include "blindml/serve/key_store.h"
 #include "key_store_contract.h"
 #include "model_data.h"
+#include "base/temp_dir.h"
 
 namespace blindml::serve {
 namespace {
@@ -297,8 +298,7 @@ TEST_F(RedisKeyStoreTest, TwoHttpServersShareOneStore) {
   compile.kind = model::ModelKind::kClassifier;
   auto dev = deploy::Dev::compile(model::testing::data_dir() + "/models/" + name + ".onnx", train.features, compile);
   ASSERT_TRUE(dev.ok()) << dev.status().to_string();
-  const std::string dir =
-      (fs::temp_directory_path() / ("blindml_redis_test_" + std::to_string(::getpid()))).string();
+  const std::string dir = blindml::testing::make_temp_dir("blindml_redis_test");
   struct Cleanup {
     std::string dir;
     ~Cleanup() {

@@ -31,6 +31,7 @@
 #include "internal/multipart.h"
 #include "key_store_contract.h"
 #include "model_data.h"
+#include "base/temp_dir.h"
 
 namespace blindml::serve {
 namespace {
@@ -43,24 +44,10 @@ ThreadPool& pool() {
   return p;
 }
 
-struct TempDirs {
-  std::vector<std::string> dirs;
-  ~TempDirs() {
-    std::error_code ec;
-    for (const auto& d : dirs) fs::remove_all(d, ec);
-  }
-};
-TempDirs& temp_dirs() {
-  static TempDirs t;
-  return t;
-}
+// Every directory a test makes is fresh (mkdtemp) and removed when the process exits.
 std::string temp_dir(const std::string& name) {
-  static int counter = 0;
-  const std::string dir = (fs::temp_directory_path() / ("blindml_serve_test_" + std::to_string(getpid()) + "_" + name +
-                                                        "_" + std::to_string(counter++)))
-                              .string();
-  temp_dirs().dirs.push_back(dir);
-  return dir;
+  static blindml::testing::TempDirs dirs;
+  return dirs.make("blindml_serve_test_" + name);
 }
 
 std::vector<uint8_t> read_bytes(const std::string& path) {
