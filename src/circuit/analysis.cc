@@ -400,6 +400,7 @@ Result<Analysis> analyze(const Circuit& circuit) {
                           " bits a ciphertext can carry: round it (or the values feeding it) to fewer bits, or lower "
                           "the precision of its inputs and weights");
   a.carrier_bits = carrier;
+  for (auto& v : a.values) v.carrier_bits = carrier;
   a.noise_terms = terms_held;
   a.keyswitch_count = a.pbs_count;
   for (auto& p : pending) {

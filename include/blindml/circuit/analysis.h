@@ -36,6 +36,9 @@ struct ValueInfo {
   uint32_t bits = 0;              // width of [lo, hi]
   bool is_signed = false;         // lo < 0
   bool encrypted = true;          // every value of a circuit is (outputs carry their input's)
+  // P of this value's ciphertexts (encoding.h): v·2^(63 - P). A materialized rounding: of its
+  // identity lookup's output; lookups reading through a rounding read it at its input's P.
+  uint32_t carrier_bits = 0;
 };
 
 // One place where the evaluator reads ciphertexts (the optimizer's unit of error probability).
