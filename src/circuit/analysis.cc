@@ -4,6 +4,7 @@
 #include <cmath>
 #include <cstdio>
 
+#include "blindml/circuit/encoding.h"
 #include "internal/index_maps.h"
 
 namespace blindml::circuit {
@@ -69,6 +70,7 @@ struct Pending {
   ValueId node;
   uint32_t read_bits;
   uint32_t shift;  // amplify = P - read_bits - shift (PBS); 0 for decryption
+  ValueId read;    // the value whose encoding (its partition's carrier) is read
   double fresh = 0, pbs = 0;
   uint64_t count = 0;
   bool decryption_at_carrier = false;
@@ -83,6 +85,50 @@ bool round_is_materialized(const Circuit& circuit, ValueId round_node) {
   return false;
 }
 
+namespace {
+
+// The partitions of encoding.h: a union-find over values, joined across leveled ops.
+struct Partitions {
+  std::vector<ValueId> parent;
+  ValueId find(ValueId v) {
+    while (parent[v] != v) v = parent[v] = parent[parent[v]];
+    return v;
+  }
+  void join(ValueId a, ValueId b) {
+    a = find(a);
+    b = find(b);
+    if (a != b) parent[std::max(a, b)] = std::min(a, b);
+  }
+};
+
+Partitions partition(const Circuit& circuit) {
+  Partitions p;
+  p.parent.resize(circuit.size());
+  for (size_t i = 0; i < circuit.size(); ++i) p.parent[i] = static_cast<ValueId>(i);
+  std::vector<uint8_t> leveled_consumer(circuit.size(), 0);  // read by something other than a lookup
+  for (const Node& n : circuit.nodes())
+    if (n.kind != OpKind::kLookup)
+      for (ValueId i : n.inputs) leveled_consumer[i] = 1;
+  for (size_t id = 0; id < circuit.size(); ++id) {
+    const Node& n = circuit.node(static_cast<ValueId>(id));
+    switch (n.kind) {
+      case OpKind::kInput:
+      case OpKind::kLookup:
+        break;  // a fresh encryption or a table's output: its encoding is free
+      case OpKind::kRound:
+        // A materialized rounding's value is its identity lookup's output; otherwise the lookups
+        // read its input's ciphertexts.
+        if (!leveled_consumer[id]) p.join(static_cast<ValueId>(id), n.inputs[0]);
+        break;
+      default:
+        for (ValueId i : n.inputs) p.join(static_cast<ValueId>(id), i);
+    }
+  }
+  return p;
+}
+
+}  // namespace
+
 Result<Analysis> analyze(const Circuit& circuit) {
   BLINDML_RETURN_IF_ERROR(circuit.validate());
   const size_t count = circuit.size();
@@ -93,8 +139,10 @@ Result<Analysis> analyze(const Circuit& circuit) {
   std::vector<uint32_t> depth(count, 0), fused_depth(count, 0);
   std::vector<uint8_t> source_is_pbs;
   std::vector<Pending> pending;
-  uint32_t carrier = 1;
-  std::string widest = "";
+  Partitions parts = partition(circuit);
+  // Per partition (at its root): the carrier it needs, and what needs it (for the error message).
+  std::vector<uint32_t> carrier(count, 1);
+  std::vector<std::string> widest(count);
 
   auto new_source = [&](bool pbs) {
     source_is_pbs.push_back(pbs ? 1 : 0);
@@ -112,10 +160,11 @@ Result<Analysis> analyze(const Circuit& circuit) {
     terms_held += g.terms.size();
     return terms_held <= kMaxNoiseTerms;
   };
-  auto need_carrier = [&](uint32_t bits, const std::string& what) {
-    if (bits > carrier) {
-      carrier = bits;
-      widest = what;
+  auto need_carrier = [&](ValueId member, uint32_t bits, const std::string& what) {
+    const ValueId r = parts.find(member);
+    if (bits > carrier[r]) {
+      carrier[r] = bits;
+      widest[r] = what;
     }
   };
 
@@ -285,9 +334,11 @@ Result<Analysis> analyze(const Circuit& circuit) {
         char where[256];
         std::snprintf(where, sizeof where, "lookup '%s' (%u-bit input%s)", node.name.c_str(), node.input_bits,
                       from_round ? (", rounded from " + std::to_string(s + node.input_bits) + " bits").c_str() : "");
-        pending.push_back({NoiseConstraint::Kind::kPbsInput, where, static_cast<ValueId>(id), node.input_bits, s, fr,
-                           pb, static_cast<uint64_t>(n)});
-        need_carrier(node.input_bits + s, label(node) + " (its table index" +
+        // Through a rounding, the ciphertexts read are its input's (x + half, cleared when exact).
+        const ValueId read = from_round ? xn.inputs[0] : x;
+        pending.push_back({NoiseConstraint::Kind::kPbsInput, where, static_cast<ValueId>(id), node.input_bits, s, read,
+                           fr, pb, static_cast<uint64_t>(n)});
+        need_carrier(read, node.input_bits + s, label(node) + " (its table index" +
                                               (from_round ? std::string(" scaled by the rounding") : "") + ")");
         depth[id] = (from_round ? fused_depth[x] : depth[x]) + 1;
         a.pbs_count += n;
@@ -331,10 +382,10 @@ Result<Analysis> analyze(const Circuit& circuit) {
           for (int64_t j = 0; j < s; ++j) {
             pending.push_back({NoiseConstraint::Kind::kPbsInput,
                                "rounding '" + node.name + "' (exact, extraction of bit " + std::to_string(j) + ")",
-                               static_cast<ValueId>(id), 0, static_cast<uint32_t>(j), fr, pb + j,
+                               static_cast<ValueId>(id), 0, static_cast<uint32_t>(j), x, fr, pb + j,
                                static_cast<uint64_t>(n)});
           }
-          need_carrier(width_of(zlo, zhi), label(node) + " (its input plus half a step)");
+          need_carrier(x, width_of(zlo, zhi), label(node) + " (its input plus half a step)");
           a.pbs_count += s * n;
           a.leveled_ops += 3 * s * n;
           fused_depth[id] = depth[x] + static_cast<uint32_t>(s);
@@ -355,8 +406,9 @@ Result<Analysis> analyze(const Circuit& circuit) {
           const uint32_t w = index_bits(thi - tlo);
           pending.push_back({NoiseConstraint::Kind::kPbsInput,
                              "rounding '" + node.name + "' (" + std::to_string(w) + "-bit result, materialized)",
-                             static_cast<ValueId>(id), w, static_cast<uint32_t>(s), ffr, fpb, static_cast<uint64_t>(n)});
-          need_carrier(w + static_cast<uint32_t>(s), label(node) + " (materialized)");
+                             static_cast<ValueId>(id), w, static_cast<uint32_t>(s), x, ffr, fpb,
+                             static_cast<uint64_t>(n)});
+          need_carrier(x, w + static_cast<uint32_t>(s), label(node) + " (materialized)");
           a.pbs_count += n;
           a.leveled_ops += 2 * n;
           depth[id] = fused_depth[id] + 1;
@@ -380,8 +432,8 @@ Result<Analysis> analyze(const Circuit& circuit) {
           fr = std::max(fr, a_fr);
           pb = std::max(pb, a_pb);
         }
-        Pending p{NoiseConstraint::Kind::kDecryption, "output '" + node.name + "'", static_cast<ValueId>(id), 0, 0, fr,
-                  pb, static_cast<uint64_t>(n)};
+        Pending p{NoiseConstraint::Kind::kDecryption, "output '" + node.name + "'", static_cast<ValueId>(id), 0, 0,
+                  static_cast<ValueId>(id), fr, pb, static_cast<uint64_t>(n)};
         p.decryption_at_carrier = true;
         pending.push_back(p);
         a.pbs_depth = std::max(a.pbs_depth, depth[id]);
@@ -392,15 +444,20 @@ Result<Analysis> analyze(const Circuit& circuit) {
     info.hi = n ? *std::max_element(info.max.begin(), info.max.end()) : 0;
     info.bits = width_of(info.lo, info.hi);
     info.is_signed = info.lo < 0;
-    need_carrier(info.bits, label(node));
+    need_carrier(static_cast<ValueId>(id), info.bits, label(node));
   }
-  if (carrier > kMaxCarrierBits)
-    return non_conformant(widest + " needs " + std::to_string(carrier) + " bits, beyond the " +
-                          std::to_string(kMaxCarrierBits) +
-                          " bits a ciphertext can carry: round it (or the values feeding it) to fewer bits, or lower "
-                          "the precision of its inputs and weights");
-  a.carrier_bits = carrier;
-  for (auto& v : a.values) v.carrier_bits = carrier;
+  uint32_t widest_carrier = 1;
+  for (size_t id = 0; id < count; ++id) {
+    const ValueId r = parts.find(static_cast<ValueId>(id));
+    if (carrier[r] > kMaxCarrierBits)
+      return non_conformant(widest[r] + " needs " + std::to_string(carrier[r]) + " bits, beyond the " +
+                            std::to_string(kMaxCarrierBits) +
+                            " bits a ciphertext can carry: round it (or the values feeding it) to fewer bits, or lower "
+                            "the precision of its inputs and weights");
+    a.values[id].carrier_bits = carrier[r];
+    widest_carrier = std::max(widest_carrier, carrier[r]);
+  }
+  a.carrier_bits = widest_carrier;
   a.noise_terms = terms_held;
   a.keyswitch_count = a.pbs_count;
   for (auto& p : pending) {
@@ -411,13 +468,15 @@ Result<Analysis> analyze(const Circuit& circuit) {
     c.fresh_norm2 = p.fresh;
     c.pbs_norm2 = p.pbs;
     c.count = p.count;
+    const uint32_t P = a.values[p.read].carrier_bits;
     if (p.decryption_at_carrier) {
-      c.read_bits = carrier;
+      c.read_bits = P;
       c.amplify_log2 = 0;
     } else {
       c.read_bits = p.read_bits;
       // shift holds s for lookups and materialized roundings, j for the extraction of bit j.
-      c.amplify_log2 = carrier - p.read_bits - p.shift;
+      c.amplify_log2 = p.read_bits == 0 ? encoding::extraction_shift(P, p.shift)
+                                        : encoding::lookup_shift(P, p.read_bits, p.shift);
       a.max_lookup_bits = std::max(a.max_lookup_bits, p.read_bits);
     }
     a.constraints.push_back(std::move(c));

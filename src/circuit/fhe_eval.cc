@@ -2,6 +2,7 @@
 
 #include <optional>
 
+#include "blindml/circuit/encoding.h"
 #include "blindml/crypto/algorithms.h"
 #include "internal/index_maps.h"
 
@@ -34,11 +35,16 @@ struct FheEvaluator::State {
   std::vector<crypto::LookupTable> luts;
   std::vector<uint32_t> lut_base;         // per node: index of its first table in luts
   std::vector<uint8_t> materialized;      // per round node
-  std::vector<uint32_t> extraction_lut;   // per bit j: constant table
+  std::vector<uint32_t> extraction_lut;   // per exact round node: index of its bit 0's constant table
   std::vector<int64_t> identity_min;      // per materialized round: smallest t
   std::vector<uint32_t> identity_bits;    // per materialized round: index width
 
-  uint64_t encode(int64_t v) const { return crypto::encode_message(v, carrier); }
+  // P of a value's ciphertexts, and of what lookups read through a rounding (its input's).
+  uint32_t P(ValueId v) const { return analysis.values[v].carrier_bits; }
+  uint32_t read_P(ValueId v) const {
+    const Node& n = circuit.node(v);
+    return n.kind == OpKind::kRound ? P(n.inputs[0]) : P(v);
+  }
 };
 
 FheEvaluator::FheEvaluator(std::unique_ptr<State> state) : state_(std::move(state)) {}
@@ -68,6 +74,7 @@ Result<FheEvaluator> FheEvaluator::create(const Circuit& circuit, const crypto::
   st->materialized.assign(count, 0);
   st->identity_min.assign(count, 0);
   st->identity_bits.assign(count, 0);
+  st->extraction_lut.assign(count, 0);
   auto fits = [&](uint32_t bits, const Node& node) -> Status {
     if (n_poly < (uint64_t{2} << bits))
       return non_conformant(std::string(op_kind_name(node.kind)) + " '" + node.name + "' reads " +
@@ -75,7 +82,6 @@ Result<FheEvaluator> FheEvaluator::create(const Circuit& circuit, const crypto::
                             " can hold (N >= 2^(bits+1))");
     return Status();
   };
-  uint32_t max_drop = 0;
   for (size_t id = 0; id < count; ++id) {
     const Node& node = circuit.node(static_cast<ValueId>(id));
     if (node.kind == OpKind::kLookup) {
@@ -83,11 +89,18 @@ Result<FheEvaluator> FheEvaluator::create(const Circuit& circuit, const crypto::
       st->lut_base[id] = static_cast<uint32_t>(st->luts.size());
       for (const auto& table : node.tables) {
         std::vector<uint64_t> enc(table.size());
-        for (size_t i = 0; i < table.size(); ++i) enc[i] = st->encode(table[i]);
+        for (size_t i = 0; i < table.size(); ++i) enc[i] = encoding::encode(table[i], analysis.values[id].carrier_bits);
         st->luts.push_back(crypto::make_lookup_table_encoded(enc, node.input_bits, params.polynomial_size));
       }
     } else if (node.kind == OpKind::kRound) {
-      if (node.attrs[1]) max_drop = std::max<uint32_t>(max_drop, static_cast<uint32_t>(node.attrs[0]));
+      if (node.attrs[1]) {
+        // Bit extraction j: a constant table; the rotation's sign carries the bit.
+        const uint32_t Px = analysis.values[node.inputs[0]].carrier_bits;
+        st->extraction_lut[id] = static_cast<uint32_t>(st->luts.size());
+        for (int64_t j = 0; j < node.attrs[0]; ++j)
+          st->luts.emplace_back(params.polynomial_size, 0,
+                                std::vector<uint64_t>(n_poly, encoding::extraction_table_entry(Px, static_cast<uint32_t>(j))));
+      }
       if (round_is_materialized(circuit, static_cast<ValueId>(id))) {
         st->materialized[id] = 1;
         const ValueInfo& v = analysis.values[id];
@@ -101,16 +114,10 @@ Result<FheEvaluator> FheEvaluator::create(const Circuit& circuit, const crypto::
         st->identity_bits[id] = w;
         st->lut_base[id] = static_cast<uint32_t>(st->luts.size());
         std::vector<uint64_t> enc(size_t{1} << w);
-        for (size_t i = 0; i < enc.size(); ++i) enc[i] = st->encode(v.lo + static_cast<int64_t>(i));
+        for (size_t i = 0; i < enc.size(); ++i) enc[i] = encoding::encode(v.lo + static_cast<int64_t>(i), v.carrier_bits);
         st->luts.push_back(crypto::make_lookup_table_encoded(enc, w, params.polynomial_size));
       }
     }
-  }
-  // Bit extraction j: constant table -2^(62-P+j); the rotation's sign carries the bit.
-  for (uint32_t j = 0; j < max_drop; ++j) {
-    st->extraction_lut.push_back(static_cast<uint32_t>(st->luts.size()));
-    const uint64_t c = 0 - (uint64_t{1} << (62 - carrier_bits + j));
-    st->luts.emplace_back(params.polynomial_size, 0, std::vector<uint64_t>(n_poly, c));
   }
   st->analysis = std::move(analysis);
   return FheEvaluator(std::move(st));
@@ -123,7 +130,6 @@ Result<std::vector<EncryptedTensor>> FheEvaluator::evaluate(std::vector<Encrypte
   const Circuit& circuit = st.circuit;
   const size_t count = circuit.size();
   const crypto::LweDimension dim = st.params.big_lwe_dimension();
-  const uint32_t P = st.carrier;
   if (inputs.size() != circuit.inputs().size())
     return invalid_argument("the circuit takes " + std::to_string(circuit.inputs().size()) + " encrypted inputs, got " +
                             std::to_string(inputs.size()));
@@ -175,7 +181,7 @@ Result<std::vector<EncryptedTensor>> FheEvaluator::evaluate(std::vector<Encrypte
         if (!fused[id] && !work[id] && vals[x]) {
           LweCiphertextList z = *vals[x];
           if (node.attrs[1]) {
-            const uint64_t half = st.encode(int64_t{1} << (node.attrs[0] - 1));
+            const uint64_t half = encoding::rounding_half(st.P(x), static_cast<uint32_t>(node.attrs[0]));
             for (int64_t e = 0; e < n; ++e) crypto::add_plain_inplace(z.at(e), half);
             work[id] = std::move(z);
           } else {
@@ -223,7 +229,7 @@ Result<std::vector<EncryptedTensor>> FheEvaluator::evaluate(std::vector<Encrypte
         case OpKind::kAddConst:
           for (int64_t e = 0; e < n; ++e) {
             copy_ct(out.at(e), in(0).at(e));
-            crypto::add_plain_inplace(out.at(e), st.encode(internal::constant_at(node.constant, e)));
+            crypto::add_plain_inplace(out.at(e), encoding::encode(internal::constant_at(node.constant, e), st.P(static_cast<ValueId>(id))));
           }
           break;
         case OpKind::kMulConst:
@@ -276,7 +282,7 @@ Result<std::vector<EncryptedTensor>> FheEvaluator::evaluate(std::vector<Encrypte
         for (int64_t e = 0; e < n; ++e)
           jobs.push_back({vid, e, st.lut_base[id] + (node.table_index.empty() ? 0 : node.table_index[e])});
       } else if (node.kind == OpKind::kRound && work[id]) {
-        for (int64_t e = 0; e < n; ++e) jobs.push_back({vid, e, st.extraction_lut[step[id]]});
+        for (int64_t e = 0; e < n; ++e) jobs.push_back({vid, e, st.extraction_lut[id] + step[id]});
       } else if (node.kind == OpKind::kRound && fused[id] && st.materialized[id] && !vals[id]) {
         for (int64_t e = 0; e < n; ++e) jobs.push_back({vid, e, st.lut_base[id]});
       }
@@ -294,28 +300,24 @@ Result<std::vector<EncryptedTensor>> FheEvaluator::evaluate(std::vector<Encrypte
       if (node.kind == OpKind::kLookup) {
         const ValueId x = node.inputs[0];
         const Node& xn = circuit.node(x);
-        if (xn.kind == OpKind::kRound) {
-          const int64_t s = xn.attrs[0];
-          copy_ct(dst, fused[x]->at(job.element));
-          crypto::add_plain_inplace(dst, st.encode(-node.input_min) << s);
-          if (!xn.attrs[1]) crypto::add_plain_inplace(dst, uint64_t{1} << (62 - P));  // half a step
-          crypto::mul_scalar_inplace(dst, int64_t{1} << (P - node.input_bits - s));
-        } else {
-          copy_ct(dst, vals[x]->at(job.element));
-          crypto::add_plain_inplace(dst, st.encode(-node.input_min));
-          crypto::mul_scalar_inplace(dst, int64_t{1} << (P - node.input_bits));
-        }
+        const uint32_t P = st.read_P(x);
+        const bool from_round = xn.kind == OpKind::kRound;
+        const uint32_t s = from_round ? static_cast<uint32_t>(xn.attrs[0]) : 0;
+        copy_ct(dst, (from_round ? fused[x] : vals[x])->at(job.element));
+        crypto::add_plain_inplace(dst, encoding::lookup_offset(node.input_min, P, s, from_round && !xn.attrs[1]));
+        crypto::mul_scalar_inplace(dst, int64_t{1} << encoding::lookup_shift(P, node.input_bits, s));
       } else if (work[job.node]) {
         // Bit j of the working value to the top bit, plus a quarter turn.
+        const uint32_t P = st.read_P(job.node);
         copy_ct(dst, work[job.node]->at(job.element));
-        crypto::mul_scalar_inplace(dst, int64_t{1} << (P - step[job.node]));
-        crypto::add_plain_inplace(dst, uint64_t{1} << 62);
+        crypto::mul_scalar_inplace(dst, int64_t{1} << encoding::extraction_shift(P, step[job.node]));
+        crypto::add_plain_inplace(dst, encoding::kQuarterTurn);
       } else {
-        const int64_t s = node.attrs[0];
+        const uint32_t P = st.read_P(job.node);
+        const uint32_t s = static_cast<uint32_t>(node.attrs[0]);
         copy_ct(dst, fused[job.node]->at(job.element));
-        crypto::add_plain_inplace(dst, st.encode(-st.identity_min[job.node]) << s);
-        if (!node.attrs[1]) crypto::add_plain_inplace(dst, uint64_t{1} << (62 - P));
-        crypto::mul_scalar_inplace(dst, int64_t{1} << (P - st.identity_bits[job.node] - s));
+        crypto::add_plain_inplace(dst, encoding::lookup_offset(st.identity_min[job.node], P, s, !node.attrs[1]));
+        crypto::mul_scalar_inplace(dst, int64_t{1} << encoding::lookup_shift(P, st.identity_bits[job.node], s));
       }
     }
     crypto::programmable_bootstrap_batch(*keys, pbs_in, st.luts, lut_index, pbs_out, pool);
@@ -332,7 +334,7 @@ Result<std::vector<EncryptedTensor>> FheEvaluator::evaluate(std::vector<Encrypte
       } else {
         // ±2^(j-1)Δ + 2^(j-1)Δ = bit·2^j·Δ, removed from the working value.
         auto bit = pbs_out.at(j);
-        crypto::add_plain_inplace(bit, uint64_t{1} << (62 - P + step[job.node]));
+        crypto::add_plain_inplace(bit, encoding::extraction_correction(st.read_P(job.node), step[job.node]));
         crypto::sub_inplace(work[job.node]->at(job.element), bit);
       }
     }

@@ -319,6 +319,23 @@ std::string compile_report(const CompiledCircuit& c) {
       out += "work: leveled only (no PBS, no evaluation keys), " + std::to_string(analysis->leveled_ops) +
              " leveled ops\n";
     }
+    // The encodings the client sees, and the read that sets the parameters.
+    const auto& in = analysis->values[c.circuit.inputs()[0]];
+    const auto& o = analysis->values[c.circuit.outputs()[0]];
+    out += "encodings: per partition of leveled values; input at P = " + std::to_string(in.carrier_bits) +
+           ", output at P = " + std::to_string(o.carrier_bits) + " bits\n";
+    const circuit::NoiseConstraint* tightest = nullptr;
+    double worst = 0;
+    for (const auto& k : analysis->constraints) {
+      const double lp = log2_read_error_probability(c.params, k);
+      if (tightest == nullptr || lp > worst) {
+        tightest = &k;
+        worst = lp;
+      }
+    }
+    if (tightest != nullptr && std::isfinite(worst))
+      out += "tightest read: " + tightest->where + " (" + std::to_string(tightest->read_bits) + " bits read, noise x2^" +
+             std::to_string(tightest->amplify_log2) + "): 2^" + format("%.1f", worst) + " per read\n";
   } else {
     out += "analysis failed: " + analysis.status().to_string() + "\n";
   }

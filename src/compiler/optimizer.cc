@@ -562,6 +562,10 @@ Result<OptimizerChoice> choose_parameters(const circuit::Analysis& analysis, con
   return choice;
 }
 
+double log2_read_error_probability(const crypto::ParameterSet& params, const NoiseConstraint& constraint) {
+  return log2_error_probability(constraint.read_bits, constraint_variance(params, constraint));
+}
+
 std::string OptimizerChoice::report() const {
   const auto& p = params;
   const uint64_t n = p.lwe_dimension.value, k = p.glwe_dimension.value, N = p.polynomial_size.value;

@@ -338,17 +338,19 @@ Result<std::vector<uint8_t>> Dev::client_zip() const {
              {"parameters_fingerprint", crypto::fingerprint_hex(c.params)},
              {"model_id", hex(model_id_)},
              {"carrier_bits", c.carrier_bits},
+             {"input_carrier_bits", in.carrier_bits},
+             {"output_carrier_bits", out.carrier_bits},
              {"needs_evaluation_keys", c.needs_bootstrapping},
              {"input",
               {{"shape", c.circuit.node(c.circuit.inputs()[0]).shape},
                {"bit_width", in.bits},
                {"signed", in.is_signed},
-               {"encoding", "seeded LWE ciphertexts under the GLWE key, v * 2^(63 - carrier_bits)"}}},
+               {"encoding", "seeded LWE ciphertexts under the GLWE key, v * 2^(63 - input_carrier_bits)"}}},
              {"output",
               {{"shape", c.circuit.node(c.circuit.outputs()[0]).shape},
                {"bit_width", out.bits},
                {"signed", out.is_signed},
-               {"encoding", "LWE ciphertexts under the GLWE key, v * 2^(63 - carrier_bits)"}}}};
+               {"encoding", "LWE ciphertexts under the GLWE key, v * 2^(63 - output_carrier_bits)"}}}};
   std::string s = specs.dump(2) + "\n";
   std::string proc = model_->processing.to_json() + "\n";
   return internal::write_zip({{"client.specs.json", std::vector<uint8_t>(s.begin(), s.end())},
@@ -415,6 +417,14 @@ Result<Client> Client::load_bytes(std::span<const uint8_t> zip) {
   BLINDML_RETURN_IF_ERROR(vector_length("output", &specs->outputs, &specs->output_signed));
   BLINDML_RETURN_IF_ERROR(json_get_in<uint32_t>(j, where, "carrier_bits", 1, circuit::kMaxCarrierBits,
                                                 &specs->carrier_bits));
+  // Per-value carriers (compiled circuit format 2); a client.zip without them had one carrier.
+  specs->input_carrier_bits = specs->output_carrier_bits = specs->carrier_bits;
+  if (j.contains("input_carrier_bits") || j.contains("output_carrier_bits")) {
+    BLINDML_RETURN_IF_ERROR(json_get_in<uint32_t>(j, where, "input_carrier_bits", 1, specs->carrier_bits,
+                                                  &specs->input_carrier_bits));
+    BLINDML_RETURN_IF_ERROR(json_get_in<uint32_t>(j, where, "output_carrier_bits", 1, specs->carrier_bits,
+                                                  &specs->output_carrier_bits));
+  }
   specs->needs_evaluation_keys = true;
   BLINDML_RETURN_IF_ERROR(json_get_optional(j, where, "needs_evaluation_keys", &specs->needs_evaluation_keys));
   std::string model_id;
@@ -492,7 +502,7 @@ Result<std::vector<uint8_t>> Client::encrypt(const model::Rows& rows) const {
     if (!t.ok()) return Status(t.status().code(), "row " + std::to_string(r + 1) + ": " + t.status().message());
     messages.insert(messages.end(), t->data.begin(), t->data.end());
   }
-  auto list = crypto::encrypt_seeded(*secret_, messages, specs_->carrier_bits);
+  auto list = crypto::encrypt_seeded(*secret_, messages, specs_->input_carrier_bits);
   auto blob = crypto::serialize_seeded_lwe_list(list, specs_->params);
   return wrap(FileKind::kInput, specs_->model_id, key_id_, rows.size(), blob);
 }
@@ -519,7 +529,7 @@ Result<std::vector<model::Prediction>> Client::decrypt(std::span<const uint8_t> 
   for (uint64_t r = 0; r < env.rows; ++r) {
     circuit::Tensor t{{specs_->outputs}, std::vector<int64_t>(specs_->outputs)};
     for (int64_t c = 0; c < specs_->outputs; ++c)
-      t.data[c] = crypto::decrypt(*secret_, list->at(r * specs_->outputs + c), specs_->carrier_bits,
+      t.data[c] = crypto::decrypt(*secret_, list->at(r * specs_->outputs + c), specs_->output_carrier_bits,
                                   specs_->output_signed);
     BLINDML_ASSIGN_OR_RETURN(auto p, processing_->decode(t));
     out.push_back(std::move(p));

@@ -445,12 +445,14 @@ Result<std::vector<Prediction>> predict_fhe(const CompiledModel& model, const Ro
       auto evaluator, circuit::FheEvaluator::create(model.compiled.circuit, model.compiled.params,
                                                     model.compiled.carrier_bits));
   const circuit::ValueId out_id = model.compiled.circuit.outputs()[0];
-  const bool is_signed = evaluator.analysis().values[out_id].is_signed;
+  const auto& out_info = evaluator.analysis().values[out_id];
+  const uint32_t in_carrier = evaluator.analysis().values[model.compiled.circuit.inputs()[0]].carrier_bits;
   return predict_with(model, rows, options, [&](const circuit::Tensor& in) -> Result<std::vector<circuit::Tensor>> {
     std::vector<circuit::EncryptedTensor> enc;
-    enc.push_back(circuit::encrypt_tensor(key, in, model.compiled.carrier_bits));
+    enc.push_back(circuit::encrypt_tensor(key, in, in_carrier));
     BLINDML_ASSIGN_OR_RETURN(auto out, evaluator.evaluate(std::move(enc), keys, pool));
-    return std::vector<circuit::Tensor>{circuit::decrypt_tensor(key, out[0], model.compiled.carrier_bits, is_signed)};
+    return std::vector<circuit::Tensor>{
+        circuit::decrypt_tensor(key, out[0], out_info.carrier_bits, out_info.is_signed)};
   });
 }
 

@@ -229,6 +229,38 @@ TEST(Analysis, NoiseNormsByHand) {
   EXPECT_EQ(lk->amplify_log2, 3u);
 }
 
+// Per-value encodings (encoding.h): a lookup's output starts a new partition, so a narrow input
+// is not read at the carrier of the wide sum its lookups feed.
+TEST(Analysis, LookupsStartTheirOwnEncoding) {
+  Builder b;
+  auto x = b.input({4}, 0, 3, "x");                                       // 2 bits
+  auto big = b.lookup(x, {0, 100, 500, 1000}, 2, 0, "big");               // [0, 1000]: 10 bits
+  auto total = b.sum(big, 0, "total");                                    // [0, 4000]: 12 bits
+  auto small = b.lookup(x, {3, 2, 1, 0}, 2, 0, "small");                  // [0, 3]
+  auto z = b.lookup(small, {0, 1, 1, 0}, 2, 0, "z");                      // reads a lookup output
+  b.output(total, "total");
+  b.output(z, "z");
+  auto c = b.finish();
+  ASSERT_TRUE(c.ok()) << c.status().to_string();
+  auto a = analyze(*c);
+  ASSERT_TRUE(a.ok()) << a.status().to_string();
+  EXPECT_EQ(a->values[x].carrier_bits, 2u);
+  EXPECT_EQ(a->values[big].carrier_bits, 12u);    // joined with the sum it feeds
+  EXPECT_EQ(a->values[total].carrier_bits, 12u);
+  EXPECT_EQ(a->values[small].carrier_bits, 2u);   // read by a 2-bit lookup only
+  EXPECT_EQ(a->values[z].carrier_bits, 1u);
+  EXPECT_EQ(a->carrier_bits, 12u);                // the widest, for reports
+  for (const char* name : {"lookup 'big'", "lookup 'small'", "lookup 'z'"}) {
+    auto k = find_constraint(*a, name);
+    ASSERT_TRUE(k) << name;
+    EXPECT_EQ(k->amplify_log2, 0u) << name;  // with one carrier: 12 - 2 = 10
+  }
+  auto out = find_constraint(*a, "output 'total'");
+  ASSERT_TRUE(out);
+  EXPECT_EQ(out->read_bits, 12u);
+  EXPECT_DOUBLE_EQ(out->pbs_norm2, 4.0);
+}
+
 TEST(Analysis, ExactRoundingExtractsBitsAndMaterializes) {
   Builder b;
   auto x = b.input({5}, 0, 200, "x");

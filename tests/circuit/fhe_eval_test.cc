@@ -63,7 +63,7 @@ int64_t expect_fhe_equals_clear(const Circuit& c, int samples, uint64_t seed, st
     std::vector<EncryptedTensor> enc_in;
     for (ValueId id : c.inputs()) {
       clear_in.push_back(random_input(c.node(id), rng));
-      enc_in.push_back(encrypt_tensor(*keys.client, clear_in.back(), p.analysis.carrier_bits));
+      enc_in.push_back(encrypt_tensor(*keys.client, clear_in.back(), p.analysis.values[id].carrier_bits));
     }
     auto expected = evaluate_clear(c, clear_in);
     EXPECT_TRUE(expected.ok()) << expected.status().to_string();
@@ -72,7 +72,7 @@ int64_t expect_fhe_equals_clear(const Circuit& c, int samples, uint64_t seed, st
     if (!expected.ok() || !got.ok()) return compared;
     for (size_t o = 0; o < c.outputs().size(); ++o) {
       const ValueInfo& info = p.analysis.values[c.outputs()[o]];
-      Tensor dec = decrypt_tensor(*keys.client, (*got)[o], p.analysis.carrier_bits, info.is_signed);
+      Tensor dec = decrypt_tensor(*keys.client, (*got)[o], info.carrier_bits, info.is_signed);
       EXPECT_EQ(dec.data.size(), (*expected)[o].data.size());
       if (dec.data.size() != (*expected)[o].data.size()) return compared;
       for (size_t e = 0; e < dec.data.size(); ++e) {

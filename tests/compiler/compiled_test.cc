@@ -434,7 +434,7 @@ TEST(Layout, HeaderAndPayloadFieldsSitWhereTheDocsSay) {
   const auto blob = serialize_compiled_circuit(cc);
   ASSERT_GT(blob.size(), kFirstNodeAt);
   EXPECT_EQ(std::string(blob.begin(), blob.begin() + 4), "BLMC");
-  EXPECT_EQ(read_u32(blob, kVersionAt), 1u);
+  EXPECT_EQ(read_u32(blob, kVersionAt), 2u);  // docs/formats.md: format 2, per-value encodings
   const auto fp = crypto::fingerprint(*crypto::parameters_for_bits(6));
   EXPECT_TRUE(std::equal(fp.begin(), fp.end(), blob.begin() + kFingerprintAt));
   EXPECT_EQ(read_u64(blob, kLengthAt), blob.size() - kHeader);
@@ -546,7 +546,17 @@ TEST(Corrupted, FutureVersionNamesBothVersions) {
   write_u32(blob, kVersionAt, 7);
   auto r = deserialize_compiled_circuit(blob, kNoLimit);
   expect_refused(r, StatusCode::kVersionMismatch, "version 7");
-  EXPECT_NE(r.status().message().find("version 1"), std::string::npos) << r.status().message();
+  EXPECT_NE(r.status().message().find("version 2"), std::string::npos) << r.status().message();
+}
+
+// Format 1 encoded every value at one carrier, and its client.zip encrypts at that carrier: read
+// with per-value encodings it would decrypt wrong answers, so it is refused by name.
+TEST(Corrupted, FormatOneWithOneCarrierIsRefused) {
+  auto blob = serialize_compiled_circuit(compiled(tiny_circuit()));
+  write_u32(blob, kVersionAt, 1);
+  auto r = deserialize_compiled_circuit(blob, kNoLimit);
+  expect_refused(r, StatusCode::kVersionMismatch, "version 1");
+  EXPECT_NE(r.status().message().find("recompile"), std::string::npos) << r.status().message();
 }
 
 TEST(Corrupted, ByteLimitBelowTheSizeIsResourceExhausted) {

@@ -60,7 +60,9 @@ inline constexpr uint64_t kMaxCircuitElements = uint64_t{1} << 22;
 // fingerprint, the error probabilities and the estimated cost.
 [[nodiscard]] std::string compile_report(const CompiledCircuit& compiled);
 
-inline constexpr uint32_t kCircuitFormatVersion = 1;
+// Version 2: per-value encodings (circuit/encoding.h). A version-1 blob was evaluated with one
+// carrier for every value; its client.zip encrypts at that carrier, so it is refused (recompile).
+inline constexpr uint32_t kCircuitFormatVersion = 2;
 inline constexpr uint64_t kCircuitHeaderSize = 64;
 
 [[nodiscard]] std::vector<uint8_t> serialize_compiled_circuit(const CompiledCircuit& compiled);

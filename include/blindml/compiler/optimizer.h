@@ -64,6 +64,10 @@ struct OptimizerChoice {
 // weights' precision, raise the error probability). invalid_argument for a malformed analysis.
 Result<OptimizerChoice> choose_parameters(const circuit::Analysis& analysis, const OptimizerOptions& options = {});
 
+// log2 of the probability that one read of this constraint is wrong under params (the noise
+// formulas of the search; -inf when the variance is 0).
+double log2_read_error_probability(const crypto::ParameterSet& params, const circuit::NoiseConstraint& constraint);
+
 // The estimated milliseconds of one KS-PBS with these parameters on one thread (the cost model).
 double estimated_pbs_ms(const crypto::ParameterSet& params);
 

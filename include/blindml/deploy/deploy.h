@@ -46,7 +46,9 @@ using KeyId = std::array<uint8_t, 16>;
 // What the client needs besides the processing: from client.zip's client.specs.json.
 struct ClientSpecs {
   crypto::ParameterSet params;
-  uint32_t carrier_bits = 0;
+  uint32_t carrier_bits = 0;         // the widest carrier (reports)
+  uint32_t input_carrier_bits = 0;   // the input is encrypted as v·2^(63 - input_carrier_bits)
+  uint32_t output_carrier_bits = 0;  // the output decrypts at this carrier
   bool needs_evaluation_keys = false;
   int64_t input_features = 0;
   int64_t outputs = 0;
