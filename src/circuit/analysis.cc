@@ -85,6 +85,29 @@ bool round_is_materialized(const Circuit& circuit, ValueId round_node) {
   return false;
 }
 
+std::vector<RoundingChunk> rounding_chunks(const Circuit& circuit, ValueId round_node) {
+  const Node& r = circuit.node(round_node);
+  const uint32_t s = static_cast<uint32_t>(r.attrs[0]);
+  uint32_t widest_read = 0;  // the widest lookup reading this rounding
+  for (const Node& n : circuit.nodes())
+    if (n.kind == OpKind::kLookup && n.inputs[0] == round_node) widest_read = std::max(widest_read, n.input_bits);
+  const uint32_t max_chunk = widest_read + 1;
+  std::vector<RoundingChunk> chunks;
+  if (s <= 2 || max_chunk <= 2) {
+    // Two single bits cost what one 2-bit chunk costs, and read with the most margin.
+    for (uint32_t j = 0; j < s; ++j) chunks.push_back({j, 1});
+    return chunks;
+  }
+  const uint32_t k = (s + max_chunk - 1) / max_chunk;
+  uint32_t at = 0;
+  for (uint32_t i = 0; i < k; ++i) {
+    const uint32_t c = s / k + (i < s % k ? 1 : 0);
+    chunks.push_back({at, c});
+    at += c;
+  }
+  return chunks;
+}
+
 namespace {
 
 // The partitions of encoding.h: a union-find over values, joined across leveled ops.
@@ -351,6 +374,10 @@ Result<Analysis> analyze(const Circuit& circuit) {
         const int64_t half = int64_t{1} << (s - 1);
         const ValueId x = node.inputs[0];
         fused[id].resize(n);
+        const std::vector<RoundingChunk> chunks = exact ? rounding_chunks(circuit, static_cast<ValueId>(id))
+                                                        : std::vector<RoundingChunk>{};
+        uint32_t cleanup_pbs = 0;  // PBS per element that clear the low bits
+        for (const auto& ch : chunks) cleanup_pbs += ch.pbs();
         double fr = 0, pb = 0;
         int64_t zlo = INT64_MAX, zhi = INT64_MIN;
         std::vector<std::vector<uint32_t>> extraction_sources(n);
@@ -361,8 +388,8 @@ Result<Analysis> analyze(const Circuit& circuit) {
           zhi = std::max(zhi, in0.max[e] + half);
           if (exact) {
             std::vector<std::pair<const Form*, double>> parts{{&forms[x][e], 1.0}};
-            std::vector<Form> bits(s);
-            for (int64_t j = 0; j < s; ++j) {
+            std::vector<Form> bits(cleanup_pbs);
+            for (uint32_t j = 0; j < cleanup_pbs; ++j) {
               bits[j].terms = {{new_source(true), 1.0}};
               parts.emplace_back(&bits[j], -1.0);
             }
@@ -378,17 +405,31 @@ Result<Analysis> analyze(const Circuit& circuit) {
         }
         fused_depth[id] = depth[x];
         if (exact) {
-          // Bit j of z = x + 2^(s-1) - (bits below j) is read at the sign of the torus.
-          for (int64_t j = 0; j < s; ++j) {
+          // Chunk [j0, j0 + c) of z = x + 2^(s-1) - (the chunks below): its top bit is read at the
+          // sign of the torus with the bits below it, c - 1 of them, as margin (encoding.h); then
+          // those bits by a (c-1)-bit lookup. The working value carries every earlier PBS output.
+          uint32_t done_pbs = 0;
+          for (const auto& ch : chunks) {
+            const std::string bits_name = ch.bits == 1 ? "extraction of bit " + std::to_string(ch.first_bit)
+                                                       : "bits " + std::to_string(ch.first_bit) + ".." +
+                                                             std::to_string(ch.first_bit + ch.bits - 1);
             pending.push_back({NoiseConstraint::Kind::kPbsInput,
-                               "rounding '" + node.name + "' (exact, extraction of bit " + std::to_string(j) + ")",
-                               static_cast<ValueId>(id), 0, static_cast<uint32_t>(j), x, fr, pb + j,
+                               "rounding '" + node.name + "' (exact, " + bits_name + (ch.bits == 1 ? ")" : ": top bit)"),
+                               static_cast<ValueId>(id), ch.bits - 1, ch.first_bit, x, fr, pb + done_pbs,
                                static_cast<uint64_t>(n)});
+            ++done_pbs;
+            if (ch.bits > 1) {
+              pending.push_back({NoiseConstraint::Kind::kPbsInput,
+                                 "rounding '" + node.name + "' (exact, " + bits_name + ": the bits below the top)",
+                                 static_cast<ValueId>(id), ch.bits - 1, ch.first_bit, x, fr, pb + done_pbs,
+                                 static_cast<uint64_t>(n)});
+              ++done_pbs;
+            }
           }
           need_carrier(x, width_of(zlo, zhi), label(node) + " (its input plus half a step)");
-          a.pbs_count += s * n;
-          a.leveled_ops += 3 * s * n;
-          fused_depth[id] = depth[x] + static_cast<uint32_t>(s);
+          a.pbs_count += cleanup_pbs * n;
+          a.leveled_ops += 3 * cleanup_pbs * n;
+          fused_depth[id] = depth[x] + cleanup_pbs;
         }
         if (round_is_materialized(circuit, static_cast<ValueId>(id))) {
           // An identity lookup turns the rounded value into an ordinary ciphertext of t.
@@ -475,8 +516,7 @@ Result<Analysis> analyze(const Circuit& circuit) {
     } else {
       c.read_bits = p.read_bits;
       // shift holds s for lookups and materialized roundings, j for the extraction of bit j.
-      c.amplify_log2 = p.read_bits == 0 ? encoding::extraction_shift(P, p.shift)
-                                        : encoding::lookup_shift(P, p.read_bits, p.shift);
+      c.amplify_log2 = encoding::lookup_shift(P, p.read_bits, p.shift);
       a.max_lookup_bits = std::max(a.max_lookup_bits, p.read_bits);
     }
     a.constraints.push_back(std::move(c));

@@ -35,7 +35,14 @@ struct FheEvaluator::State {
   std::vector<crypto::LookupTable> luts;
   std::vector<uint32_t> lut_base;         // per node: index of its first table in luts
   std::vector<uint8_t> materialized;      // per round node
-  std::vector<uint32_t> extraction_lut;   // per exact round node: index of its bit 0's constant table
+  // Per exact round node: its clearing steps in order (a chunk's top-bit sign read, then the
+  // lookup of the bits below it), each with its table.
+  struct Step {
+    uint32_t first_bit, bits;
+    bool sign;
+    uint32_t lut;
+  };
+  std::vector<std::vector<Step>> steps;
   std::vector<int64_t> identity_min;      // per materialized round: smallest t
   std::vector<uint32_t> identity_bits;    // per materialized round: index width
 
@@ -74,7 +81,7 @@ Result<FheEvaluator> FheEvaluator::create(const Circuit& circuit, const crypto::
   st->materialized.assign(count, 0);
   st->identity_min.assign(count, 0);
   st->identity_bits.assign(count, 0);
-  st->extraction_lut.assign(count, 0);
+  st->steps.assign(count, {});
   auto fits = [&](uint32_t bits, const Node& node) -> Status {
     if (n_poly < (uint64_t{2} << bits))
       return non_conformant(std::string(op_kind_name(node.kind)) + " '" + node.name + "' reads " +
@@ -96,10 +103,18 @@ Result<FheEvaluator> FheEvaluator::create(const Circuit& circuit, const crypto::
       if (node.attrs[1]) {
         // Bit extraction j: a constant table; the rotation's sign carries the bit.
         const uint32_t Px = analysis.values[node.inputs[0]].carrier_bits;
-        st->extraction_lut[id] = static_cast<uint32_t>(st->luts.size());
-        for (int64_t j = 0; j < node.attrs[0]; ++j)
-          st->luts.emplace_back(params.polynomial_size, 0,
-                                std::vector<uint64_t>(n_poly, encoding::extraction_table_entry(Px, static_cast<uint32_t>(j))));
+        for (const auto& ch : rounding_chunks(circuit, static_cast<ValueId>(id))) {
+          BLINDML_RETURN_IF_ERROR(fits(ch.bits - 1, node));
+          st->steps[id].push_back({ch.first_bit, ch.bits, true, static_cast<uint32_t>(st->luts.size())});
+          const uint64_t top = encoding::extraction_table_entry(Px, ch.first_bit + ch.bits - 1);
+          st->luts.emplace_back(params.polynomial_size, 0, std::vector<uint64_t>(n_poly, top));
+          if (ch.bits > 1) {
+            st->steps[id].push_back({ch.first_bit, ch.bits, false, static_cast<uint32_t>(st->luts.size())});
+            std::vector<uint64_t> enc(size_t{1} << (ch.bits - 1));
+            for (size_t m = 0; m < enc.size(); ++m) enc[m] = encoding::chunk_rest_entry(m, Px, ch.first_bit);
+            st->luts.push_back(crypto::make_lookup_table_encoded(enc, ch.bits - 1, params.polynomial_size));
+          }
+        }
       }
       if (round_is_materialized(circuit, static_cast<ValueId>(id))) {
         st->materialized[id] = 1;
@@ -282,7 +297,7 @@ Result<std::vector<EncryptedTensor>> FheEvaluator::evaluate(std::vector<Encrypte
         for (int64_t e = 0; e < n; ++e)
           jobs.push_back({vid, e, st.lut_base[id] + (node.table_index.empty() ? 0 : node.table_index[e])});
       } else if (node.kind == OpKind::kRound && work[id]) {
-        for (int64_t e = 0; e < n; ++e) jobs.push_back({vid, e, st.extraction_lut[id] + step[id]});
+        for (int64_t e = 0; e < n; ++e) jobs.push_back({vid, e, st.steps[id][step[id]].lut});
       } else if (node.kind == OpKind::kRound && fused[id] && st.materialized[id] && !vals[id]) {
         for (int64_t e = 0; e < n; ++e) jobs.push_back({vid, e, st.lut_base[id]});
       }
@@ -309,9 +324,10 @@ Result<std::vector<EncryptedTensor>> FheEvaluator::evaluate(std::vector<Encrypte
       } else if (work[job.node]) {
         // Bit j of the working value to the top bit, plus a quarter turn.
         const uint32_t P = st.read_P(job.node);
+        const State::Step& sp = st.steps[job.node][step[job.node]];
         copy_ct(dst, work[job.node]->at(job.element));
-        crypto::mul_scalar_inplace(dst, int64_t{1} << encoding::extraction_shift(P, step[job.node]));
-        crypto::add_plain_inplace(dst, encoding::kQuarterTurn);
+        crypto::mul_scalar_inplace(dst, int64_t{1} << encoding::chunk_shift(P, sp.first_bit, sp.bits));
+        if (sp.sign) crypto::add_plain_inplace(dst, encoding::chunk_sign_offset(sp.bits));
       } else {
         const uint32_t P = st.read_P(job.node);
         const uint32_t s = static_cast<uint32_t>(node.attrs[0]);
@@ -332,9 +348,12 @@ Result<std::vector<EncryptedTensor>> FheEvaluator::evaluate(std::vector<Encrypte
         if (!vals[job.node]) vals[job.node].emplace(dim, static_cast<uint64_t>(shape_elements(node.shape)));
         copy_ct(vals[job.node]->at(job.element), pbs_out.at(j));
       } else {
-        // ±2^(j-1)Δ + 2^(j-1)Δ = bit·2^j·Δ, removed from the working value.
+        // Top bit: ±2^(j-1)Δ + 2^(j-1)Δ = bit·2^j·Δ; the rest: its bits at their place. Both are
+        // removed from the working value.
+        const State::Step& sp = st.steps[job.node][step[job.node]];
         auto bit = pbs_out.at(j);
-        crypto::add_plain_inplace(bit, encoding::extraction_correction(st.read_P(job.node), step[job.node]));
+        if (sp.sign)
+          crypto::add_plain_inplace(bit, encoding::extraction_correction(st.read_P(job.node), sp.first_bit + sp.bits - 1));
         crypto::sub_inplace(work[job.node]->at(job.element), bit);
       }
     }
@@ -345,7 +364,7 @@ Result<std::vector<EncryptedTensor>> FheEvaluator::evaluate(std::vector<Encrypte
         done[id] = 1;
         --remaining;
       } else if (work[id]) {
-        if (++step[id] == static_cast<uint32_t>(node.attrs[0])) {
+        if (++step[id] == st.steps[id].size()) {
           fused[id] = std::move(work[id]);
           work[id].reset();
           if (!st.materialized[id]) {

@@ -73,6 +73,19 @@ struct Analysis {
 // A rounding needs its own identity PBS (is "materialized") unless all its consumers are lookups.
 bool round_is_materialized(const Circuit& circuit, ValueId round_node);
 
+// An exact rounding clears the s low bits of x + 2^(s-1) in chunks, from bit 0 up (encoding.h):
+// a chunk of one bit is one sign PBS (the bit at the torus' top); a chunk of c >= 2 bits is a
+// sign PBS for its top bit, then one (c-1)-bit table lookup for the bits below it. A chunk reads
+// at most the precision of the lookups that read the rounding (c - 1 <= their input bits), so the
+// parameter set needs no more precision; s bits cost 2·ceil(s / (w + 1)) PBS or so instead of s.
+// The first chunks hold the extra bit when s does not divide evenly.
+struct RoundingChunk {
+  uint32_t first_bit = 0;
+  uint32_t bits = 1;
+  uint32_t pbs() const { return bits == 1 ? 1 : 2; }
+};
+std::vector<RoundingChunk> rounding_chunks(const Circuit& circuit, ValueId round_node);
+
 // Ranges, widths, encoding, noise constraints and counts. Errors name the op: a lookup whose
 // table does not cover its input's range, a value beyond ±2^62 (or a matmul whose partial sums
 // pass 2^125), a carrier wider than kMaxCarrierBits, noise forms beyond kMaxNoiseTerms.

@@ -19,7 +19,7 @@
 // (x + 2^(s-1) - input_min·2^s)·2^(P - w - s). Bit extraction j of an exact rounding reads bit j
 // of the working value at the torus' sign: multiplied by 2^(P - j), plus a quarter turn; the
 // constant table -2^(62 - P + j) returns ∓2^(j-1)·Δ_P by the sign, and adding 2^(62 - P + j)
-// gives bit·2^j·Δ_P.
+// gives bit·2^j·Δ_P. Several bits at once: "Exact rounding in chunks" below.
 //
 // Thread safety: pure functions.
 #pragma once
@@ -53,14 +53,27 @@ constexpr uint64_t rounding_half(uint32_t carrier, uint32_t drop_bits) {
   return encode(int64_t{1} << (drop_bits - 1), carrier);
 }
 
-// Bit extraction j: the working value is multiplied by 2^(P - j) (amplification P - j) and a
-// quarter turn is added; the constant table entry; what is added to the PBS output to make it
-// bit·2^j·Δ_P.
-constexpr uint32_t extraction_shift(uint32_t carrier, uint32_t bit) { return carrier - bit; }
-constexpr uint64_t kQuarterTurn = uint64_t{1} << 62;
+// Exact rounding in chunks (analysis.h, rounding_chunks): the chunk of c bits from bit j0 of the
+// working value z (the bits below j0 already cleared) is read after a clear multiplication by
+// 2^(P - j0 - (c - 1)), which puts its top bit b at the torus' top bit (bit 63) and the c - 1
+// bits m below it just under it (bits above the chunk wrap away):
+//   top bit:  plus half of the chunk's unit 2^(63 - c) (for c = 1 the quarter turn), the phase
+//             is b/2 + (m + 1/2)·2^-c turns: its sign is b with a margin of 2^(63 - c), a read of
+//             c - 1 bits. The constant table -2^(62 - P + j) (j = j0 + c - 1) returns ∓2^(j-1)·Δ_P
+//             by the sign, and adding 2^(62 - P + j) gives b·2^j·Δ_P, which is subtracted.
+//   the rest: now under a zero padding bit, an ordinary (c-1)-bit lookup whose entry m is
+//             m·2^j0 at Δ_P, subtracted too.
+// The noise of z is amplified by 2^(P - j0 - (c - 1)) in both reads.
+constexpr uint32_t chunk_shift(uint32_t carrier, uint32_t first_bit, uint32_t bits) {
+  return carrier - first_bit - (bits - 1);
+}
+constexpr uint64_t chunk_sign_offset(uint32_t bits) { return uint64_t{1} << (63 - bits); }
 constexpr uint64_t extraction_table_entry(uint32_t carrier, uint32_t bit) {
   return 0 - (uint64_t{1} << (62 - carrier + bit));
 }
 constexpr uint64_t extraction_correction(uint32_t carrier, uint32_t bit) { return uint64_t{1} << (62 - carrier + bit); }
+constexpr uint64_t chunk_rest_entry(uint64_t m, uint32_t carrier, uint32_t first_bit) {
+  return encode(static_cast<int64_t>(m << first_bit), carrier);
+}
 
 }  // namespace blindml::circuit::encoding
