@@ -1,11 +1,19 @@
-// Tree ensembles, lowered exactly (model.h, shared/models.md §2):
-//   client   q_f = #{ t in T_f : t < x_f }, T_f the sorted distinct thresholds of feature f
-//   server   c_n = [q_f(n) <= k_n]            one lookup per internal node (x <= T_f[k_n])
-//            s_l = Σ_{n on l's path} (c_n or 1 - c_n)   leveled (a path matrix and a constant)
-//            v_le = s_l == depth_l ? Q_le : 0  one lookup per leaf and output column
-//            out_e = Σ_l v_le                  leveled: the trees summed on the server
+// Tree ensembles, lowered exactly (model.h, shared/models.md §2, docs/models.md):
+//   client   tree_comparisons = client (default): b_{f,k} = [x_f <= T_f[k]] for each distinct
+//            threshold the leaves' paths read ("compare" encoder); server form: the bin index
+//            q_f = #{ t in T_f : t < x_f } and one lookup c_{f,k} = [q_f <= k] per distinct test
+//   server   per tree, paths simplified (at most the two tests that bound each feature's interval,
+//            tests the path decides and the subtrees they cut removed, equal sibling leaves merged);
+//            r = the tree's reference value; per unit (a leaf, or two sibling leaves under test c):
+//              s = Σ_{tests on the path} (b or 1 - b)          leveled (gather, ±1, sum, constant)
+//              leaf  v = s == depth ? Q - r : 0                one lookup
+//              pair  u = 2·s + c, v = Q_t - r at 2·depth + 1, Q_f - r at 2·depth, else 0
+//            units on the same path in several trees merged (values added); leaves equal to r
+//            need none; indicator form (C >= 2 columns): e = [s == depth], v = e·(Q - r) leveled
+//            out_e = Σ units + Σ_trees r                    leveled: the trees summed on the server
 //   client   score_e = u_e·out_e + base_e, then the ensemble's post_transform
 // Q_le = rint(w_le / u_e): the leaf weights quantized symmetrically per column on leaf_bits.
+// out_e is the integer Σ_trees Q of the leaves reached, whatever the form.
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
@@ -228,15 +236,34 @@ Result<TreeLowering> lower_units(const TreeShape& shape, bool indicator, uint32_
       if (by_count.size() > 8) by_count.resize(8);
       const size_t width = indicator ? static_cast<size_t>(C) : 1;
       by_count.emplace_back(0, std::vector<int64_t>(width, 0));
+      // The output's range is the sum of each lookup's span with 0.
+      auto span = [](const std::vector<Unit>& us) {
+        int64_t w = 0;
+        for (const Unit& x : us)
+          for (size_t c = 0; c < x.vt.size(); ++c) {
+            int64_t lo = std::min<int64_t>(0, x.vt[c]), hi = std::max<int64_t>(0, x.vt[c]);
+            if (!x.vf.empty()) lo = std::min(lo, x.vf[c]), hi = std::max(hi, x.vf[c]);
+            w += hi - lo;
+          }
+        return w;
+      };
       std::vector<Unit> best_units;
       std::vector<int64_t> best_r;
+      int64_t best_span = 0;
       bool have = false;
       for (auto& [count, r] : by_count) {
         std::vector<Unit> us;
         walk.emit(sn, root, r, indicator ? 0 : pair_limit, indicator ? -1 : g, us);
-        if (!have || us.size() < best_units.size() || (us.size() == best_units.size() && all_zero(r))) {
+        const int64_t w = span(us);
+        // Ties: r = 0 first (its units keep their pairs, which merge across trees more often),
+        // then the narrowest span.
+        const bool zero = all_zero(r), best_zero = have && all_zero(best_r);
+        const bool tie = have && us.size() == best_units.size();
+        if (!have || us.size() < best_units.size() || (tie && zero && !best_zero) ||
+            (tie && zero == best_zero && w < best_span)) {
           best_units = std::move(us);
           best_r = r;
+          best_span = w;
           have = true;
         }
       }
