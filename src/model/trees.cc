@@ -43,7 +43,9 @@ Status unsupported(const OnnxNode& n, const std::string& what) {
   return unimplemented("node '" + n.name + "' (" + n.op_type + "): " + what);
 }
 
-constexpr int64_t kMaxTreeDepth = 64;
+// Deeper trees are refused (the walks below recurse once per level); a path keeps at most two
+// tests per feature, so its score stays far smaller.
+constexpr int64_t kMaxTreeDepth = 1024;
 constexpr size_t kMaxBitsPerFeature = 65535;
 
 // A tree from its root, in threshold-index form.
@@ -630,7 +632,7 @@ Result<Lowered> lower_trees(const OnnxGraph& graph, const Rows& calibration, con
       auto [i, depth] = stack.back();
       stack.pop_back();
       if (++visited > t.size()) return unsupported(n, "tree " + std::to_string(id) + " is not a tree");
-      if (depth > kMaxTreeDepth) return unsupported(n, "tree " + std::to_string(id) + " is deeper than 64 levels");
+      if (depth > kMaxTreeDepth) return unsupported(n, "tree " + std::to_string(id) + " is deeper than " + std::to_string(kMaxTreeDepth) + " levels");
       IxNode& x = tr.nodes[i];
       x.reached = true;
       if (t[i].leaf) {

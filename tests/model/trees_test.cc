@@ -356,6 +356,29 @@ TEST(TreeLeaves, LookupsCountedByHand) {
   expect_reference(g, *s, 2);
 }
 
+TEST(TreeLeaves, PathsKeepTwoTestsPerFeature) {
+  // A chain of 100 tests on x0 (x0 <= 4 - 0.04·i, the true side going on) with a leaf of its own
+  // on each false side: every leaf's path is the interval between two thresholds, so its score
+  // has at most 2 tests (2-bit lookups; the pair at the end scores up to 2·1 + 1 = 3) where the
+  // chain is 100 deep. At most one lookup per leaf but the reference leaf, the last two paired.
+  HandTree chain;
+  for (int64_t i = 0; i < 100; ++i) {
+    chain.branches.push_back({i, 0, 4.0 - 0.04 * static_cast<double>(i), i + 1 < 100 ? i + 1 : 200, 100 + i});
+    chain.leaves.push_back({100 + i, {0.01 * static_cast<double>(i * i % 37)}});
+  }
+  chain.leaves.push_back({200, {-1.0}});
+  const OnnxGraph g = regressor({chain}, 1, 1);
+  auto m = compile_model(g, grid(1));
+  ASSERT_TRUE(m.ok()) << m.status().to_string();
+  const RefEnsemble ref = read_ensemble(g);
+  for (int i = -5; i <= 420; ++i) {  // every interval of the chain, and its thresholds exactly
+    const std::vector<double> row{0.01 * i};
+    EXPECT_EQ(circuit_output(*m, row), reference_output(ref, row)) << "x0 " << row[0];
+  }
+  EXPECT_NE(m->report.find("on 2-bit path scores"), std::string::npos) << m->report;
+  EXPECT_LE(pbs_of(*m), 100u) << m->report;
+}
+
 TEST(TreeLeaves, SeveralColumnsUseIndicatorsWhenCheaper) {
   // Three targets; each tree a depth-2 tree of 4 distinct leaves. Values per column: 4 leaves ·
   // 3 columns, minus the reference leaf's column values (one per column) = 9 lookups per tree at
