@@ -13,7 +13,8 @@ _FHE_MODES = ("disable", "simulate", "execute")
 
 # Concrete ML's option names mapped to ours.
 _ALIASES = {"rounding_threshold_bits": "rounding_bits"}
-_OPTIONS = ("n_bits", "rounding_bits", "exact_rounding", "leaf_bits", "p_error", "global_p_error")
+_OPTIONS = ("n_bits", "rounding_bits", "exact_rounding", "leaf_bits", "p_error", "global_p_error",
+            "tree_comparisons")
 
 
 class FHEModel:
@@ -152,7 +153,8 @@ def compile(model, X_calibration, **options):  # noqa: A001 - the public name, a
     example_input, default X_calibration[:1]).
     X_calibration: [rows, features] float rows (the training set, or a representative sample).
     options: n_bits, rounding_bits (alias rounding_threshold_bits), exact_rounding, leaf_bits,
-    p_error, global_p_error, classifier (True/False: for graphs that end in logits, e.g. torch
+    p_error, global_p_error, tree_comparisons ("client", the default, or "server"), classifier
+    (True/False: for graphs that end in logits, e.g. torch
     classifiers), example_input (torch).
     """
     for old, new in _ALIASES.items():

@@ -306,7 +306,8 @@ class PoolLender {
 
 model::CompileOptions make_options(uint32_t n_bits, uint32_t rounding_bits, bool exact_rounding, uint32_t leaf_bits,
                                    const std::optional<std::string>& kind, std::optional<double> p_error,
-                                   std::optional<double> global_p_error) {
+                                   std::optional<double> global_p_error,
+                                   const std::optional<std::string>& tree_comparisons = std::nullopt) {
   model::CompileOptions o;
   o.n_bits = n_bits;
   o.rounding_bits = rounding_bits;
@@ -331,6 +332,15 @@ model::CompileOptions make_options(uint32_t n_bits, uint32_t rounding_bits, bool
   if (global_p_error) {
     check_p(*global_p_error, "global_p_error");
     o.optimizer.global_p_error = *global_p_error;
+  }
+  if (tree_comparisons) {
+    if (*tree_comparisons == "client") {
+      o.tree_comparisons = model::CompileOptions::TreeComparisons::kClient;
+    } else if (*tree_comparisons == "server") {
+      o.tree_comparisons = model::CompileOptions::TreeComparisons::kServer;
+    } else {
+      raise_status(invalid_argument("tree_comparisons \"" + *tree_comparisons + "\": expected \"client\" or \"server\""));
+    }
   }
   return o;
 }
@@ -444,8 +454,9 @@ PYBIND11_MODULE(_blindml, m) {
           "compile",
           [](const py::bytes& onnx, const RowArray& calibration, uint32_t n_bits, uint32_t rounding_bits,
              bool exact_rounding, uint32_t leaf_bits, std::optional<std::string> kind, std::optional<double> p_error,
-             std::optional<double> global_p_error) {
-            auto options = make_options(n_bits, rounding_bits, exact_rounding, leaf_bits, kind, p_error, global_p_error);
+             std::optional<double> global_p_error, std::optional<std::string> tree_comparisons) {
+            auto options = make_options(n_bits, rounding_bits, exact_rounding, leaf_bits, kind, p_error, global_p_error,
+                                        tree_comparisons);
             model::Rows rows = to_rows(calibration, "the calibration set");
             std::span<const uint8_t> bytes = as_span(onnx);
             Result<deploy::Dev> r = Status(internal_error("not compiled"));
@@ -458,7 +469,8 @@ PYBIND11_MODULE(_blindml, m) {
           },
           py::arg("onnx"), py::arg("calibration"), py::arg("n_bits") = 0, py::arg("rounding_bits") = 0,
           py::arg("exact_rounding") = model::CompileOptions{}.exact_rounding, py::arg("leaf_bits") = 0, py::arg("kind") = py::none(),
-          py::arg("p_error") = py::none(), py::arg("global_p_error") = py::none())
+          py::arg("p_error") = py::none(), py::arg("global_p_error") = py::none(),
+          py::arg("tree_comparisons") = py::none())
       .def_property_readonly("report", [](PyDev& d) { return d.dev.report(); })
       .def_property_readonly("model_id", [](PyDev& d) { return id_bytes(d.dev.model_id()); })
       .def_property_readonly("processing", [](PyDev& d) { return processing_to_dict(d.dev.model().processing); })

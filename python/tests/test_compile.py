@@ -48,6 +48,20 @@ def test_trees(breast_cancer, iris, diabetes):
     fhe_equals_clear(blindml.compile(DecisionTreeRegressor(max_depth=3, random_state=0).fit(Xtr, ytr), Xtr), Xte)
 
 
+def test_tree_comparisons(breast_cancer):
+    # The server form (bins sent, comparisons computed under FHE) answers as the default client form.
+    from sklearn.ensemble import RandomForestClassifier
+    Xtr, Xte, ytr, yte = breast_cancer
+    est = RandomForestClassifier(n_estimators=3, max_depth=3, random_state=0).fit(Xtr, ytr)
+    client = blindml.compile(est, Xtr)
+    server = blindml.compile(est, Xtr, tree_comparisons="server")
+    assert "comparisons on the client" in client.report and "comparisons on the server" in server.report
+    np.testing.assert_array_equal(client.predict_proba(Xte, fhe="disable"), server.predict_proba(Xte, fhe="disable"))
+    np.testing.assert_array_equal(est.predict(Xte), client.predict(Xte, fhe="disable"))
+    with pytest.raises(blindml.InvalidArgumentError, match="tree_comparisons"):
+        blindml.compile(est, Xtr, tree_comparisons="both")
+
+
 def test_xgboost(breast_cancer):
     xgb = pytest.importorskip("xgboost")
     Xtr, Xte, ytr, yte = breast_cancer

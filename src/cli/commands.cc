@@ -292,6 +292,20 @@ std::string run_what(const deploy::Server& server, size_t threads) {
 // ---------------------------------------------------------------------------------------------
 // compile
 
+// --tree-comparisons client|server (CompileOptions::tree_comparisons).
+Status tree_comparisons_option(const Args& args, model::CompileOptions* options) {
+  if (!args.has("tree-comparisons")) return Status();
+  const std::string v = args.get("tree-comparisons");
+  if (v == "client") {
+    options->tree_comparisons = model::CompileOptions::TreeComparisons::kClient;
+  } else if (v == "server") {
+    options->tree_comparisons = model::CompileOptions::TreeComparisons::kServer;
+  } else {
+    return invalid_argument("--tree-comparisons " + v + ": expected client or server");
+  }
+  return Status();
+}
+
 Status run_compile(const Args& args) {
   const std::string onnx = args.positional;
   const std::string out = args.get("out");
@@ -311,6 +325,7 @@ Status run_compile(const Args& args) {
   options.n_bits = args.get_uint("n-bits", 0);
   options.rounding_bits = args.get_uint("rounding-bits", 0);
   options.leaf_bits = args.get_uint("leaf-bits", 0);
+  BLINDML_RETURN_IF_ERROR(tree_comparisons_option(args, &options));
   options.exact_rounding = !args.has("approximate-rounding");
   if (args.has("classifier")) options.kind = model::ModelKind::kClassifier;
   if (args.has("regressor")) options.kind = model::ModelKind::kRegressor;
@@ -375,6 +390,7 @@ Status run_check(const Args& args) {
   }
   model::CompileOptions options;
   if (args.has("classifier")) options.kind = model::ModelKind::kClassifier;
+  BLINDML_RETURN_IF_ERROR(tree_comparisons_option(args, &options));
   auto compiled = model::compile_model(*graph, rows, options);
   if (!compiled.ok()) {
     text += "blockers: " + compiled.status().message() + "\n";
@@ -570,6 +586,9 @@ std::vector<Command> make_commands() {
                       "MLP: round approximately (1 PBS per neuron, 8-10x fewer on the committed MLPs; FHE may then "
                       "differ from --mode clear by one step of a neuron's activation on many rows)"),
                  option("leaf-bits", ValueType::kUint, "B", "trees: bits of the quantized leaf values (default 8)"),
+                 option("tree-comparisons", ValueType::kString, "WHERE",
+                        "trees: client (default: the client sends one encrypted bit per threshold, no comparison "
+                        "PBS) or server (the client sends bin indices, one comparison PBS per distinct test)"),
                  option("p-error", ValueType::kProbability, "P",
                         "error probability of each table lookup (default 2^-40; e.g. 1e-12)"),
                  option("global-p-error", ValueType::kProbability, "P",
@@ -586,6 +605,9 @@ std::vector<Command> make_commands() {
                 "default flags. Without --calibration, trees are exact and linear models / MLPs are\n"
                 "estimated on synthetic N(0, 1) rows. Exit status 1 when the model cannot compile.\n",
                 {option("calibration", ValueType::kPath, "DATA.csv", "calibration rows (optional)"),
+                 option("tree-comparisons", ValueType::kString, "WHERE",
+                        "trees: client (default: the client sends one encrypted bit per threshold, no comparison "
+                        "PBS) or server (the client sends bin indices, one comparison PBS per distinct test)"),
                  flag("classifier", "treat the model as a classifier (a network ending in logits)")},
                 "  blindml check model.onnx\n"
                 "  blindml check model.onnx --calibration train.csv\n"},

@@ -436,7 +436,7 @@ Result<Client> Client::load_bytes(std::span<const uint8_t> zip) {
   BLINDML_ASSIGN_OR_RETURN(auto proc, model::ClientProcessing::from_json(
                                           std::string_view(reinterpret_cast<const char*>(proc_bytes->data()),
                                                            proc_bytes->size())));
-  if (proc.feature_count() != specs->input_features || proc.output_count() != specs->outputs)
+  if (proc.input_width() != specs->input_features || proc.output_count() != specs->outputs)
     return corrupted("client.zip: serialized_processing.json and client.specs.json disagree on the shapes");
   Client c;
   c.specs_ = std::move(specs);

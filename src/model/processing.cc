@@ -27,6 +27,27 @@ int64_t FeatureEncoder::encode(double x) const {
   return std::lower_bound(thresholds.begin(), thresholds.end(), xf) - thresholds.begin();
 }
 
+int64_t FeatureEncoder::width() const {
+  return kind == Kind::kCompare ? static_cast<int64_t>(thresholds.size()) : 1;
+}
+
+void FeatureEncoder::encode_into(double x, int64_t* out) const {
+  if (kind != Kind::kCompare) {
+    *out = encode(x);
+    return;
+  }
+  // [q <= k] for the bin index q of the same thresholds: q <= k iff t_k >= x (x <= t), or
+  // t_k > x when strict (x < t).
+  const double xf = static_cast<double>(static_cast<float>(x));
+  for (size_t k = 0; k < thresholds.size(); ++k) out[k] = (strict ? xf < thresholds[k] : xf <= thresholds[k]) ? 1 : 0;
+}
+
+int64_t ClientProcessing::input_width() const {
+  int64_t w = 0;
+  for (const auto& f : features) w += f.width();
+  return w;
+}
+
 void Preprocess::apply(std::vector<double>& row) const {
   const size_t n = kind == Kind::kScaler ? std::min({row.size(), offset.size(), scale.size()})
                                          : std::min(row.size(), imputed.size());
@@ -40,7 +61,7 @@ void Preprocess::apply(std::vector<double>& row) const {
 }
 
 bool FeatureEncoder::in_range(double x) const {
-  if (kind == Kind::kBin) return true;
+  if (kind != Kind::kQuantize) return true;
   if (constant) return std::fabs(x - *constant) <= 1e-6 * std::max(1.0, std::fabs(*constant));
   const double v = x / quantizer.scale + static_cast<double>(quantizer.zero_point);
   return v >= static_cast<double>(quantizer.qmin()) - 0.5 && v <= static_cast<double>(quantizer.qmax()) + 0.5;
@@ -67,6 +88,7 @@ RangeCount ClientProcessing::count_out_of_range(std::span<const std::vector<doub
 
 int64_t FeatureEncoder::min_code() const { return kind == Kind::kQuantize ? quantizer.qmin() : 0; }
 int64_t FeatureEncoder::max_code() const {
+  if (kind == Kind::kCompare) return 1;
   return kind == Kind::kQuantize ? quantizer.qmax() : static_cast<int64_t>(thresholds.size());
 }
 
@@ -98,12 +120,15 @@ Result<circuit::Tensor> ClientProcessing::encode_row(std::span<const double> raw
   if (static_cast<int64_t>(raw.size()) != feature_count())
     return invalid_argument("the model takes " + std::to_string(feature_count()) + " features, the row has " +
                             std::to_string(raw.size()));
-  circuit::Tensor t{{feature_count()}, std::vector<int64_t>(raw.size())};
+  const int64_t width = input_width();
+  circuit::Tensor t{{width}, std::vector<int64_t>(static_cast<size_t>(width))};
   std::vector<double> row(raw.begin(), raw.end());
   for (const auto& pre : preprocess) pre.apply(row);
+  int64_t at = 0;
   for (size_t j = 0; j < row.size(); ++j) {
     if (!std::isfinite(row[j])) return invalid_argument("feature " + std::to_string(j) + " is not a finite number");
-    t.data[j] = features[j].encode(row[j]);
+    features[j].encode_into(row[j], t.data.data() + at);
+    at += features[j].width();
   }
   return t;
 }
@@ -149,7 +174,7 @@ std::string ClientProcessing::to_json() const {
       e["zero_point"] = f.quantizer.zero_point;
       if (f.constant) e["constant"] = *f.constant;
     } else {
-      e["encoder"] = "bin";
+      e["encoder"] = f.kind == FeatureEncoder::Kind::kBin ? "bin" : "compare";
       e["comparison"] = f.strict ? "lt" : "leq";
       e["thresholds"] = f.thresholds;
     }
@@ -182,6 +207,9 @@ namespace {
 constexpr std::string_view kFile = "serialized_processing.json";
 constexpr size_t kMaxFeatures = 1000000;
 constexpr size_t kMaxThresholds = 65535;
+// Values of the circuit input in all (compare encoders contribute one per threshold): the bound
+// deploy puts on a circuit's input shape.
+constexpr int64_t kMaxInputWidth = int64_t{1} << 24;
 constexpr size_t kMaxOutputs = 100000;
 // Zero points stay far from int64 overflow: q - zp and scale·(q - zp) are computed in int64/double.
 constexpr int64_t kMaxZeroPoint = int64_t{1} << 20;
@@ -204,8 +232,8 @@ Status feature_from_json(const json& e, const std::string& where, FeatureEncoder
       if (!std::isfinite(c)) return corrupted(where + ": field 'constant' must be a finite number");
       f.constant = c;
     }
-  } else if (encoder == "bin") {
-    f.kind = FeatureEncoder::Kind::kBin;
+  } else if (encoder == "bin" || encoder == "compare") {
+    f.kind = encoder == "bin" ? FeatureEncoder::Kind::kBin : FeatureEncoder::Kind::kCompare;
     std::string cmp = "leq";
     BLINDML_RETURN_IF_ERROR(json_get_optional(e, where, "comparison", &cmp));
     if (cmp != "leq" && cmp != "lt") return corrupted(where + ": field 'comparison' must be \"leq\" or \"lt\"");
@@ -222,7 +250,7 @@ Status feature_from_json(const json& e, const std::string& where, FeatureEncoder
       if (!(f.thresholds[k - 1] < f.thresholds[k]))
         return corrupted(where + ": field 'thresholds' is not sorted and distinct (at " + std::to_string(k) + ")");
   } else {
-    return corrupted(where + ": field 'encoder' = \"" + encoder + "\" is neither \"quantize\" nor \"bin\"");
+    return corrupted(where + ": field 'encoder' = \"" + encoder + "\" is not \"quantize\", \"bin\" or \"compare\"");
   }
   *out = std::move(f);
   return Status();
@@ -260,6 +288,11 @@ Result<ClientProcessing> ClientProcessing::from_json(std::string_view text) {
   for (size_t i = 0; i < features->size(); ++i)
     BLINDML_RETURN_IF_ERROR(feature_from_json((*features)[i], where + ": features[" + std::to_string(i) + "]",
                                               &p.features[i]));
+  // Each width is at most kMaxThresholds and there are at most kMaxFeatures: the sum fits.
+  const int64_t width = p.input_width();
+  if (width < 1 || width > kMaxInputWidth)
+    return corrupted(where + ": the encoders give " + std::to_string(width) + " input values (1.." +
+                     std::to_string(kMaxInputWidth) + ")");
   const json* output = nullptr;
   BLINDML_RETURN_IF_ERROR(json_get_object(j, where, "output", &output));
   BLINDML_RETURN_IF_ERROR(doubles_from_json(*output, where + ": output", "scale", &p.output_scale));

@@ -186,7 +186,8 @@ expect_fail 2 "exclude" blindml compile "$DATA/models/mlp_iris.onnx" --calibrati
 # Issue 13: check, predict --mode float, out-of-range inputs.
 blindml -q check "$DATA/models/decision_tree_breast_cancer.onnx" >"$WORK/check.out" || fail "check on a tree model"
 grep -q "tree_ensemble classifier, 30 features" "$WORK/check.out" || fail "check: family not reported"
-grep -q "PBS per sample: 29" "$WORK/check.out" || fail "check: PBS count not reported"
+grep -q "PBS per sample: 7 " "$WORK/check.out" || fail "check: PBS count not reported"
+grep -q "comparisons on the client" "$WORK/check.out" || fail "check: tree comparison form not reported"
 ok
 blindml -q predict "$TREE/art" --mode float --model "$DATA/models/decision_tree_breast_cancer.onnx" \
   --input "$TREE/rows.csv" --out "$WORK/float.csv"

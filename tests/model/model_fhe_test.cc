@@ -51,6 +51,37 @@ TEST_P(ModelFhe, EqualsQuantizedClear) {
               static_cast<unsigned long long>(model->compiled.params.polynomial_size.value));
 }
 
+// The server form of the tree lowering (bins sent, one comparison PBS per distinct test) under FHE:
+// two rows of the gradient boosting model equal their clear predictions, which equal the client
+// form's (tests/model/trees_test.cc checks both against a walk of the ONNX trees on every row).
+TEST(ModelFheTrees, ServerComparisonsEqualQuantizedClear) {
+  auto graph = load_onnx_file(testing::data_dir() + "/models/gradient_boosting_breast_cancer.onnx");
+  ASSERT_TRUE(graph.ok()) << graph.status().to_string();
+  testing::DataSet train, test;
+  ASSERT_TRUE(testing::load_split("breast_cancer", "train", train));
+  ASSERT_TRUE(testing::load_split("breast_cancer", "test", test));
+  CompileOptions options;
+  options.kind = ModelKind::kClassifier;
+  options.tree_comparisons = CompileOptions::TreeComparisons::kServer;
+  auto model = compile_model(*graph, train.features, options);
+  ASSERT_TRUE(model.ok()) << model.status().to_string();
+  ASSERT_NE(model->report.find("comparisons on the server"), std::string::npos) << model->report;
+  Rows rows(test.features.begin(), test.features.begin() + 2);
+  auto clear = predict_clear(*model, rows);
+  ASSERT_TRUE(clear.ok()) << clear.status().to_string();
+  const auto& keys = crypto::testing::keys_for(model->compiled.params);
+  auto fhe = predict_fhe(*model, rows, *keys.client, keys.eval.get(), crypto::testing::test_pool());
+  ASSERT_TRUE(fhe.ok()) << fhe.status().to_string();
+  for (size_t i = 0; i < rows.size(); ++i) {
+    EXPECT_EQ((*fhe)[i].values, (*clear)[i].values) << "row " << i;
+    EXPECT_EQ((*fhe)[i].label, (*clear)[i].label) << "row " << i;
+  }
+  std::printf("gradient_boosting_breast_cancer, server comparisons: %zu rows, FHE = quantized clear; %llu PBS per "
+              "row, N = %llu\n",
+              rows.size(), static_cast<unsigned long long>(circuit::analyze(model->compiled.circuit)->pbs_count),
+              static_cast<unsigned long long>(model->compiled.params.polynomial_size.value));
+}
+
 INSTANTIATE_TEST_SUITE_P(Committed, ModelFhe, ::testing::ValuesIn(testing::model_cases()),
                          [](const auto& info) { return std::string(info.param.name); });
 

@@ -8,10 +8,13 @@
 //                  circuit is one leveled matrix product, no PBS; bias and scales are applied by the
 //                  client's dequantizer.
 //   tree_ensemble  TreeEnsembleClassifier / TreeEnsembleRegressor (BRANCH_LEQ/BRANCH_GT nodes):
-//                  each feature binned exactly on its sorted thresholds (client side); one
-//                  comparison lookup per internal node; a leveled path matrix; one lookup per leaf
-//                  and output column that yields the quantized leaf value when the leaf is reached;
-//                  the trees summed on the server.
+//                  the client sends one bit [x <= t] per distinct threshold the trees use (or, with
+//                  tree_comparisons = kServer, each feature's bin index and the server compares);
+//                  a leveled path matrix; one lookup per group of leaves (a leaf, or two sibling
+//                  leaves) that yields its quantized value when reached, leaves equal to their
+//                  tree's reference value needing none (or, for several output columns, one
+//                  indicator lookup per leaf and a leveled product with the leaf values); the
+//                  trees summed on the server (docs/models.md).
 //   mlp            Gemm/MatMul(+Add) layers with Relu/LeakyRelu/Sigmoid/Tanh/Clip/Identity
 //                  between them (BatchNormalization folded into the layer before), a final
 //                  Softmax/Sigmoid applied by the client: leveled linear layers; per hidden neuron
@@ -51,6 +54,13 @@ struct CompileOptions {
   bool exact_rounding = true;
   // Trees: bits of the quantized leaf values (0 = default 8).
   uint32_t leaf_bits = 0;
+  // Trees: where each node's test [x <= t] is computed. kClient (the default): the client sends
+  // one encrypted bit per distinct threshold the trees use (a "compare" encoder), the server
+  // computes no comparison; exact on every threshold (n_bits does not apply). kServer: the
+  // client sends each feature's bin index and the server computes one comparison lookup per
+  // distinct (feature, threshold); thresholds beyond n_bits of bins are merged.
+  enum class TreeComparisons : uint8_t { kClient, kServer };
+  TreeComparisons tree_comparisons = TreeComparisons::kClient;
   // Classifier or regressor when the graph does not say (a network ending in logits without
   // Softmax); unset: what the graph says, regressor when it says nothing.
   std::optional<ModelKind> kind;

@@ -10,6 +10,13 @@
 //                          this is exact for x <= t comparisons; thresholds are float32 as in
 //                          the ONNX file, and x is rounded to float32 first as ONNX runtimes do);
 //                          strict: q = #{ t : t <= float32(x) }, exact for x < t comparisons
+//                compare   one value per threshold t (sorted, distinct): [float32(x) <= t], or
+//                          [float32(x) < t] when strict (trees with the comparisons on the client:
+//                          bit k equals [q <= k] of the bin encoder over the same thresholds, so the
+//                          server reads each node's test from the input instead of computing it)
+//              the circuit input is the encoders' values concatenated in feature order
+//              (input_width() of them: one per quantize/bin encoder, one per threshold of a
+//              compare encoder)
 //   output     per output column c: score_c = scale_c·q_c + offset_c
 //   post       the ONNX post_transform on the scores (NONE, LOGISTIC, SOFTMAX, SOFTMAX_ZERO);
 //              classifiers with one score column and two classes answer [1 - p, p];
@@ -41,15 +48,21 @@ enum class PostTransform : uint8_t { kNone, kLogistic, kSoftmax, kSoftmaxZero };
 const char* post_transform_name(PostTransform p);
 
 struct FeatureEncoder {
-  enum class Kind : uint8_t { kQuantize, kBin };
+  enum class Kind : uint8_t { kQuantize, kBin, kCompare };
   Kind kind = Kind::kQuantize;
   Quantizer quantizer;              // kQuantize
-  std::vector<double> thresholds;   // kBin: sorted ascending, distinct
-  bool strict = false;              // kBin: the tree compares x < t (else x <= t)
+  std::vector<double> thresholds;   // kBin, kCompare: sorted ascending, distinct
+  bool strict = false;              // kBin, kCompare: the tree compares x < t (else x <= t)
   // kQuantize: the feature was constant over the calibration rows; the model folded this value
   // into its offsets (its weights are 0), so any other value is out of range.
   std::optional<double> constant;
+  // kQuantize, kBin: the one value of x (kCompare: the number of thresholds t with
+  // [x <= t] false, i.e. the bin index; use encode_into for its values).
   int64_t encode(double x) const;
+  // Values this encoder contributes to the circuit input: 1, or thresholds.size() for kCompare.
+  int64_t width() const;
+  // Writes width() values for x at out.
+  void encode_into(double x, int64_t* out) const;
   // Whether x lies where the encoder represents it: kQuantize within half a step of the
   // quantizer's range (else encode clips it), or equal to `constant` (relative 1e-6); kBin always
   // (binning is exact on the whole line).
@@ -95,9 +108,12 @@ struct ClientProcessing {
   std::vector<int64_t> class_labels;
   std::vector<Preprocess> preprocess;       // applied in order before the encoders
 
+  // Features of a row (what encode_row takes).
   int64_t feature_count() const { return static_cast<int64_t>(features.size()); }
+  // Values of the circuit input (what encode_row returns): Σ features[j].width().
+  int64_t input_width() const;
   int64_t output_count() const { return static_cast<int64_t>(output_scale.size()); }
-  // The circuit input for one row (shape [features]); invalid_argument on a wrong length or a
+  // The circuit input for one row (shape [input_width()]); invalid_argument on a wrong length or a
   // non-finite value, naming the feature.
   Result<circuit::Tensor> encode_row(std::span<const double> row) const;
   // Counts the values the encoders clip (rows of the wrong length are skipped: encode_row
