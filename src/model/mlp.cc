@@ -219,6 +219,7 @@ struct Plan {
   uint32_t weight_bits = 6;  // every layer's weights (signed, symmetric per neuron)
   uint32_t act_bits = 6;     // the hidden activations' quantizers (the lookups' outputs)
   uint32_t lookup_bits = 6;  // the most bits a lookup reads (the accumulator rounded to them)
+  bool fit_weights = false;  // hidden weights scaled down (< 1 bit) where that saves a dropped bit
 };
 
 int64_t gcd64(int64_t a, int64_t b) {
@@ -289,39 +290,65 @@ Result<Built> build(const Parsed& parsed, const std::pair<std::vector<double>, s
     circuit::Tensor q{{x_size, m}, std::vector<int64_t>(x_size * m)};
     std::vector<double> t(m), o(m);
     std::vector<int64_t> amin(m, 0), amax(m, 0);
-    int64_t divided = 0;  // neurons whose weights had a common factor
+    int64_t divided = 0, fitted = 0;  // neurons whose weights had a common factor / were fitted
+    auto drop_for = [&](int64_t span) {
+      uint32_t s = 0;
+      while (bits_for(rounded(span, s)) > plan.lookup_bits) ++s;
+      return s;
+    };
     for (int64_t c = 0; c < m; ++c) {
       const int64_t h = cols[c];
       double vmax = 0;
       for (int64_t j = 0; j < L.in; ++j)
         if (pos[j] >= 0 && !is_constant_range(in_lo[j], in_hi[j]))
           vmax = std::max(vmax, std::fabs(L.w[j * L.out + h] * in_q[j].scale));
-      t[c] = vmax > 0 ? vmax / static_cast<double>(wmax) : 1.0;
-      o[c] = L.b[h];
       std::vector<int64_t> qw(L.in, 0);
-      int64_t g = 0;
-      for (int64_t j = 0; j < L.in; ++j) {
-        if (pos[j] < 0 || is_constant_range(in_lo[j], in_hi[j])) {
-          o[c] += L.w[j * L.out + h] * in_lo[j];
-          continue;
+      // The neuron quantized with weights of magnitude at most `top`: its integer weights (the
+      // common factor g divided out: the same products, an accumulator log2(g) bits narrower),
+      // scale, offset and accumulator range over the input box.
+      auto quantize = [&](int64_t top) {
+        t[c] = vmax > 0 ? vmax / static_cast<double>(top) : 1.0;
+        o[c] = L.b[h];
+        int64_t g = 0;
+        for (int64_t j = 0; j < L.in; ++j) {
+          qw[j] = 0;
+          if (pos[j] < 0 || is_constant_range(in_lo[j], in_hi[j])) {
+            o[c] += L.w[j * L.out + h] * in_lo[j];
+            continue;
+          }
+          qw[j] = static_cast<int64_t>(std::nearbyint(L.w[j * L.out + h] * in_q[j].scale / t[c]));
+          o[c] -= t[c] * static_cast<double>(qw[j]) * static_cast<double>(in_q[j].zero_point);
+          g = gcd64(g, qw[j]);
         }
-        qw[j] = static_cast<int64_t>(std::nearbyint(L.w[j * L.out + h] * in_q[j].scale / t[c]));
-        o[c] -= t[c] * static_cast<double>(qw[j]) * static_cast<double>(in_q[j].zero_point);
-        g = gcd64(g, qw[j]);
+        if (g > 1) {
+          for (auto& v : qw) v /= g;
+          t[c] *= static_cast<double>(g);
+        }
+        amin[c] = amax[c] = 0;
+        for (int64_t j = 0; j < L.in; ++j) {
+          if (pos[j] < 0) continue;
+          amin[c] += std::min(qw[j] * code_lo[j], qw[j] * code_hi[j]);
+          amax[c] += std::max(qw[j] * code_lo[j], qw[j] * code_hi[j]);
+        }
+        return g;
+      };
+      int64_t g = quantize(wmax);
+      // Fitted weights: the largest weight magnitude in [wmax/2, wmax) whose accumulator drops
+      // one bit fewer: one extraction less, and the lookup's table filled (a span just past a
+      // power of two leaves half of it unused), for at most one bit of weight precision.
+      if (!last && plan.fit_weights && drop_for(amax[c] - amin[c]) > 0) {
+        const uint32_t s0 = drop_for(amax[c] - amin[c]);
+        int64_t chosen = wmax;
+        for (int64_t top = wmax - 1; top >= (wmax + 1) / 2 && chosen == wmax; --top) {
+          quantize(top);
+          if (drop_for(amax[c] - amin[c]) < s0) chosen = top;
+        }
+        if (chosen != wmax) ++fitted;
+        g = quantize(chosen);
       }
-      // A common factor of the neuron's weights is moved into its scale: the same products,
-      // an accumulator log2(g) bits narrower.
-      if (g > 1) {
-        ++divided;
-        for (auto& v : qw) v /= g;
-        t[c] *= static_cast<double>(g);
-      }
-      for (int64_t j = 0; j < L.in; ++j) {
-        if (pos[j] < 0) continue;
-        q.data[pos[j] * m + c] = qw[j];
-        amin[c] += std::min(qw[j] * code_lo[j], qw[j] * code_hi[j]);
-        amax[c] += std::max(qw[j] * code_lo[j], qw[j] * code_hi[j]);
-      }
+      if (g > 1) ++divided;
+      for (int64_t j = 0; j < L.in; ++j)
+        if (pos[j] >= 0) q.data[pos[j] * m + c] = qw[j];
     }
     auto acc = b.matmul(x, std::move(q), lname);
     char buf[512];
@@ -433,6 +460,10 @@ Result<Built> build(const Parsed& parsed, const std::pair<std::vector<double>, s
                   plan.lookup_bits, drops_note.c_str(), widest_read,
                   divided ? (", " + std::to_string(divided) + " neuron(s) divided by their weights' common factor").c_str() : "");
     notes += buf;
+    if (fitted > 0)
+      notes += lname + ": " + std::to_string(fitted) +
+               " neuron(s) with fitted weights (magnitude below " + std::to_string(wmax) +
+               ", at most one bit less precise, so that the accumulator drops one bit fewer)\n";
   }
   BLINDML_ASSIGN_OR_RETURN(out.circuit, b.finish());
   char head[256];
@@ -545,29 +576,36 @@ Result<Lowered> lower_mlp(const OnnxGraph& graph, const Rows& calibration, const
   std::optional<double> best_cost = cost(ref.lowered);
   std::optional<Built> best;
   uint32_t best_bits = r_bits;
+  bool best_fit = false;
   std::string tried;
   char buf[512];
-  for (uint32_t r : {5u, 4u}) {
-    auto b = build(parsed, ranges, fp, base, Plan{n_bits, n_bits, n_bits, r}, options.exact_rounding);
-    if (!b.ok()) continue;
-    const std::optional<double> c = cost(b->lowered);
-    BLINDML_ASSIGN_OR_RETURN(Agreement ag, agreement(b->lowered, calibration, fp, limit));
-    const bool accepted = ag.disagreements <= ref_ag.disagreements && ag.proba_error <= 2.5 * ref_ag.proba_error;
-    std::snprintf(buf, sizeof buf, "; %u bits: %lld, %.4f, %s", r, static_cast<long long>(ag.disagreements),
-                  ag.proba_error, !c ? "no parameter set" : accepted ? "accepted" : "refused");
-    tried += buf;
-    if (accepted && c && (!best_cost || *c < *best_cost)) {
-      best_cost = c;
-      best = std::move(b).value();
-      best_bits = r;
+  for (uint32_t r : {6u, 5u, 4u})
+    for (bool fit : {false, true}) {
+      if (r == r_bits && !fit) continue;  // the reference
+      auto b = build(parsed, ranges, fp, base, Plan{n_bits, n_bits, n_bits, r, fit}, options.exact_rounding);
+      if (!b.ok()) continue;
+      const std::optional<double> c = cost(b->lowered);
+      BLINDML_ASSIGN_OR_RETURN(Agreement ag, agreement(b->lowered, calibration, fp, limit));
+      const bool accepted = ag.disagreements <= ref_ag.disagreements && ag.proba_error <= 2.5 * ref_ag.proba_error;
+      std::snprintf(buf, sizeof buf, "; %u bits%s: %lld, %.4f, %s", r, fit ? " fitted" : "",
+                    static_cast<long long>(ag.disagreements), ag.proba_error,
+                    !c ? "no parameter set" : accepted ? "accepted" : "refused");
+      tried += buf;
+      if (accepted && c && (!best_cost || *c < *best_cost)) {
+        best_cost = c;
+        best = std::move(b).value();
+        best_bits = r;
+        best_fit = fit;
+      }
     }
-  }
   Lowered chosen = best ? std::move(best->lowered) : std::move(ref.lowered);
   std::snprintf(buf, sizeof buf,
-                "lookups of %u bits, chosen automatically (no --rounding-bits): the cheapest of 6, 5, 4 whose labels on "
-                "the %zu calibration rows differ from the float model's no more often than with 6-bit lookups and "
-                "whose mean probability error is at most 2.5 times theirs (rows differing, mean error: 6 bits: %lld, %.4f",
-                best_bits, measured, static_cast<long long>(ref_ag.disagreements), ref_ag.proba_error);
+                "lookups of %u bits%s, chosen automatically (no --rounding-bits): the cheapest of 6, 5, 4 bits, with "
+                "and without fitted weights, whose labels on the %zu calibration rows differ from the float model's "
+                "no more often than with 6-bit lookups and whose mean probability error is at most 2.5 times theirs "
+                "(rows differing, mean error: 6 bits: %lld, %.4f",
+                best_bits, best_fit ? " with fitted weights" : "", measured,
+                static_cast<long long>(ref_ag.disagreements), ref_ag.proba_error);
   chosen.notes = buf + tried + ")\n" + chosen.notes;
   return chosen;
 }
