@@ -285,7 +285,8 @@ Result<Built> build(const Parsed& parsed, const std::pair<std::vector<double>, s
       if (last || !is_constant_range(fp.act_lo[l][h], fp.act_hi[l][h])) cols.push_back(h);
     if (cols.empty())
       return invalid_argument("every neuron of " + lname + " ('" + L.name +
-                              "') is constant over the calibration rows: the network's answer does not depend on its input");
+                              "') is constant over the calibration rows: the network's answer does not depend on "
+                              "its input");
     const int64_t m = static_cast<int64_t>(cols.size());
     circuit::Tensor q{{x_size, m}, std::vector<int64_t>(x_size * m)};
     std::vector<double> t(m), o(m);
@@ -361,7 +362,8 @@ Result<Built> build(const Parsed& parsed, const std::pair<std::vector<double>, s
       std::snprintf(buf, sizeof buf, "%s: %lld -> %lld, the output (leveled; accumulators span at most %lld)%s\n",
                     lname.c_str(), static_cast<long long>(L.in), static_cast<long long>(L.out),
                     static_cast<long long>(widest),
-                    divided ? (", " + std::to_string(divided) + " column(s) divided by their weights' common factor").c_str() : "");
+                    divided ? (", " + std::to_string(divided) + " column(s) divided by their weights' common factor").c_str()
+                            : "");
       notes += buf;
       break;
     }
@@ -458,7 +460,8 @@ Result<Built> build(const Parsed& parsed, const std::pair<std::vector<double>, s
                   lname.c_str(), static_cast<long long>(L.in), static_cast<long long>(L.out),
                   static_cast<long long>(L.out - m), static_cast<long long>(widest), exact ? "exact" : "approximate",
                   plan.lookup_bits, drops_note.c_str(), widest_read,
-                  divided ? (", " + std::to_string(divided) + " neuron(s) divided by their weights' common factor").c_str() : "");
+                  divided ? (", " + std::to_string(divided) + " neuron(s) divided by their weights' common factor").c_str()
+                          : "");
     notes += buf;
     if (fitted > 0)
       notes += lname + ": " + std::to_string(fitted) +
@@ -546,15 +549,17 @@ Result<Lowered> lower_mlp(const OnnxGraph& graph, const Rows& calibration, const
   }
   const Plan reference{n_bits, n_bits, n_bits, r_bits};
   BLINDML_ASSIGN_OR_RETURN(Built ref, build(parsed, ranges, fp, base, reference, options.exact_rounding));
-  // The lookup width, when rounding_bits is not given (classifiers): 6, 5 and 4 bits are tried
-  // and the cheapest (estimated time per evaluation under its own parameters: a lookup of w bits
-  // needs N >= 2^(w+7) or so) is kept among those whose quantized-clear model, on the
-  // calibration rows, (a) gives the float model's label on at least as many rows as 6-bit
-  // lookups and (b) errs on the probabilities by at most 2.5 times as much on average. One bit
-  // fewer doubles the rounding step of every accumulator, which about doubles the probability
-  // error; (b) accepts that step, with a quarter for the sampling of ~100 rows, and refuses a
-  // second one (4-bit lookups: 3.2-3.5x on the iris MLPs, and labels lost on every committed
-  // MLP). Regressors keep rounding_bits (6).
+  // The lookup width, when rounding_bits is not given (classifiers): 6, 5 and 4 bits are tried,
+  // each with and without fitted weights, and the cheapest (estimated time per evaluation under
+  // its own parameters: a lookup of w bits needs N >= 2^(w+7) or so) is kept among those whose
+  // quantized-clear model, on the calibration rows, (a) gives the float model's label on at
+  // least as many rows as 6-bit lookups without fitting (the reference) and (b) errs on the
+  // probabilities by at most 2.5 times as much on average. One bit fewer doubles the rounding
+  // step of every accumulator, which about doubles the probability error; (b) accepts that step,
+  // with a quarter for the sampling of ~100 rows, and refuses a second one (4-bit lookups:
+  // 3.2-3.5x on the iris MLPs, and labels lost on every committed MLP). Regressors keep
+  // rounding_bits (6): an error relative to the outputs' range is no safe stand-in (a logits
+  // network compiled as a regressor accepted 4-bit lookups that lose labels as a classifier).
   if (!classifier || options.rounding_bits != 0) return std::move(ref.lowered);
   int64_t weights = 0;
   for (const auto& L : layers) weights += L.in * L.out;
