@@ -1,14 +1,19 @@
-// Multi-layer perceptrons (model.h, shared/models.md §2): post-training quantization and one fused
-// lookup per hidden neuron.
+// Multi-layer perceptrons (model.h, shared/models.md §2, docs/models.md): post-training
+// quantization and one fused lookup per live hidden neuron.
 //
 // Layer ℓ reads q_j (n_bits, unsigned) with x_j ≈ s_j·(q_j - z_j): the input features' quantizers
 // for the first layer, the previous layer's activation quantizers after it (calibrated per neuron
 // on the float network's activations over the calibration set). With V_jh = W_jh·s_j quantized per
-// neuron, V_jh ≈ t_h·Q_jh (symmetric, n_bits signed), the accumulator acc_h = Σ_j Q_jh·q_j gives
-// the pre-activation a_h ≈ t_h·acc_h + o_h, o_h = b_h - t_h·Σ_j Q_jh·z_j.
-// Hidden layers: acc is rounded to rounding_bits (its s low bits dropped, exact or approximate),
-// then one lookup per neuron computes quantize_next(act(t_h·(r·2^s) + o_h)). The last layer's
-// accumulator is the output; the client applies t_h and o_h, then the final Softmax/Sigmoid.
+// neuron, V_jh ≈ t_h·Q_jh (symmetric, n_bits signed; the common factor of the Q_jh moved into
+// t_h), the accumulator acc_h = Σ_j Q_jh·q_j gives the pre-activation a_h ≈ t_h·acc_h + o_h,
+// o_h = b_h - t_h·Σ_j Q_jh·z_j.
+// Hidden layers: acc_h - min_h (its range over the input box) is rounded by the fewest bits s_h
+// that leave at most the lookup width (exact or approximate; neurons grouped by s_h), then one
+// lookup per neuron computes quantize_next(act(t_h·(r·2^s_h + min_h) + o_h)). A neuron constant
+// over the calibration rows has no lookup: the next layer folds its value into its offsets. The
+// last layer's accumulator is the output; the client applies t_h and o_h, then the final
+// Softmax/Sigmoid. Without rounding_bits, the lookup width (and fitted weights) are chosen on the
+// calibration rows (lower_mlp).
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
@@ -235,7 +240,6 @@ int64_t rounded(int64_t v, uint32_t drop) { return drop == 0 ? v : (v + (int64_t
 
 struct Built {
   Lowered lowered;
-  uint64_t lookups = 0, extractions = 0;  // per row
 };
 
 // The circuit and client processing for one plan. `base` carries the kind, post transform and
@@ -430,8 +434,6 @@ Result<Built> build(const Parsed& parsed, const std::pair<std::vector<double>, s
         part_hi.push_back(hi);
       }
       parts.push_back(b.lookup(v, std::move(tables), std::move(index), w, 0, gname + "_act"));
-      built.lookups += members.size();
-      if (exact) built.extractions += members.size() * s;
       drops_note += (drops_note.empty() ? "" : ", ") + std::to_string(members.size()) + " by " + std::to_string(s);
     }
     x = parts.size() == 1 ? parts[0] : b.concat(parts, 0, lname + "_acts");
