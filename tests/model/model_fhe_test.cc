@@ -2,8 +2,9 @@
 // row (the integers decrypted equal the clear evaluator's, so the decoded answers are identical).
 // MLPs are compiled with exact rounding here: approximate rounding may move an accumulator that
 // sits within the PBS noise of a half-way point by one step (docs/circuits.md). To keep the test
-// within minutes they use 4-bit quantization and 4-bit rounding (96 PBS per row for iris instead
-// of 128 at a quarter of the cost each); the property checked does not depend on the bit widths.
+// within minutes they use 4-bit quantization and 4-bit rounding (78 PBS per row for iris at
+// N = 2048, against 125 at N = 4096 at default flags); the property checked does not depend on
+// the bit widths (mlp_fhe_test.cc checks the default flags).
 #include <gtest/gtest.h>
 
 #include <cstdio>

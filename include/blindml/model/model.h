@@ -18,8 +18,9 @@
 //   mlp            Gemm/MatMul(+Add) layers with Relu/LeakyRelu/Sigmoid/Tanh/Clip/Identity
 //                  between them (BatchNormalization folded into the layer before), a final
 //                  Softmax/Sigmoid applied by the client: leveled linear layers; per hidden neuron
-//                  the accumulator is rounded to rounding_bits and one lookup applies rescale, bias,
-//                  activation and the next layer's quantization.
+//                  the accumulator is rounded by its own fewest bits to rounding_bits and one
+//                  lookup applies rescale, bias, activation and the next layer's quantization
+//                  (none for a neuron constant over the calibration rows).
 //
 // Thread safety: a CompiledModel is immutable; the functions are pure.
 #pragma once
@@ -44,7 +45,9 @@ struct CompileOptions {
   // Bits of the input quantizers and weights (linear, MLP) / the largest bin index (trees);
   // 0 = the family's default (linear 8, trees 8, MLP 6).
   uint32_t n_bits = 0;
-  // MLP: the accumulator is rounded to this many bits before its lookup (0 = default 6).
+  // MLP: the accumulator is rounded to this many bits before its lookup. 0: classifiers try 6, 5
+  // and 4 and keep the cheapest whose calibration-row labels and probabilities stay as close to
+  // the float model as 6 bits' (docs/models.md, the report says which); regressors 6.
   uint32_t rounding_bits = 0;
   // Exact (the default): FHE equals predict_clear except with the compiled error probability, at
   // s more PBS per hidden neuron (s = the accumulator bits dropped, 7-9 on the committed MLPs).
