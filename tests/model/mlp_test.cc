@@ -45,9 +45,11 @@ Committed load(const std::string& name, const std::string& dataset) {
 // mlp_iris (4-16-3): hidden neurons 13 and 15 are 0 on every calibration row (no lookup); of the
 // 14 others, 13 have accumulators spanning 4096..8191 over the input box (13 bits; the widest
 // 7245) and one spans 2048..4095 (12 bits). At 6-bit lookups the roundings drop 7 bits (13
-// neurons) and 6 (one): 13·8 + 7 = 111 PBS (before: 16 neurons, all
-// lifted to the widest span by integer gains, 16·(7 + 1) = 128). At 5-bit lookups (the automatic
-// choice, N = 4096 instead of 8192): 13·9 + 8 = 125.
+// neurons) and 6 (one). An exact rounding clears its bits in chunks of at most w + 1 = 7 bits
+// (circuit::rounding_chunks), 2 PBS per chunk of 2 bits or more: one chunk each, so 14·(2 + 1) =
+// 42 PBS (bit by bit: 13·8 + 7 = 111; before this lowering: 16 neurons, all lifted to the widest
+// span by integer gains, 16·(7 + 1) = 128). At 5-bit lookups (the automatic choice, N = 4096
+// instead of 8192) they drop 8 and 7 bits, in chunks of at most 6: two chunks each, 14·(4 + 1) = 70.
 TEST(MlpLowering, IrisPbsCounts) {
   const Committed c = load("mlp_iris", "iris");
   CompileOptions o;
@@ -55,7 +57,7 @@ TEST(MlpLowering, IrisPbsCounts) {
   o.rounding_bits = 6;
   auto six = compile_model(c.graph, c.train.features, o);
   ASSERT_TRUE(six.ok()) << six.status().to_string();
-  EXPECT_EQ(pbs_of(*six), 111u) << six->report;
+  EXPECT_EQ(pbs_of(*six), 42u) << six->report;
   EXPECT_LT(pbs_of(*six), 128u);
   EXPECT_NE(six->report.find("2 neuron(s) constant over the calibration rows (no lookup)"), std::string::npos)
       << six->report;
@@ -63,7 +65,7 @@ TEST(MlpLowering, IrisPbsCounts) {
   o.rounding_bits = 0;
   auto autom = compile_model(c.graph, c.train.features, o);
   ASSERT_TRUE(autom.ok()) << autom.status().to_string();
-  EXPECT_EQ(pbs_of(*autom), 125u) << autom->report;
+  EXPECT_EQ(pbs_of(*autom), 70u) << autom->report;
   EXPECT_LT(pbs_of(*autom), 128u);
   EXPECT_NE(autom->report.find("lookups of 5 bits, chosen automatically"), std::string::npos) << autom->report;
   EXPECT_EQ(autom->compiled.params.polynomial_size.value, 4096u);
@@ -72,11 +74,12 @@ TEST(MlpLowering, IrisPbsCounts) {
 }
 
 // mlp_breast_cancer (30-16-2): every hidden neuron is live; the widest accumulator spans 24507
-// (15 bits), 15 neurons span 16384..32767 and one 8192..16383. At 6-bit lookups: 15·(9 + 1) +
-// (8 + 1) = 159 (before: 16·(9 + 1) = 160). At 5-bit lookups they would drop 10 and 9 bits
-// (175 PBS); the automatic choice fits the weights (magnitudes below 31, so that each span falls
-// under the next power of two: 15 neurons in 8192..16383, one below), which gives back the bit:
-// 15·(9 + 1) + (8 + 1) = 159 PBS, at N = 4096 instead of 8192.
+// (15 bits), 15 neurons span 16384..32767 and one 8192..16383. At 6-bit lookups they drop 9 bits
+// and 8, in chunks of at most 7 bits (circuit::rounding_chunks): two chunks of 2 PBS each plus the
+// lookup, 16·5 = 80 (bit by bit: 15·(9 + 1) + (8 + 1) = 159; before: 16·(9 + 1) = 160). At 5-bit
+// lookups they drop 10 and 9 bits, chunks of at most 6: still two each, 80. The automatic choice
+// keeps 5-bit lookups (fitting the weights would drop 9 and 8 bits: two chunks each as well, so
+// nothing is gained), 80 PBS at N = 4096.
 TEST(MlpLowering, BreastCancerPbsCounts) {
   const Committed c = load("mlp_breast_cancer", "breast_cancer");
   CompileOptions o;
@@ -84,20 +87,20 @@ TEST(MlpLowering, BreastCancerPbsCounts) {
   o.rounding_bits = 6;
   auto six = compile_model(c.graph, c.train.features, o);
   ASSERT_TRUE(six.ok()) << six.status().to_string();
-  EXPECT_EQ(pbs_of(*six), 159u) << six->report;
+  EXPECT_EQ(pbs_of(*six), 80u) << six->report;
   EXPECT_LT(pbs_of(*six), 160u);
   o.rounding_bits = 5;  // explicit: no fitting, no search
   auto five = compile_model(c.graph, c.train.features, o);
   ASSERT_TRUE(five.ok()) << five.status().to_string();
-  EXPECT_EQ(pbs_of(*five), 175u) << five->report;
+  EXPECT_EQ(pbs_of(*five), 80u) << five->report;
   o.rounding_bits = 0;
   auto autom = compile_model(c.graph, c.train.features, o);
   ASSERT_TRUE(autom.ok()) << autom.status().to_string();
-  EXPECT_EQ(pbs_of(*autom), 159u) << autom->report;
+  EXPECT_EQ(pbs_of(*autom), 80u) << autom->report;
   EXPECT_LT(pbs_of(*autom), 160u);
-  EXPECT_NE(autom->report.find("lookups of 5 bits with fitted weights, chosen automatically"), std::string::npos)
-      << autom->report;
-  EXPECT_NE(autom->report.find("16 neuron(s) with fitted weights"), std::string::npos) << autom->report;
+  // Plain and fitted 5-bit lookups now cost the same 80 PBS; the search keeps the first found.
+  EXPECT_NE(autom->report.find("lookups of 5 bits"), std::string::npos) << autom->report;
+  EXPECT_NE(autom->report.find("chosen automatically"), std::string::npos) << autom->report;
   EXPECT_EQ(autom->compiled.params.polynomial_size.value, 4096u);
   // Before: 160 PBS at 174.06 ms, 27850 ms per evaluation (estimated, one thread).
   EXPECT_LT(autom->compiled.estimated_pbs_ms * static_cast<double>(pbs_of(*autom)), 27850.0 / 2);
