@@ -157,8 +157,8 @@ void BM_ModelFhe(benchmark::State& state) {
 // The server's work for a request of R rows (Server::run's runtime::execute), on 2 threads;
 // real time per request (scripts/bench divides by the counter `rows`).
 void BM_ModelFheRows(benchmark::State& state) {
-  const int index = static_cast<int>(state.range(0));
-  const uint64_t rows = static_cast<uint64_t>(state.range(1));
+  const uint64_t rows = static_cast<uint64_t>(state.range(0));
+  const int index = static_cast<int>(state.range(1));
   Prepared* p = prepared(index);
   if (!p) {
     state.SkipWithError("the model or its data could not be loaded or compiled");
@@ -195,9 +195,10 @@ void BM_ModelFheRows(benchmark::State& state) {
 
 }  // namespace
 
+// BM_ModelFheRows/<rows>/<model index>.
 BENCHMARK(BM_ModelFheRows)
-    ->ArgsProduct({benchmark::CreateDenseRange(0, static_cast<int64_t>(testing::model_cases().size()) - 1, 1),
-                   {1, 16, static_cast<int64_t>(kMaxRequestRows)}})
+    ->ArgsProduct({{1, 16, static_cast<int64_t>(kMaxRequestRows)},
+                   benchmark::CreateDenseRange(0, static_cast<int64_t>(testing::model_cases().size()) - 1, 1)})
     ->Unit(benchmark::kMillisecond)
     ->UseRealTime()
     ->MinTime(2.0);  // one iteration of a slow model's 16 rows is enough; fast ones repeat
