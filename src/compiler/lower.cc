@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <map>
 #include <numeric>
+#include <optional>
 #include <queue>
 
 #include "blindml/circuit/encoding.h"
@@ -50,6 +51,14 @@ class Lowering {
   Status check();
   Status prepare_tables();
   Status schedule();
+  void leveled_pass(Wave& wave);
+  std::vector<size_t> pbs_pass(Wave& wave);
+  SlotId read_job(Wave& wave, SlotId input, uint64_t offset, uint32_t shift, uint32_t table, uint64_t t_read,
+                  uint64_t t_write);
+  void finish(size_t id) {
+    done_[id] = 1;
+    --remaining_;
+  }
   void leveled(const Node& node, ValueId id, Wave& wave);
   SlotId fresh(uint64_t t) {
     def_.push_back(t);
@@ -92,6 +101,7 @@ class Lowering {
   std::vector<std::vector<SlotId>> val_, fused_, work_;
   std::vector<uint8_t> has_val_, has_fused_, has_work_, done_;
   std::vector<uint32_t> extracted_;  // bits of an exact rounding cleared so far
+  size_t remaining_ = 0;             // nodes not yet lowered
 };
 
 Status Lowering::check() {
@@ -287,102 +297,16 @@ Status Lowering::schedule() {
   has_work_.assign(n_, 0);
   done_.assign(n_, 0);
   extracted_.assign(n_, 0);
-  size_t remaining = n_;
-  auto finish = [&](size_t id) {
-    done_[id] = 1;
-    --remaining;
-  };
-  while (remaining > 0) {
+  remaining_ = n_;
+  while (remaining_ > 0) {
     Wave wave;
-    for (size_t id = 0; id < n_; ++id) {
-      if (done_[id]) continue;
-      const Node& node = c_.node(static_cast<ValueId>(id));
-      if (node.kind == OpKind::kLookup) continue;
-      if (node.kind == OpKind::kRound) {
-        const ValueId x = node.inputs[0];
-        if (!has_fused_[id] && !has_work_[id] && has_val_[x]) {
-          if (node.attrs[1]) {
-            const uint64_t half = enc::rounding_half(carrier(x), static_cast<uint32_t>(node.attrs[0]));
-            for (SlotId s : val_[x]) work_[id].push_back(def(wave, Kind::kAddPlain, s, 0, 0, half));
-            has_work_[id] = 1;
-          } else {
-            fused_[id] = val_[x];
-            has_fused_[id] = 1;
-          }
-        }
-        if (has_fused_[id] && !materialized_[id]) finish(id);
-        continue;
-      }
-      bool ready = true;
-      for (ValueId v : node.inputs) ready = ready && has_val_[v];
-      if (!ready) continue;
-      leveled(node, static_cast<ValueId>(id), wave);
-      has_val_[id] = 1;
-      finish(id);
-    }
-    if (remaining == 0) {
+    leveled_pass(wave);
+    if (remaining_ == 0) {
       parts_.waves.push_back(std::move(wave));
       break;
     }
-    const uint64_t t_read = clock_++, t_write = clock_++;
-    std::vector<size_t> ran;
-    for (size_t id = 0; id < n_; ++id) {
-      if (done_[id]) continue;
-      const Node& node = c_.node(static_cast<ValueId>(id));
-      if (node.kind == OpKind::kLookup) {
-        const ValueId x = node.inputs[0];
-        const Node& xn = c_.node(x);
-        const bool from_round = xn.kind == OpKind::kRound;
-        if (from_round ? !has_fused_[x] : !has_val_[x]) continue;
-        const auto& src = from_round ? fused_[x] : val_[x];
-        const uint32_t pr = carrier(from_round ? xn.inputs[0] : x);
-        const uint32_t s = from_round ? static_cast<uint32_t>(xn.attrs[0]) : 0;
-        const bool approximate = from_round && xn.attrs[1] == 0;
-        for (size_t e = 0; e < src.size(); ++e) {
-          use(src[e], t_read);
-          PbsJob job;
-          job.input = src[e];
-          job.offset = enc::lookup_offset(node.input_min, pr, s, approximate);
-          job.shift = enc::lookup_shift(pr, node.input_bits, s);
-          job.table = lut_[id][node.table_index.empty() ? 0 : node.table_index[e]];
-          job.output = fresh(t_write);
-          val_[id].push_back(job.output);
-          wave.jobs.push_back(job);
-        }
-        ran.push_back(id);
-      } else if (node.kind == OpKind::kRound && has_work_[id]) {
-        const uint32_t px = carrier(node.inputs[0]), j = extracted_[id];
-        for (SlotId w : work_[id]) {
-          use(w, t_write);
-          PbsJob job;
-          job.input = w;
-          job.shift = enc::extraction_shift(px, j);
-          job.post_offset = enc::kQuarterTurn;
-          job.table = extraction_table(px, j);
-          job.output = w;
-          job.post = PbsJob::Post::kSubtractBit;
-          job.correction = enc::extraction_correction(px, j);
-          wave.jobs.push_back(job);
-        }
-        ran.push_back(id);
-      } else if (node.kind == OpKind::kRound && has_fused_[id] && materialized_[id] && !has_val_[id]) {
-        const uint32_t px = carrier(node.inputs[0]), s = static_cast<uint32_t>(node.attrs[0]);
-        for (SlotId f : fused_[id]) {
-          use(f, t_read);
-          PbsJob job;
-          job.input = f;
-          job.offset = enc::lookup_offset(a_.values[id].lo, px, s, node.attrs[1] == 0);
-          job.shift = enc::lookup_shift(px, identity_bits_[id], s);
-          job.table = lut_[id][0];
-          job.output = fresh(t_write);
-          val_[id].push_back(job.output);
-          wave.jobs.push_back(job);
-        }
-        ran.push_back(id);
-      }
-    }
-    if (wave.jobs.empty())
-      return internal_error("lowering stalled with " + std::to_string(remaining) + " ops left");
+    const std::vector<size_t> ran = pbs_pass(wave);
+    if (wave.jobs.empty()) return internal_error("lowering stalled with " + std::to_string(remaining_) + " ops left");
     for (size_t id : ran) {
       const Node& node = c_.node(static_cast<ValueId>(id));
       if (node.kind == OpKind::kLookup) {
@@ -403,6 +327,101 @@ Status Lowering::schedule() {
     parts_.waves.push_back(std::move(wave));
   }
   return Status();
+}
+
+// Every leveled op whose operands are ready; roundings start here (an exact one's working value
+// x + 2^(s-1), an approximate one's value is x itself).
+void Lowering::leveled_pass(Wave& wave) {
+  for (size_t id = 0; id < n_; ++id) {
+    if (done_[id]) continue;
+    const Node& node = c_.node(static_cast<ValueId>(id));
+    if (node.kind == OpKind::kLookup) continue;
+    if (node.kind == OpKind::kRound) {
+      const ValueId x = node.inputs[0];
+      if (!has_fused_[id] && !has_work_[id] && has_val_[x]) {
+        if (node.attrs[1]) {
+          const uint64_t half = enc::rounding_half(carrier(x), static_cast<uint32_t>(node.attrs[0]));
+          for (SlotId s : val_[x]) work_[id].push_back(def(wave, Kind::kAddPlain, s, 0, 0, half));
+          has_work_[id] = 1;
+        } else {
+          fused_[id] = val_[x];
+          has_fused_[id] = 1;
+        }
+      }
+      if (has_fused_[id] && !materialized_[id]) finish(id);
+      continue;
+    }
+    bool ready = true;
+    for (ValueId v : node.inputs) ready = ready && has_val_[v];
+    if (!ready) continue;
+    leveled(node, static_cast<ValueId>(id), wave);
+    has_val_[id] = 1;
+    finish(id);
+  }
+}
+
+// The wave's PBS jobs: lookups whose input is ready, the next bit extraction of every exact
+// rounding under way, the identity lookups of materialized roundings. Returns the nodes served.
+std::vector<size_t> Lowering::pbs_pass(Wave& wave) {
+  const uint64_t t_read = clock_++, t_write = clock_++;
+  std::vector<size_t> ran;
+  for (size_t id = 0; id < n_; ++id) {
+    if (done_[id]) continue;
+    const Node& node = c_.node(static_cast<ValueId>(id));
+    const bool round = node.kind == OpKind::kRound;
+    if (node.kind == OpKind::kLookup) {
+      const ValueId x = node.inputs[0];
+      const Node& xn = c_.node(x);
+      const bool from_round = xn.kind == OpKind::kRound;
+      if (from_round ? !has_fused_[x] : !has_val_[x]) continue;
+      // Through a rounding: its input's carrier, its s, its half step if approximate.
+      const uint32_t pr = carrier(from_round ? xn.inputs[0] : x);
+      const uint32_t s = from_round ? static_cast<uint32_t>(xn.attrs[0]) : 0;
+      const uint64_t offset = enc::lookup_offset(node.input_min, pr, s, from_round && xn.attrs[1] == 0);
+      const auto& src = from_round ? fused_[x] : val_[x];
+      for (size_t e = 0; e < src.size(); ++e)
+        val_[id].push_back(read_job(wave, src[e], offset, enc::lookup_shift(pr, node.input_bits, s),
+                                    lut_[id][node.table_index.empty() ? 0 : node.table_index[e]], t_read, t_write));
+    } else if (round && has_work_[id]) {
+      const uint32_t px = carrier(node.inputs[0]), j = extracted_[id];
+      for (SlotId w : work_[id]) {
+        use(w, t_write);
+        PbsJob job;
+        job.input = w;
+        job.shift = enc::extraction_shift(px, j);
+        job.post_offset = enc::kQuarterTurn;
+        job.table = extraction_table(px, j);
+        job.output = w;
+        job.post = PbsJob::Post::kSubtractBit;
+        job.correction = enc::extraction_correction(px, j);
+        wave.jobs.push_back(job);
+      }
+    } else if (round && has_fused_[id] && materialized_[id] && !has_val_[id]) {
+      const uint32_t px = carrier(node.inputs[0]), s = static_cast<uint32_t>(node.attrs[0]);
+      const uint64_t offset = enc::lookup_offset(a_.values[id].lo, px, s, node.attrs[1] == 0);
+      for (SlotId f : fused_[id])
+        val_[id].push_back(
+            read_job(wave, f, offset, enc::lookup_shift(px, identity_bits_[id], s), lut_[id][0], t_read, t_write));
+    } else {
+      continue;
+    }
+    ran.push_back(id);
+  }
+  return ran;
+}
+
+// A PBS job storing its result in a new slot.
+SlotId Lowering::read_job(Wave& wave, SlotId input, uint64_t offset, uint32_t shift, uint32_t table,
+                          uint64_t t_read, uint64_t t_write) {
+  use(input, t_read);
+  PbsJob job;
+  job.input = input;
+  job.offset = offset;
+  job.shift = shift;
+  job.table = table;
+  job.output = fresh(t_write);
+  wave.jobs.push_back(job);
+  return job.output;
 }
 
 // Linear scan over the definitions: a slot whose last read came strictly before a definition
