@@ -6,15 +6,17 @@
 #include <benchmark/benchmark.h>
 
 #include <map>
+#include <optional>
 #include <memory>
 #include <random>
 #include <thread>
 
 #include "blindml/circuit/analysis.h"
 #include "blindml/circuit/clear_eval.h"
-#include "blindml/circuit/fhe_eval.h"
 #include "blindml/compiler/compiled.h"
+#include "blindml/compiler/lower.h"
 #include "blindml/crypto/algorithms.h"
+#include "blindml/runtime/executor.h"
 #include "circuit/sample_circuits.h"
 
 using namespace blindml;
@@ -37,11 +39,12 @@ constexpr int kSampleCount = sizeof(kSamples) / sizeof(kSamples[0]);
 
 struct Prepared {
   compiler::CompiledCircuit compiled;
-  std::unique_ptr<FheEvaluator> evaluator;
+  Analysis analysis;
+  std::optional<runtime::Program> program;
   std::unique_ptr<crypto::ClientKey> client;
   std::unique_ptr<crypto::EvaluationKeys> eval;
   std::vector<Tensor> clear_inputs;
-  std::vector<EncryptedTensor> inputs;
+  std::vector<runtime::EncryptedTensor> inputs;
 };
 
 Prepared& prepared(int index) {
@@ -54,10 +57,10 @@ Prepared& prepared(int index) {
     std::fprintf(stderr, "%s: %s\n", kSamples[index].name, compiled.status().to_string().c_str());
     std::abort();
   }
-  slot = std::make_unique<Prepared>(Prepared{std::move(compiled).value(), nullptr, nullptr, nullptr, {}, {}});
+  slot = std::make_unique<Prepared>(Prepared{std::move(compiled).value(), {}, std::nullopt, nullptr, nullptr, {}, {}});
   Prepared& p = *slot;
-  p.evaluator = std::make_unique<FheEvaluator>(
-      FheEvaluator::create(p.compiled.circuit, p.compiled.params, p.compiled.carrier_bits).value());
+  p.analysis = analyze(p.compiled.circuit).value();
+  p.program = compiler::lower(p.compiled.circuit, p.analysis, p.compiled.params).value();
   p.client = std::make_unique<crypto::ClientKey>(crypto::ClientKey::generate(p.compiled.params).value());
   if (p.compiled.needs_bootstrapping) {
     ThreadPool pool;
@@ -73,7 +76,7 @@ Prepared& prepared(int index) {
       int64_t hi = node.range_max.size() == 1 ? node.range_max[0] : node.range_max[e];
       t.data[e] = lo + static_cast<int64_t>(rng() % static_cast<uint64_t>(hi - lo + 1));
     }
-    p.inputs.push_back(encrypt_tensor(*p.client, t, p.compiled.carrier_bits));
+    p.inputs.push_back(runtime::encrypt_tensor(*p.client, t, p.analysis.values[id].carrier_bits));
     p.clear_inputs.push_back(std::move(t));
   }
   return p;
@@ -82,8 +85,8 @@ Prepared& prepared(int index) {
 void set_counters(benchmark::State& state, const Prepared& p, int index, size_t threads) {
   state.SetLabel(kSamples[index].name);
   state.counters["threads"] = static_cast<double>(threads);
-  state.counters["pbs"] = static_cast<double>(p.evaluator->analysis().pbs_count);
-  state.counters["lookup_bits"] = p.evaluator->analysis().max_lookup_bits;
+  state.counters["pbs"] = static_cast<double>(p.program->pbs_count());
+  state.counters["lookup_bits"] = p.analysis.max_lookup_bits;
   state.counters["carrier_bits"] = p.compiled.carrier_bits;
   state.counters["poly_size"] = static_cast<double>(p.compiled.params.polynomial_size.value);
 }
@@ -106,9 +109,9 @@ void BM_CircuitFhe(benchmark::State& state) {
   ThreadPool pool(threads);
   for (auto _ : state) {
     state.PauseTiming();
-    std::vector<EncryptedTensor> inputs = p.inputs;
+    std::vector<runtime::EncryptedTensor> inputs = p.inputs;
     state.ResumeTiming();
-    auto out = p.evaluator->evaluate(std::move(inputs), p.eval.get(), pool);
+    auto out = runtime::execute(*p.program, std::move(inputs), p.eval.get(), pool);
     if (!out.ok()) {
       state.SkipWithError(out.status().to_string().c_str());
       break;

@@ -1,17 +1,22 @@
 // The committed test models end to end (tests/data/README.md): accuracy of the float model, of the
 // quantized model in the clear, and under FHE (on the first rows of the test split), circuit
-// width, PBS count, evaluation-key size, and FHE latency per sample with one thread and with all
-// threads. scripts/bench turns the output into the model table of bench/results/latest.json.
+// width, PBS count, evaluation-key size, FHE latency per sample with one thread and with all
+// threads, and the server's work per row for requests of 1, 16 and 64 rows on 2 threads
+// (BM_ModelFheRows: runtime::execute runs a request's rows together, one PBS batch per wave).
+// scripts/bench turns the output into the model table of bench/results/latest.json.
 #include <benchmark/benchmark.h>
 
 #include <map>
 #include <memory>
+#include <chrono>
 #include <optional>
 #include <thread>
 
 #include "blindml/circuit/analysis.h"
+#include "blindml/compiler/lower.h"
 #include "blindml/crypto/algorithms.h"
 #include "blindml/model/model.h"
+#include "blindml/runtime/executor.h"
 #include "model/model_data.h"
 
 using namespace blindml;
@@ -20,15 +25,21 @@ using namespace blindml::model;
 namespace {
 
 constexpr size_t kFheAccuracyRows = 10;
+constexpr uint64_t kMaxRequestRows = 64;
+// 64-row requests only for models whose one row takes less than this on 2 threads (a 64-row
+// request of the 10 s random forest would take over ten minutes per iteration).
+constexpr double kMaxOneRowSecondsFor64 = 0.5;
 
 struct Prepared {
   std::optional<CompiledModel> model;
-  std::unique_ptr<circuit::FheEvaluator> evaluator;
+  std::optional<runtime::Program> program;
+  circuit::Analysis analysis;
   std::unique_ptr<crypto::ClientKey> client;
   std::unique_ptr<crypto::EvaluationKeys> eval;
   testing::DataSet test;
   double float_acc = 0, quant_acc = 0, fhe_acc = 0, clear_acc_same_rows = 0, fhe_rows = 0;
-  std::optional<circuit::EncryptedTensor> sample;
+  std::optional<crypto::LweCiphertextList> sample;  // test rows 0..kMaxRequestRows-1, encrypted
+  double one_row_s = 0;                             // one row on 2 threads, measured once
 };
 
 double score(const testing::ModelCase& mc, const std::vector<Prediction>& p, const std::vector<double>& target) {
@@ -72,9 +83,8 @@ Prepared* prepared(int index) {
   }
   p.float_acc = score(mc, fp, p.test.target);
   p.quant_acc = score(mc, predict_clear(*p.model, p.test.features).value(), p.test.target);
-  p.evaluator = std::make_unique<circuit::FheEvaluator>(
-      circuit::FheEvaluator::create(p.model->compiled.circuit, p.model->compiled.params, p.model->compiled.carrier_bits)
-          .value());
+  p.analysis = circuit::analyze(p.model->compiled.circuit).value();
+  p.program = compiler::lower(p.model->compiled.circuit, p.analysis, p.model->compiled.params).value();
   ThreadPool pool;
   p.client = std::make_unique<crypto::ClientKey>(crypto::ClientKey::generate(p.model->compiled.params).value());
   if (p.model->compiled.needs_bootstrapping) {
@@ -88,9 +98,25 @@ Prepared* prepared(int index) {
   p.fhe_acc = fhe.ok() ? score(mc, *fhe, target) : -1;
   p.clear_acc_same_rows = score(mc, predict_clear(*p.model, rows).value(), target);
   p.fhe_rows = static_cast<double>(n);
-  p.sample = circuit::encrypt_tensor(*p.client, p.model->processing.encode_row(p.test.features[0]).value(),
-                                     p.model->compiled.carrier_bits);
+  const auto& in = p.program->inputs()[0];
+  const auto dim = p.model->compiled.params.big_lwe_dimension();
+  const uint64_t elements = in.slots.size(), words = dim.value + 1;
+  p.sample.emplace(dim, kMaxRequestRows * elements);
+  for (uint64_t r = 0; r < kMaxRequestRows; ++r) {
+    const auto& row = p.test.features[r % p.test.features.size()];
+    const auto ct = runtime::encrypt_tensor(*p.client, p.model->processing.encode_row(row).value(), in.carrier_bits);
+    std::copy(ct.ciphertexts.data().begin(), ct.ciphertexts.data().end(),
+              p.sample->data().begin() + r * elements * words);
+  }
   return &p;
+}
+
+// The first `rows` encrypted test rows as one request.
+crypto::LweCiphertextList first_rows(const Prepared& p, uint64_t rows) {
+  const uint64_t per_row = p.sample->count() / kMaxRequestRows, words = p.sample->dimension().value + 1;
+  crypto::LweCiphertextList l(p.sample->dimension(), rows * per_row);
+  std::copy_n(p.sample->data().begin(), rows * per_row * words, l.data().begin());
+  return l;
 }
 
 void BM_ModelFhe(benchmark::State& state) {
@@ -103,18 +129,16 @@ void BM_ModelFhe(benchmark::State& state) {
     return;
   }
   ThreadPool pool(threads);
+  const auto one = first_rows(*p, 1);
   for (auto _ : state) {
-    state.PauseTiming();
-    std::vector<circuit::EncryptedTensor> in{*p->sample};
-    state.ResumeTiming();
-    auto out = p->evaluator->evaluate(std::move(in), p->eval.get(), pool);
+    auto out = runtime::execute(*p->program, 1, std::span(&one, 1), p->eval.get(), pool);
     if (!out.ok()) {
       state.SkipWithError(out.status().to_string().c_str());
       break;
     }
     benchmark::DoNotOptimize(out->data());
   }
-  const auto& a = p->evaluator->analysis();
+  const auto& a = p->analysis;
   state.SetLabel(testing::model_cases()[index].name);
   state.counters["threads"] = static_cast<double>(pool.size());
   state.counters["pbs"] = static_cast<double>(a.pbs_count);
@@ -130,8 +154,54 @@ void BM_ModelFhe(benchmark::State& state) {
   state.counters["fhe_rows"] = p->fhe_rows;
 }
 
+// The server's work for a request of R rows (Server::run's runtime::execute), on 2 threads;
+// real time per request (scripts/bench divides by the counter `rows`).
+void BM_ModelFheRows(benchmark::State& state) {
+  const uint64_t rows = static_cast<uint64_t>(state.range(0));
+  const int index = static_cast<int>(state.range(1));
+  Prepared* p = prepared(index);
+  if (!p) {
+    state.SkipWithError("the model or its data could not be loaded or compiled");
+    return;
+  }
+  ThreadPool pool(2);
+  if (p->one_row_s == 0) {
+    const auto one = first_rows(*p, 1);
+    const auto t0 = std::chrono::steady_clock::now();
+    auto out = runtime::execute(*p->program, 1, std::span(&one, 1), p->eval.get(), pool);
+    p->one_row_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    if (!out.ok()) p->one_row_s = -1;
+  }
+  if (rows == kMaxRequestRows && p->one_row_s >= kMaxOneRowSecondsFor64) {
+    state.SkipWithError("skipped: one row takes 0.5 s or more; 64 rows would take minutes");
+    return;
+  }
+  const auto request = first_rows(*p, rows);
+  runtime::ExecutionStats stats;
+  for (auto _ : state) {
+    stats = {};
+    auto out = runtime::execute(*p->program, rows, std::span(&request, 1), p->eval.get(), pool, {.stats = &stats});
+    if (!out.ok()) {
+      state.SkipWithError(out.status().to_string().c_str());
+      break;
+    }
+    benchmark::DoNotOptimize(out->data());
+  }
+  state.SetLabel(testing::model_cases()[index].name);
+  state.counters["threads"] = static_cast<double>(pool.size());
+  state.counters["rows"] = static_cast<double>(rows);
+  state.counters["pbs_batches"] = static_cast<double>(stats.pbs_batches);
+}
+
 }  // namespace
 
+// BM_ModelFheRows/<rows>/<model index>.
+BENCHMARK(BM_ModelFheRows)
+    ->ArgsProduct({{1, 16, static_cast<int64_t>(kMaxRequestRows)},
+                   benchmark::CreateDenseRange(0, static_cast<int64_t>(testing::model_cases().size()) - 1, 1)})
+    ->Unit(benchmark::kMillisecond)
+    ->UseRealTime()
+    ->MinTime(2.0);  // one iteration of a slow model's 16 rows is enough; fast ones repeat
 BENCHMARK(BM_ModelFhe)
     ->ArgsProduct({benchmark::CreateDenseRange(0, static_cast<int64_t>(testing::model_cases().size()) - 1, 1), {1, 0}})
     ->Unit(benchmark::kMillisecond)

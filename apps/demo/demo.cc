@@ -22,12 +22,14 @@
 
 #include "blindml/base/thread_pool.h"
 #include "blindml/circuit/clear_eval.h"
-#include "blindml/circuit/fhe_eval.h"
+#include "blindml/circuit/analysis.h"
 #include "blindml/compiler/compiled.h"
+#include "blindml/compiler/lower.h"
 #include "blindml/crypto/algorithms.h"
 #include "blindml/crypto/keys.h"
 #include "blindml/crypto/noise.h"
 #include "blindml/crypto/params.h"
+#include "blindml/runtime/executor.h"
 
 namespace {
 
@@ -179,8 +181,11 @@ bool run_circuit_demo(ThreadPool& pool) {
   auto seeded = generate_seeded_evaluation_keys(*client, &pool);
   auto keys = expand_evaluation_keys(seeded, &pool);
   const double keygen_ms = ms_since(start);
-  auto evaluator = FheEvaluator::create(compiled->circuit, compiled->params, compiled->carrier_bits);
-  if (!evaluator.ok()) return false;
+  auto analysis = analyze(compiled->circuit);
+  if (!analysis.ok()) return false;
+  auto program = blindml::compiler::lower(compiled->circuit, *analysis, compiled->params);
+  if (!program.ok()) return false;
+  const uint32_t in_bits = program->inputs()[0].carrier_bits, out_bits = program->outputs()[0].carrier_bits;
   std::printf("\ncompile %.0f ms, keys %.0f ms (%.1f MB seeded)\n", compile_ms, keygen_ms,
               seeded_evaluation_keys_bytes(compiled->params) / 1e6);
   std::printf("%-16s %8s %8s %10s\n", "input", "clear", "FHE", "FHE ms");
@@ -189,12 +194,13 @@ bool run_circuit_demo(ThreadPool& pool) {
   for (const auto& row : rows) {
     Tensor in{{4}, row};
     auto clear = evaluate_clear(compiled->circuit, std::vector<Tensor>{in});
-    auto enc = encrypt_tensor(*client, in, compiled->carrier_bits);
+    std::vector<blindml::runtime::EncryptedTensor> enc;
+    enc.push_back(blindml::runtime::encrypt_tensor(*client, in, in_bits));
     start = Clock::now();
-    auto out = evaluator->evaluate({std::move(enc)}, &keys, pool);
+    auto out = blindml::runtime::execute(*program, std::move(enc), &keys, pool);
     const double fhe_ms = ms_since(start);
     if (!clear.ok() || !out.ok()) return false;
-    const int64_t got = decrypt_tensor(*client, (*out)[0], compiled->carrier_bits, false).data[0];
+    const int64_t got = blindml::runtime::decrypt_tensor(*client, (*out)[0], out_bits, false).data[0];
     const int64_t want = (*clear)[0].data[0];
     char label[64];
     std::snprintf(label, sizeof label, "[%lld %lld %lld %lld]", (long long)row[0], (long long)row[1],

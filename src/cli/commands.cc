@@ -13,7 +13,6 @@
 #include <random>
 #include <thread>
 
-#include "blindml/circuit/analysis.h"
 #include "blindml/deploy/deploy.h"
 #include "blindml/model/model.h"
 #include "blindml/model/onnx.h"
@@ -281,9 +280,8 @@ std::string keygen_what(const deploy::ClientSpecs& specs) {
 std::string run_what(const deploy::Server& server, size_t threads) {
   const auto& compiled = server.compiled();
   std::string what = "running the circuit";
-  auto analysis = circuit::analyze(compiled.circuit);
-  if (analysis.ok() && compiled.needs_bootstrapping)
-    what += " (" + plural(analysis->pbs_count, "PBS", "PBS") + " per row";
+  if (compiled.needs_bootstrapping)
+    what += " (" + plural(server.pbs_per_row(), "PBS", "PBS") + " per row";
   else
     what += " (leveled, no PBS";
   return what + ", " + plural(threads, "thread", "threads") + ")";

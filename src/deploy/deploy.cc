@@ -9,6 +9,7 @@
 #include <filesystem>
 #include <fstream>
 #include <limits>
+#include <optional>
 #include <nlohmann/json.hpp>
 
 #include "blindml/base/json.h"
@@ -16,11 +17,12 @@
 #include "blindml/base/bytes.h"
 #include "blindml/base/checked.h"
 #include "blindml/circuit/analysis.h"
-#include "blindml/circuit/fhe_eval.h"
+#include "blindml/compiler/lower.h"
 #include "blindml/crypto/aligned.h"
 #include "blindml/crypto/algorithms.h"
 #include "blindml/crypto/csprng.h"
 #include "blindml/crypto/io.h"
+#include "blindml/runtime/executor.h"
 #include "internal/zip_io.h"
 
 namespace blindml::deploy {
@@ -541,7 +543,7 @@ Result<std::vector<model::Prediction>> Client::decrypt(std::span<const uint8_t> 
 
 struct Server::State {
   compiler::CompiledCircuit compiled;
-  std::unique_ptr<circuit::FheEvaluator> evaluator;
+  std::optional<runtime::Program> program;  // lowered once at load; shared by every run
   ModelId model_id{};
   std::string info;
   int64_t features = 0, outputs = 0;
@@ -564,10 +566,11 @@ Result<Server> Server::load_bytes(std::span<const uint8_t> zip) {
   const ModelId id = model_id_of(*blob);
   if (versions.model_id != hex(id))
     return corrupted("server.zip: versions.json names another model than circuit.bin holds");
-  auto st = std::make_shared<State>(State{std::move(compiled).value(), nullptr, id, "", 0, 0});
-  BLINDML_ASSIGN_OR_RETURN(auto ev, circuit::FheEvaluator::create(st->compiled.circuit, st->compiled.params,
-                                                                  st->compiled.carrier_bits));
-  st->evaluator = std::make_unique<circuit::FheEvaluator>(std::move(ev));
+  auto st = std::make_shared<State>(State{std::move(compiled).value(), std::nullopt, id, "", 0, 0});
+  BLINDML_ASSIGN_OR_RETURN(const auto analysis, circuit::analyze(st->compiled.circuit));
+  auto program = compiler::lower(st->compiled.circuit, analysis, st->compiled.params);
+  if (!program.ok()) return Status(program.status().code(), "server.zip: " + program.status().message());
+  st->program = std::move(program).value();
   const auto& c = st->compiled.circuit;
   if (c.inputs().size() != 1 || c.outputs().size() != 1 || c.node(c.inputs()[0]).shape.size() != 1 ||
       c.node(c.outputs()[0]).shape.size() != 1)
@@ -579,7 +582,7 @@ Result<Server> Server::load_bytes(std::span<const uint8_t> zip) {
             {"input_shape", {st->features}},
             {"output_shape", {st->outputs}},
             {"needs_evaluation_keys", st->compiled.needs_bootstrapping},
-            {"pbs_per_row", st->evaluator->analysis().pbs_count},
+            {"pbs_per_row", st->program->pbs_count()},
             {"format_version", kArtifactFormatVersion},
             {"blindml_version", blindml_version()}};
   st->info = info.dump();
@@ -591,6 +594,8 @@ Result<Server> Server::load_bytes(std::span<const uint8_t> zip) {
 const compiler::CompiledCircuit& Server::compiled() const { return state_->compiled; }
 ModelId Server::model_id() const { return state_->model_id; }
 const std::string& Server::info_json() const { return state_->info; }
+const runtime::Program& Server::program() const { return *state_->program; }
+uint64_t Server::pbs_per_row() const { return state_->program->pbs_count(); }
 
 Result<Server::Keys> Server::load_evaluation_keys(std::span<const uint8_t> bytes, const ServerLimits& limits,
                                                   ThreadPool* pool) const {
@@ -647,24 +652,18 @@ Result<std::vector<uint8_t>> Server::run(std::span<const uint8_t> input, const K
   const auto out_count = checked_mul(rows, outputs);
   const uint64_t out_bytes = out_count ? crypto::serialized_lwe_list_size(st.compiled.params, *out_count)
                                        : std::numeric_limits<uint64_t>::max();
-  if (out_bytes > limits.max_output)
+  if (!out_count || out_bytes > limits.max_output)
     return resource_exhausted("the answer to " + std::to_string(rows) + " rows would be " + std::to_string(out_bytes) +
                               " bytes, over the limit of " + std::to_string(limits.max_output) +
                               ": send fewer rows per request");
-  auto list = crypto::expand_seeded_lwe_list(*seeded);
-  crypto::LweCiphertextList out(dim, *out_count);
-  for (uint64_t r = 0; r < rows; ++r) {
-    crypto::LweCiphertextList row(dim, static_cast<uint64_t>(st.features));
-    std::copy_n(list.data().begin() + r * st.features * words, st.features * words, row.data().begin());
-    std::vector<circuit::EncryptedTensor> in;
-    in.push_back(circuit::EncryptedTensor{{st.features}, std::move(row)});
-    BLINDML_ASSIGN_OR_RETURN(auto res, st.evaluator->evaluate(std::move(in), keys.keys.get(), pool));
-    if (res.size() != 1 || res[0].ciphertexts.data().size() != outputs * words)
-      return internal_error("the evaluator returned " + std::to_string(res.empty() ? 0 : res[0].ciphertexts.count()) +
-                            " output ciphertexts, the circuit declares " + std::to_string(outputs));
-    std::copy(res[0].ciphertexts.data().begin(), res[0].ciphertexts.data().end(),
-              out.data().begin() + r * st.outputs * words);
-  }
+  // Every row of the request together: each wave's PBS of all rows in one batch.
+  const auto list = crypto::expand_seeded_lwe_list(*seeded);
+  BLINDML_ASSIGN_OR_RETURN(auto res, runtime::execute(*st.program, rows, std::span(&list, 1), keys.keys.get(), pool));
+  if (res.size() != 1 || res[0].count() != *out_count || res[0].data().size() != *out_count * words)
+    return internal_error("the executor returned " + std::to_string(res.empty() ? 0 : res[0].count()) +
+                          " output ciphertexts, " + std::to_string(rows) + " rows of the circuit need " +
+                          std::to_string(*out_count));
+  const crypto::LweCiphertextList& out = res[0];
   return wrap(FileKind::kOutput, st.model_id, env.key, rows, crypto::serialize_lwe_list(out, st.compiled.params));
 }
 

@@ -7,6 +7,8 @@
 
 #include "blindml/circuit/analysis.h"
 #include "blindml/circuit/clear_eval.h"
+#include "blindml/compiler/lower.h"
+#include "blindml/runtime/executor.h"
 #include "internal/lowering.h"
 
 namespace blindml::model {
@@ -524,19 +526,42 @@ Result<std::vector<Prediction>> predict_simulated(const CompiledModel& model, co
 Result<std::vector<Prediction>> predict_fhe(const CompiledModel& model, const Rows& rows, const crypto::ClientKey& key,
                                             const crypto::EvaluationKeys* keys, ThreadPool& pool,
                                             const PredictOptions& options) {
-  BLINDML_ASSIGN_OR_RETURN(
-      auto evaluator, circuit::FheEvaluator::create(model.compiled.circuit, model.compiled.params,
-                                                    model.compiled.carrier_bits));
-  const circuit::ValueId out_id = model.compiled.circuit.outputs()[0];
-  const auto& out_info = evaluator.analysis().values[out_id];
-  const uint32_t in_carrier = evaluator.analysis().values[model.compiled.circuit.inputs()[0]].carrier_bits;
-  return predict_with(model, rows, options, [&](const circuit::Tensor& in) -> Result<std::vector<circuit::Tensor>> {
-    std::vector<circuit::EncryptedTensor> enc;
-    enc.push_back(circuit::encrypt_tensor(key, in, in_carrier));
-    BLINDML_ASSIGN_OR_RETURN(auto out, evaluator.evaluate(std::move(enc), keys, pool));
-    return std::vector<circuit::Tensor>{
-        circuit::decrypt_tensor(key, out[0], out_info.carrier_bits, out_info.is_signed)};
-  });
+  const auto& compiled = model.compiled;
+  BLINDML_ASSIGN_OR_RETURN(const auto analysis, circuit::analyze(compiled.circuit));
+  BLINDML_ASSIGN_OR_RETURN(const auto program, compiler::lower(compiled.circuit, analysis, compiled.params));
+  if (program.inputs().size() != 1 || program.outputs().size() != 1)
+    return unimplemented("predict_fhe takes circuits with one input and one output");
+  if (options.range) *options.range = model.processing.count_out_of_range(rows);
+  if (options.refuse_out_of_range) BLINDML_RETURN_IF_ERROR(check_in_range(model.processing, rows));
+  if (rows.empty()) return std::vector<Prediction>{};
+  // Every row encrypted into one list, run together (one PBS batch per wave), then decrypted.
+  const runtime::TensorSpec& in = program.inputs()[0];
+  const runtime::TensorSpec& out = program.outputs()[0];
+  const auto dim = compiled.params.big_lwe_dimension();
+  const uint64_t n = in.slots.size(), words = dim.value + 1;
+  crypto::LweCiphertextList list(dim, rows.size() * n);
+  for (size_t r = 0; r < rows.size(); ++r) {
+    auto x = model.processing.encode_row(rows[r]);
+    if (!x.ok()) return Status(x.status().code(), "row " + std::to_string(r) + ": " + x.status().message());
+    if (x->shape != in.shape)
+      return invalid_argument("row " + std::to_string(r) + ": encoded to shape " + circuit::shape_to_string(x->shape) +
+                              ", the circuit takes " + circuit::shape_to_string(in.shape));
+    const auto ct = runtime::encrypt_tensor(key, *x, in.carrier_bits);
+    std::copy(ct.ciphertexts.data().begin(), ct.ciphertexts.data().end(), list.data().begin() + r * n * words);
+  }
+  BLINDML_ASSIGN_OR_RETURN(auto res, runtime::execute(program, rows.size(), std::span(&list, 1), keys, pool));
+  const uint64_t m = out.slots.size();
+  std::vector<Prediction> predictions;
+  predictions.reserve(rows.size());
+  for (size_t r = 0; r < rows.size(); ++r) {
+    circuit::Tensor t{out.shape, std::vector<int64_t>(m)};
+    for (uint64_t e = 0; e < m; ++e)
+      t.data[e] = crypto::decrypt(key, res[0].at(r * m + e), out.carrier_bits, out.is_signed);
+    auto p = model.processing.decode(t);
+    if (!p.ok()) return p.status();
+    predictions.push_back(std::move(p).value());
+  }
+  return predictions;
 }
 
 }  // namespace blindml::model

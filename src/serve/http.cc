@@ -48,7 +48,6 @@
 #include "blindml/base/bytes.h"
 #include "blindml/base/log.h"
 #include "blindml/base/thread_pool.h"
-#include "blindml/circuit/analysis.h"
 #include "blindml/serve/http_client.h"
 #include "blindml/serve/http_server.h"
 #include "blindml/serve/key_cache.h"
@@ -390,8 +389,7 @@ struct ServerState {
         info(server.info_json()) {
     limits.max_evaluation_keys = options.max_key_bytes;
     limits.max_input = options.max_input_bytes;
-    auto analysis = circuit::analyze(server.compiled().circuit);
-    if (analysis.ok() && server.compiled().needs_bootstrapping) pbs_per_row = analysis->pbs_count;
+    if (server.compiled().needs_bootstrapping) pbs_per_row = server.pbs_per_row();
   }
 
   deploy::Server server;

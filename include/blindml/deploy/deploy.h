@@ -33,6 +33,7 @@
 #include "blindml/compiler/compiled.h"
 #include "blindml/crypto/keys.h"
 #include "blindml/model/model.h"
+#include "blindml/runtime/program.h"
 
 namespace blindml::deploy {
 
@@ -122,6 +123,9 @@ class Server {
   const compiler::CompiledCircuit& compiled() const;
   ModelId model_id() const;
   const std::string& info_json() const;  // model kind, shapes, fingerprint, versions
+  // The circuit lowered at load (runtime::Program), and its PBS per row.
+  const runtime::Program& program() const;
+  uint64_t pbs_per_row() const;
 
   // A client's evaluation keys, validated and expanded (null keys for a leveled model); the
   // result can be cached and shared by threads.

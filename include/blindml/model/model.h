@@ -33,11 +33,11 @@
 
 #include "blindml/base/status.h"
 #include "blindml/base/thread_pool.h"
-#include "blindml/circuit/fhe_eval.h"
 #include "blindml/compiler/compiled.h"
 #include "blindml/crypto/keys.h"
 #include "blindml/model/onnx.h"
 #include "blindml/model/processing.h"
+#include "blindml/runtime/program.h"
 
 namespace blindml::model {
 

@@ -1,4 +1,4 @@
-// The FHE evaluator gives the clear evaluator's integers: hand-written circuits (a dot product of
+// A lowered program (compiler::lower, runtime::execute) gives the clear evaluator's integers: hand-written circuits (a dot product of
 // 30 features with 8-bit weights, a 2-layer MLP-shaped circuit with rounding and ReLU lookups, a
 // tree-shaped comparison/equality circuit) and random circuits, each with the parameters the
 // optimizer chooses for it (128-bit secure, 2^-40 per read).
@@ -10,13 +10,18 @@
 
 #include "blindml/circuit/analysis.h"
 #include "blindml/circuit/clear_eval.h"
-#include "blindml/circuit/fhe_eval.h"
+#include "blindml/compiler/lower.h"
 #include "blindml/compiler/optimizer.h"
+#include "blindml/runtime/executor.h"
 #include "circuit/sample_circuits.h"
 #include "crypto/key_cache.h"
 
 namespace blindml::circuit {
 namespace {
+
+using runtime::decrypt_tensor;
+using runtime::encrypt_tensor;
+using runtime::EncryptedTensor;
 
 using crypto::testing::keys_for;
 using crypto::testing::test_pool;
@@ -51,9 +56,9 @@ Tensor random_input(const Node& node, std::mt19937_64& rng) {
 int64_t expect_fhe_equals_clear(const Circuit& c, int samples, uint64_t seed, std::vector<int64_t> tolerance = {}) {
   Prepared p = prepare(c);
   const auto& params = p.choice.params;
-  auto ev = FheEvaluator::create(c, params, p.analysis.carrier_bits);
-  EXPECT_TRUE(ev.ok()) << ev.status().to_string();
-  if (!ev.ok()) return 0;
+  auto program = compiler::lower(c, p.analysis, params);
+  EXPECT_TRUE(program.ok()) << program.status().to_string();
+  if (!program.ok()) return 0;
   const auto& keys = keys_for(params);
   const crypto::EvaluationKeys* eval = p.choice.needs_bootstrapping ? keys.eval.get() : nullptr;
   std::mt19937_64 rng(seed);
@@ -67,7 +72,7 @@ int64_t expect_fhe_equals_clear(const Circuit& c, int samples, uint64_t seed, st
     }
     auto expected = evaluate_clear(c, clear_in);
     EXPECT_TRUE(expected.ok()) << expected.status().to_string();
-    auto got = ev->evaluate(std::move(enc_in), eval, test_pool());
+    auto got = runtime::execute(*program, std::move(enc_in), eval, test_pool());
     EXPECT_TRUE(got.ok()) << got.status().to_string();
     if (!expected.ok() || !got.ok()) return compared;
     for (size_t o = 0; o < c.outputs().size(); ++o) {
@@ -231,19 +236,29 @@ TEST(FheEval, RefusesWrongInputsAndMissingKeys) {
   b.output(b.lookup(x, {0, 1, 2, 3, 4, 5, 6, 7}, 3, 0, "id"));
   auto c = b.finish().value();
   Prepared p = prepare(c);
-  auto ev = FheEvaluator::create(c, p.choice.params, p.analysis.carrier_bits);
-  ASSERT_TRUE(ev.ok());
+  auto program = compiler::lower(c, p.analysis, p.choice.params);
+  ASSERT_TRUE(program.ok());
   const auto& keys = keys_for(p.choice.params);
   Tensor in{{4}, {1, 2, 3, 4}};
-  auto no_keys = ev->evaluate({encrypt_tensor(*keys.client, in, p.analysis.carrier_bits)}, nullptr, test_pool());
+  auto run = [&](std::vector<EncryptedTensor> inputs, const crypto::EvaluationKeys* k) {
+    return runtime::execute(*program, std::move(inputs), k, test_pool());
+  };
+  std::vector<EncryptedTensor> one;
+  one.push_back(encrypt_tensor(*keys.client, in, p.analysis.carrier_bits));
+  auto no_keys = run(std::move(one), nullptr);
   ASSERT_FALSE(no_keys.ok());
   EXPECT_NE(no_keys.status().message().find("evaluation keys"), std::string::npos);
-  auto wrong_shape = ev->evaluate({encrypt_tensor(*keys.client, Tensor{{3}, {1, 2, 3}}, p.analysis.carrier_bits)},
-                                  keys.eval.get(), test_pool());
+  std::vector<EncryptedTensor> three;
+  three.push_back(encrypt_tensor(*keys.client, Tensor{{3}, {1, 2, 3}}, p.analysis.carrier_bits));
+  auto wrong_shape = run(std::move(three), keys.eval.get());
   ASSERT_FALSE(wrong_shape.ok());
   EXPECT_NE(wrong_shape.status().message().find("shape"), std::string::npos);
-  EXPECT_FALSE(ev->evaluate({}, keys.eval.get(), test_pool()).ok());
-  EXPECT_FALSE(FheEvaluator::create(c, p.choice.params, p.analysis.carrier_bits - 1).ok());
+  EXPECT_FALSE(run({}, keys.eval.get()).ok());
+  // A carrier one bit narrower than the circuit needs is refused.
+  Analysis narrower = p.analysis;
+  for (auto& v : narrower.values) --v.carrier_bits;
+  --narrower.carrier_bits;
+  EXPECT_FALSE(compiler::lower(c, narrower, p.choice.params).ok());
 }
 
 }  // namespace
