@@ -180,7 +180,9 @@ void BM_ModelFheRows(benchmark::State& state) {
   runtime::ExecutionStats stats;
   for (auto _ : state) {
     stats = {};
-    auto out = runtime::execute(*p->program, rows, std::span(&request, 1), p->eval.get(), pool, {.stats = &stats});
+    runtime::ExecuteOptions options;
+    options.stats = &stats;
+    auto out = runtime::execute(*p->program, rows, std::span(&request, 1), p->eval.get(), pool, options);
     if (!out.ok()) {
       state.SkipWithError(out.status().to_string().c_str());
       break;

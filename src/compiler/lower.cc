@@ -100,7 +100,15 @@ class Lowering {
   uint64_t clock_ = 1;
   std::vector<std::vector<SlotId>> val_, fused_, work_;
   std::vector<uint8_t> has_val_, has_fused_, has_work_, done_;
-  std::vector<uint32_t> extracted_;  // bits of an exact rounding cleared so far
+  std::vector<uint32_t> extracted_;  // clearing steps of an exact rounding done so far
+  // Per exact rounding: its clearing steps (circuit::rounding_chunks: a chunk's top-bit sign read,
+  // then the lookup of the bits below it when it has more than one).
+  struct ClearStep {
+    uint32_t first_bit, bits;
+    bool sign;
+    uint32_t table;
+  };
+  std::vector<std::vector<ClearStep>> clear_steps_;
   size_t remaining_ = 0;             // nodes not yet lowered
 };
 
@@ -190,6 +198,7 @@ uint32_t Lowering::extraction_table(uint32_t p, uint32_t bit) {
 
 Status Lowering::prepare_tables() {
   lut_.assign(n_, {});
+  clear_steps_.assign(n_, {});
   for (size_t id = 0; id < n_; ++id) {
     const Node& node = c_.node(static_cast<ValueId>(id));
     const uint32_t p = carrier(static_cast<ValueId>(id));
@@ -199,7 +208,23 @@ Status Lowering::prepare_tables() {
         for (size_t i = 0; i < t.size(); ++i) e[i] = enc::encode(t[i], p);
         lut_[id].push_back(table(node.input_bits, std::move(e)));
       }
-    } else if (node.kind == OpKind::kRound && materialized_[id]) {
+    }
+    if (node.kind == OpKind::kRound && node.attrs[1]) {
+      const uint32_t px = carrier(node.inputs[0]);
+      for (const auto& ch : circuit::rounding_chunks(c_, static_cast<ValueId>(id))) {
+        if (params_.polynomial_size.value < (uint64_t{1} << ch.bits))
+          return non_conformant(label(node) + " clears " + std::to_string(ch.bits) +
+                                " bits at once, more than polynomial size " +
+                                std::to_string(params_.polynomial_size.value) + " can read");
+        clear_steps_[id].push_back({ch.first_bit, ch.bits, true, extraction_table(px, ch.first_bit + ch.bits - 1)});
+        if (ch.bits > 1) {
+          std::vector<uint64_t> e(size_t{1} << (ch.bits - 1));
+          for (size_t m = 0; m < e.size(); ++m) e[m] = enc::chunk_rest_entry(m, px, ch.first_bit);
+          clear_steps_[id].push_back({ch.first_bit, ch.bits, false, table(ch.bits - 1, std::move(e))});
+        }
+      }
+    }
+    if (node.kind == OpKind::kRound && materialized_[id]) {
       const int64_t lo = a_.values[id].lo;
       std::vector<uint64_t> e(size_t{1} << identity_bits_[id]);
       for (size_t i = 0; i < e.size(); ++i) e[i] = enc::encode(lo + static_cast<int64_t>(i), p);
@@ -313,7 +338,7 @@ Status Lowering::schedule() {
         has_val_[id] = 1;
         finish(id);
       } else if (has_work_[id]) {
-        if (++extracted_[id] == static_cast<uint32_t>(node.attrs[0])) {
+        if (++extracted_[id] == clear_steps_[id].size()) {
           fused_[id] = std::move(work_[id]);
           has_work_[id] = 0;
           has_fused_[id] = 1;
@@ -383,17 +408,18 @@ std::vector<size_t> Lowering::pbs_pass(Wave& wave) {
         val_[id].push_back(read_job(wave, src[e], offset, enc::lookup_shift(pr, node.input_bits, s),
                                     lut_[id][node.table_index.empty() ? 0 : node.table_index[e]], t_read, t_write));
     } else if (round && has_work_[id]) {
-      const uint32_t px = carrier(node.inputs[0]), j = extracted_[id];
+      const uint32_t px = carrier(node.inputs[0]);
+      const ClearStep& step = clear_steps_[id][extracted_[id]];
       for (SlotId w : work_[id]) {
         use(w, t_write);
         PbsJob job;
         job.input = w;
-        job.shift = enc::extraction_shift(px, j);
-        job.post_offset = enc::kQuarterTurn;
-        job.table = extraction_table(px, j);
+        job.shift = enc::chunk_shift(px, step.first_bit, step.bits);
+        job.post_offset = step.sign ? enc::chunk_sign_offset(step.bits) : 0;
+        job.table = step.table;
         job.output = w;
         job.post = PbsJob::Post::kSubtractBit;
-        job.correction = enc::extraction_correction(px, j);
+        job.correction = step.sign ? enc::extraction_correction(px, step.first_bit + step.bits - 1) : 0;
         wave.jobs.push_back(job);
       }
     } else if (round && has_fused_[id] && materialized_[id] && !has_val_[id]) {

@@ -110,6 +110,42 @@ TEST(FheEval, MlpWithApproximateRoundingAndRelu) {
   EXPECT_GE(expect_fhe_equals_clear(samples::mlp(false).value(), 10, 3, {40}), 30);
 }
 
+// An exact rounding clears its low bits in chunks (analysis.h, rounding_chunks): 6 bits under a
+// 4-bit lookup go as two chunks of 3 (each a sign read and a 2-bit lookup), 4 PBS instead of 6,
+// plus the lookup: 5 per element. Inputs on and next to every rounding tie (x ≡ 31, 32, 33 mod
+// 64) are where a wrong chunk would show.
+TEST(FheEval, ExactRoundingInChunksOnTies) {
+  std::vector<int64_t> values;
+  for (int64_t q = 0; q < 15; q += 2)
+    for (int64_t d : {31, 32, 33}) values.push_back(q * 64 + d);
+  values.push_back(0);
+  values.push_back(959);
+  const int64_t n = static_cast<int64_t>(values.size());
+  std::vector<int64_t> table(16);
+  for (size_t i = 0; i < table.size(); ++i) table[i] = static_cast<int64_t>((i * 7) % 16);
+  auto build = [&](std::vector<int64_t> lo, std::vector<int64_t> hi) {
+    Builder b;
+    auto x = b.input({n}, std::move(lo), std::move(hi), "x");
+    auto r = b.round(x, 6, /*exact=*/true, "r");  // floor((x + 32) / 64) in [0, 15]
+    b.output(b.lookup(r, table, 4, 0, "t"), "y");
+    return b.finish().value();
+  };
+  // Ranges [0, 959] for every element: random values.
+  const Circuit wide = build(std::vector<int64_t>(n, 0), std::vector<int64_t>(n, 959));
+  auto a = analyze(wide);
+  ASSERT_TRUE(a.ok()) << a.status().to_string();
+  const auto chunks = rounding_chunks(wide, 1);
+  ASSERT_EQ(chunks.size(), 2u);
+  EXPECT_EQ(chunks[0].first_bit, 0u);
+  EXPECT_EQ(chunks[0].bits, 3u);
+  EXPECT_EQ(chunks[1].first_bit, 3u);
+  EXPECT_EQ(chunks[1].bits, 3u);
+  EXPECT_EQ(a->pbs_count, static_cast<uint64_t>(n) * 5);
+  EXPECT_GE(expect_fhe_equals_clear(wide, 2, 11), 2 * n);
+  // Each element's range pinned to its value: the "random" input is exactly the ties above.
+  EXPECT_GE(expect_fhe_equals_clear(build(values, values), 1, 12), n);
+}
+
 TEST(FheEval, RoundingsMaterializedAsOutputs) {
   Builder b;
   auto x = b.input({16}, 0, 127, "x");  // random values: about one in eight sits on a half-way point

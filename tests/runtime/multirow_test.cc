@@ -17,6 +17,14 @@
 #include "crypto/key_cache.h"
 
 namespace blindml::runtime {
+
+// Options that count what an execution did into *stats.
+ExecuteOptions counted(ExecutionStats* stats) {
+  ExecuteOptions o;
+  o.stats = stats;
+  return o;
+}
+
 namespace {
 
 using circuit::Builder;
@@ -111,14 +119,14 @@ TEST(MultiRow, EqualsSingleRowsBitForBitAndSharesWaves) {
   constexpr uint64_t kRows = 5;
   Rows rows = encrypt_rows(k, kRows, 31);
   ExecutionStats many;
-  auto together = execute(k.program, kRows, rows.enc, keys.eval.get(), test_pool(), {.stats = &many});
+  auto together = execute(k.program, kRows, rows.enc, keys.eval.get(), test_pool(), counted(&many));
   ASSERT_TRUE(together.ok()) << together.status().to_string();
   expect_equals_clear(k, rows, *together);
   EXPECT_EQ(many.row_groups, 1u);
   EXPECT_EQ(many.pbs_jobs, kRows * k.analysis.pbs_count);
   for (uint64_t r = 0; r < kRows; ++r) {
     ExecutionStats one;
-    auto alone = execute(k.program, 1, row_of(rows, k.program, r), keys.eval.get(), test_pool(), {.stats = &one});
+    auto alone = execute(k.program, 1, row_of(rows, k.program, r), keys.eval.get(), test_pool(), counted(&one));
     ASSERT_TRUE(alone.ok()) << alone.status().to_string();
     EXPECT_EQ(one.pbs_batches, many.pbs_batches) << "rows share waves: one batch per wave for any R";
     EXPECT_EQ(one.pbs_jobs, k.analysis.pbs_count);
@@ -141,8 +149,9 @@ TEST(MultiRow, RowGroupsUnderAMemoryBoundGiveTheSameBits) {
   ASSERT_TRUE(whole.ok()) << whole.status().to_string();
   expect_equals_clear(k, rows, *whole);
   ExecutionStats split;
-  auto groups = execute(k.program, kRows, rows.enc, keys.eval.get(), test_pool(),
-                        {.max_working_bytes = 1, .stats = &split});  // one row per group
+  ExecuteOptions tiny = counted(&split);
+  tiny.max_working_bytes = 1;  // one row per group
+  auto groups = execute(k.program, kRows, rows.enc, keys.eval.get(), test_pool(), tiny);
   ASSERT_TRUE(groups.ok()) << groups.status().to_string();
   EXPECT_EQ(split.row_groups, kRows);
   EXPECT_EQ(split.pbs_batches, kRows * 2);  // the tree's two PBS waves per group
