@@ -176,12 +176,13 @@ TEST_P(TreeForms, BothComparisonFormsEqualTheReferenceWalkOnEveryRow) {
   ASSERT_FALSE(ref.trees.empty());
   CompileOptions client, server;
   server.tree_comparisons = CompileOptions::TreeComparisons::kServer;
+  client.leaf_bits = server.leaf_bits = 8;  // as the reference; the automatic choice: LeafBits below
   if (tc.classifier) client.kind = server.kind = ModelKind::kClassifier;
   auto mc = compile_model(*graph, train.features, client);
   auto ms = compile_model(*graph, train.features, server);
   ASSERT_TRUE(mc.ok()) << mc.status().to_string();
   ASSERT_TRUE(ms.ok()) << ms.status().to_string();
-  // Leaf bits stay at 8 for these models (the reference quantizes on 8).
+  // Leaf bits at 8 (the reference quantizes on 8).
   ASSERT_NE(mc->report.find("leaf values on 8 bits"), std::string::npos) << mc->report;
   EXPECT_NE(mc->report.find("comparisons on the client"), std::string::npos);
   EXPECT_NE(ms->report.find("comparisons on the server"), std::string::npos);
@@ -454,6 +455,53 @@ TEST(CompareEncoder, BitsEqualTheBinTestsAndRoundTrip) {
   r = ClientProcessing::from_json(empty.to_json());
   ASSERT_FALSE(r.ok());
   EXPECT_NE(r.status().message().find("input values"), std::string::npos) << r.status().message();
+}
+
+}  // namespace
+}  // namespace blindml::model
+
+namespace blindml::model {
+namespace {
+
+// Without --leaf-bits, fewer leaf bits are kept when they are cheaper and the float model's labels
+// stay as well matched on the calibration rows. The random forest's summed answer (20 trees) is
+// what its PBS decomposition pays for: at 7 bits its estimated cost drops; gradient boosting's does
+// not (its sum is narrower), so it stays at 8.
+TEST(LeafBits, ChosenByCostWhenTheLabelsHold) {
+  auto cost = [](const CompiledModel& m) {
+    return m.compiled.estimated_pbs_ms * static_cast<double>(circuit::analyze(m.compiled.circuit)->pbs_count);
+  };
+  for (const char* name : {"random_forest_breast_cancer", "gradient_boosting_breast_cancer"}) {
+    auto graph = load_onnx_file(testing::data_dir() + "/models/" + name + ".onnx");
+    ASSERT_TRUE(graph.ok()) << graph.status().to_string();
+    DataSet train;
+    ASSERT_TRUE(testing::load_split("breast_cancer", "train", train));
+    CompileOptions automatic, eight;
+    automatic.kind = eight.kind = ModelKind::kClassifier;
+    eight.leaf_bits = 8;
+    auto ma = compile_model(*graph, train.features, automatic);
+    auto m8 = compile_model(*graph, train.features, eight);
+    ASSERT_TRUE(ma.ok() && m8.ok());
+    const bool forest = std::string(name) == "random_forest_breast_cancer";
+    EXPECT_EQ(ma->report.find("leaf values on 7 bits") != std::string::npos, forest) << ma->report;
+    EXPECT_EQ(ma->report.find("chosen automatically (no --leaf-bits)") != std::string::npos, forest) << ma->report;
+    if (forest) {
+      EXPECT_LT(cost(*ma), cost(*m8));
+      // Its labels on the calibration rows match the float model's as often as at 8 bits.
+      auto fl = predict_float(*graph, ma->processing, train.features);
+      auto ca = predict_clear(*ma, train.features);
+      auto c8 = predict_clear(*m8, train.features);
+      ASSERT_TRUE(fl.ok() && ca.ok() && c8.ok());
+      int64_t da = 0, d8 = 0;
+      for (size_t r = 0; r < train.features.size(); ++r) {
+        da += (*ca)[r].label != (*fl)[r].label;
+        d8 += (*c8)[r].label != (*fl)[r].label;
+      }
+      EXPECT_LE(da, d8);
+    } else {
+      EXPECT_DOUBLE_EQ(cost(*ma), cost(*m8));
+    }
+  }
 }
 
 }  // namespace
