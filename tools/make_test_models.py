@@ -1241,28 +1241,30 @@ def build_corpus(out_dir):
 
     # 6. onnxmltools LightGBM shape: a binary booster whose first tree carries the init score
     #    in its leaves, no base_values.
+    def lightgbm_shape(gb):
+        m = export_gradient_boosting_classifier(gb, bc.Xtr.shape[1], "lgbm")
+        tree = [n for n in m.graph.node if n.op_type == "TreeEnsembleClassifier"][0]
+        a = {x.name: helper.get_attribute_value(x) for x in tree.attribute}
+        base = a.pop("base_values")[0]
+        a["class_weights"] = [w + (base if t == 0 else 0.0) for w, t in
+                              zip(a["class_weights"], a["class_treeids"])]
+        for k, v in list(a.items()):
+            if isinstance(v, bytes):
+                a[k] = v.decode()
+            elif isinstance(v, list) and v and isinstance(v[0], bytes):
+                a[k] = [x.decode() for x in v]
+        new = helper.make_node("TreeEnsembleClassifier", list(tree.input),
+                               list(tree.output), name="LightGBM",
+                               domain="ai.onnx.ml", **a)
+        nodes = [new if n is tree else n for n in m.graph.node]
+        return _opset_model("lgbm", nodes, list(m.graph.input),
+                            list(m.graph.output), "onnxmltools LightGBM shape: "
+                            "init score in the first tree", 15, 3)
+
     gb = GradientBoostingClassifier(n_estimators=20, max_depth=3,
                                     random_state=0)
     gb.fit(bc.Xtr, bc.ytr)
-    m = export_gradient_boosting_classifier(gb, bc.Xtr.shape[1], "lgbm")
-    tree = [n for n in m.graph.node if n.op_type == "TreeEnsembleClassifier"][0]
-    a = {x.name: helper.get_attribute_value(x) for x in tree.attribute}
-    base = a.pop("base_values")[0]
-    a["class_weights"] = [w + (base if t == 0 else 0.0) for w, t in
-                          zip(a["class_weights"], a["class_treeids"])]
-    for k, v in list(a.items()):
-        if isinstance(v, bytes):
-            a[k] = v.decode()
-        elif isinstance(v, list) and v and isinstance(v[0], bytes):
-            a[k] = [x.decode() for x in v]
-    new = helper.make_node("TreeEnsembleClassifier", list(tree.input),
-                           list(tree.output), name="LightGBM",
-                           domain="ai.onnx.ml", **a)
-    nodes = [new if n is tree else n for n in m.graph.node]
-    save("onnxmltools_lightgbm_style_breast_cancer",
-         _opset_model("lgbm", nodes, list(m.graph.input),
-                      list(m.graph.output), "onnxmltools LightGBM shape: "
-                      "init score in the first tree", 15, 3),
+    save("onnxmltools_lightgbm_style_breast_cancer", lightgbm_shape(gb),
          clf_expected(gb, bc.Xte))
     # 7. skl2onnx Pipeline(StandardScaler, PCA(2), LogisticRegression): Scaler -> Sub(mean) ->
     #    MatMul(components^T) -> LinearClassifier -> Normalizer + ZipMap.
@@ -1287,6 +1289,19 @@ def build_corpus(out_dir):
                       [_init("pca_mean", pca.mean_),
                        _init("pca_components", pca.components_.T)]),
          clf_expected(pca_pipe, iris.Xte))
+    # 8. Large ensembles as people commit them (issue 13, part 4): scikit-learn's default
+    #    RandomForestClassifier (100 unpruned trees, depth up to 10) and a 100-tree booster of
+    #    depth 5 in the LightGBM shape above.
+    rf100 = RandomForestClassifier(n_estimators=100, random_state=0)
+    rf100.fit(bc.Xtr, bc.ytr)
+    save("skl2onnx_random_forest_100_trees_breast_cancer",
+         export_random_forest_classifier(rf100, bc.Xtr.shape[1], "rf100"),
+         clf_expected(rf100, bc.Xte))
+    gb100 = GradientBoostingClassifier(n_estimators=100, max_depth=5,
+                                       random_state=0)
+    gb100.fit(bc.Xtr, bc.ytr)
+    save("onnxmltools_lightgbm_100_trees_breast_cancer", lightgbm_shape(gb100),
+         clf_expected(gb100, bc.Xte))
     print("corpus: %d models in %s" % (len(written), out_dir))
     return written
 

@@ -254,6 +254,8 @@ py::dict specs_to_dict(const deploy::ClientSpecs& s) {
   py::dict d;
   d["parameters"] = params_to_dict(s.params);
   d["carrier_bits"] = s.carrier_bits;
+  d["input_carrier_bits"] = s.input_carrier_bits;
+  d["output_carrier_bits"] = s.output_carrier_bits;
   d["needs_evaluation_keys"] = s.needs_evaluation_keys;
   d["n_features"] = s.input_features;
   d["n_outputs"] = s.outputs;

@@ -39,6 +39,10 @@ const CorpusCase kCorpus[] = {
     {"torch2_mlp_external_data_iris", "iris", true, 0.97, 0},
     {"onnxmltools_lightgbm_style_breast_cancer", "breast_cancer", true, 0.99, 0},
     {"skl2onnx_pipeline_scaler_pca_logreg_iris", "iris", true, 0.97, 0},
+    // Issue 13 part 4: ensembles of the size people commit (scikit-learn's default 100 unpruned
+    // trees; a 100-tree booster of depth 5).
+    {"skl2onnx_random_forest_100_trees_breast_cancer", "breast_cancer", true, 0.99, 0},
+    {"onnxmltools_lightgbm_100_trees_breast_cancer", "breast_cancer", true, 0.99, 0},
 };
 
 TEST(Corpus, CompilesAndAgreesWithTheEstimators) {

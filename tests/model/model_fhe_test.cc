@@ -83,6 +83,35 @@ TEST(ModelFheTrees, ServerComparisonsEqualQuantizedClear) {
               static_cast<unsigned long long>(model->compiled.params.polynomial_size.value));
 }
 
+// Ensembles of the size people commit (issue 13, part 4; tests/data/corpus): scikit-learn's
+// default 100 unpruned trees and a 100-tree booster of depth 5, one row each under FHE at default
+// flags, equal to the quantized clear answer (corpus_test checks the clear answers on every row).
+TEST(ModelFheLarge, HundredTreeEnsemblesEqualQuantizedClear) {
+  for (const char* name : {"onnxmltools_lightgbm_100_trees_breast_cancer", "skl2onnx_random_forest_100_trees_breast_cancer"}) {
+    auto graph = load_onnx_file(testing::data_dir() + "/corpus/" + name + ".onnx");
+    ASSERT_TRUE(graph.ok()) << graph.status().to_string();
+    testing::DataSet train, test;
+    ASSERT_TRUE(testing::load_split("breast_cancer", "train", train));
+    ASSERT_TRUE(testing::load_split("breast_cancer", "test", test));
+    CompileOptions options;
+    options.kind = ModelKind::kClassifier;
+    auto model = compile_model(*graph, train.features, options);
+    ASSERT_TRUE(model.ok()) << model.status().to_string();
+    Rows rows(test.features.begin(), test.features.begin() + 1);
+    auto clear = predict_clear(*model, rows);
+    ASSERT_TRUE(clear.ok()) << clear.status().to_string();
+    const auto& keys = crypto::testing::keys_for(model->compiled.params);
+    auto fhe = predict_fhe(*model, rows, *keys.client, keys.eval.get(), crypto::testing::test_pool());
+    ASSERT_TRUE(fhe.ok()) << fhe.status().to_string();
+    ASSERT_EQ(fhe->size(), 1u);
+    EXPECT_EQ((*fhe)[0].values, (*clear)[0].values) << name;
+    EXPECT_EQ((*fhe)[0].label, (*clear)[0].label) << name;
+    std::printf("%s: FHE = quantized clear; %llu PBS per row, N = %llu\n", name,
+                static_cast<unsigned long long>(circuit::analyze(model->compiled.circuit)->pbs_count),
+                static_cast<unsigned long long>(model->compiled.params.polynomial_size.value));
+  }
+}
+
 INSTANTIATE_TEST_SUITE_P(Committed, ModelFhe, ::testing::ValuesIn(testing::model_cases()),
                          [](const auto& info) { return std::string(info.param.name); });
 
