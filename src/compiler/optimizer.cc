@@ -323,8 +323,8 @@ std::string way_out(const NoiseConstraint& c) {
   if (c.kind == Kind::kPbsInput)
     return "round the value to fewer bits before the lookup, lower the weights' precision (n_bits) so that "
            "fewer bits and smaller norms reach it, or raise the error probability";
-  return "lower the weights' precision (n_bits) or round the output to fewer bits, or raise the error "
-         "probability";
+  return "narrow the output: fewer bits in its weights or leaves (n_bits, leaf_bits) or fewer terms summed "
+         "into it, or raise the error probability";
 }
 
 Status validate(const circuit::Analysis& analysis, const OptimizerOptions& options) {
