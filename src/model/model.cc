@@ -296,6 +296,16 @@ Result<CompiledModel> compile_model(const OnnxGraph& graph, const Rows& calibrat
 
 namespace {
 
+// A tree ensemble lowered and compiled with `bits` leaf bits.
+Result<std::pair<internal::Lowered, compiler::CompiledCircuit>> trees_at_leaf_bits(const OnnxGraph& graph,
+                                                                                  const Rows& calibration,
+                                                                                  CompileOptions options, uint32_t bits) {
+  options.leaf_bits = bits;
+  BLINDML_ASSIGN_OR_RETURN(auto l, internal::lower_trees(graph, calibration, options));
+  BLINDML_ASSIGN_OR_RETURN(auto c, compiler::compile(l.circuit, options.optimizer));
+  return std::make_pair(std::move(l), std::move(c));
+}
+
 // How a lowered model's clear answers on rows compare with the float model's: labels that
 // differ (classifiers), and the mean absolute error of the probabilities (classifiers) or values.
 struct FloatGap {
@@ -345,15 +355,12 @@ Result<std::optional<std::pair<internal::Lowered, compiler::CompiledCircuit>>> f
                 base_cost, static_cast<long long>(ref->labels), ref->error);
   std::string tried = buf;
   for (uint32_t v = 7; v >= 6; --v) {
-    CompileOptions o = options;
-    o.leaf_bits = v;
-    auto l = internal::lower_trees(graph, calibration, o);
-    if (!l.ok()) break;
-    auto c = compiler::compile(l->circuit, o.optimizer);
-    if (!c.ok()) break;
-    const double ms = cost(*c);
+    auto lc = trees_at_leaf_bits(graph, calibration, options, v);
+    if (!lc.ok()) break;
+    auto& [l, c] = *lc;
+    const double ms = cost(c);
     if (!(ms < best_cost)) break;  // no cheaper: fewer bits would only cost accuracy
-    auto gap = float_gap(graph, *l, *c, rows);
+    auto gap = float_gap(graph, l, c, rows);
     if (!gap.ok()) break;
     const bool accepted = gap->labels <= ref->labels && gap->error <= 2.5 * ref->error + 1e-12;
     std::snprintf(buf, sizeof buf, "; %u bits: %.0f ms, %lld label(s), mean error %.4g, %s", v, ms,
@@ -361,7 +368,7 @@ Result<std::optional<std::pair<internal::Lowered, compiler::CompiledCircuit>>> f
     tried += buf;
     if (!accepted) break;
     best_cost = ms;
-    best.emplace(std::move(l).value(), std::move(c).value());
+    best.emplace(std::move(l), std::move(c));
   }
   if (!best) return std::optional<std::pair<internal::Lowered, compiler::CompiledCircuit>>{};
   best->first.notes += "leaf values on fewer bits, chosen automatically (no --leaf-bits): the cheapest whose labels on " +
@@ -384,22 +391,18 @@ Result<CompiledModel> compile_without_preprocessing(const OnnxGraph& graph, cons
   const bool auto_leaf_bits = family == Family::kTrees && options.leaf_bits == 0;
   if (!compiled.ok() && compiled.status().code() == StatusCode::kNonConformant && auto_leaf_bits) {
     for (uint32_t v = 7; v >= 4; --v) {
-      CompileOptions o = options;
-      o.leaf_bits = v;
-      auto l = internal::lower_trees(graph, calibration, o);
-      if (!l.ok()) break;
-      auto c = compiler::compile(l->circuit, o.optimizer);
-      if (c.ok()) {
-        l->notes += "leaf values on " + std::to_string(v) +
-                    " bits, chosen automatically: at 8 bits no 128-bit parameter set decrypts the summed trees; each "
-                    "leaf is off by at most half its column's step (largest leaf / " +
-                    std::to_string((1 << (v - 1)) - 1) + ")\n";
-        lowered = std::move(l);
+      auto lc = trees_at_leaf_bits(graph, calibration, options, v);
+      if (lc.ok()) {
+        lc->first.notes += "leaf values on " + std::to_string(v) +
+                           " bits, chosen automatically: at 8 bits no 128-bit parameter set decrypts the summed trees; "
+                           "each leaf is off by at most half its column's step (largest leaf / " +
+                           std::to_string((1 << (v - 1)) - 1) + ")\n";
+        lowered = std::move(lc->first);
         lowered->processing.family = family_name(family);
-        compiled = std::move(c);
+        compiled = std::move(lc->second);
         break;
       }
-      if (c.status().code() != StatusCode::kNonConformant) break;
+      if (lc.status().code() != StatusCode::kNonConformant) break;
     }
   }
   if (compiled.ok() && auto_leaf_bits && !calibration.empty()) {
