@@ -16,6 +16,7 @@
 #include "blindml/base/bytes.h"
 #include "blindml/base/checked.h"
 #include "blindml/circuit/analysis.h"
+#include "blindml/crypto/keys.h"
 
 namespace blindml::compiler {
 namespace {
@@ -362,6 +363,22 @@ std::string compile_report(const CompiledCircuit& c) {
              " ms per evaluation";
     }
     out += "\n";
+  }
+  if (analysis.ok()) {
+    // What the client stores and sends: the seeded evaluation keys once, then per row the input
+    // (seeded ciphertexts: one 8-byte body per element) and the answer (kN + 1 words per output).
+    uint64_t in_elements = 0, out_elements = 0;
+    for (circuit::ValueId i : c.circuit.inputs()) in_elements += circuit::shape_elements(c.circuit.node(i).shape);
+    for (circuit::ValueId o : c.circuit.outputs()) out_elements += circuit::shape_elements(c.circuit.node(o).shape);
+    auto bytes = [](uint64_t b) {
+      return b < 1000 ? std::to_string(b) + " B" : format("%.1f", static_cast<double>(b) / 1e3) + " KB";
+    };
+    out += "sizes: evaluation keys " +
+           (c.needs_bootstrapping ? format("%.1f", static_cast<double>(crypto::seeded_evaluation_keys_bytes(p)) / 1e6) +
+                                        " MB (seeded)"
+                                  : std::string("none")) +
+           "; per row, input about " + bytes(in_elements * 8) + ", answer " +
+           bytes(out_elements * (p.big_lwe_dimension().value + 1) * 8) + "\n";
   }
   return out;
 }
