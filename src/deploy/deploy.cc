@@ -656,6 +656,12 @@ Result<std::vector<uint8_t>> Server::run(std::span<const uint8_t> input, const K
     return resource_exhausted("the answer to " + std::to_string(rows) + " rows would be " + std::to_string(out_bytes) +
                               " bytes, over the limit of " + std::to_string(limits.max_output) +
                               ": send fewer rows per request");
+  const auto in_bytes = checked_mul(*in_count, words * 8);
+  if (!in_bytes || *in_bytes > limits.max_expanded_input)
+    return resource_exhausted("the " + std::to_string(rows) + " rows of input would take " +
+                              (in_bytes ? std::to_string(*in_bytes) : std::string("more than 2^64")) +
+                              " bytes once expanded, over the limit of " + std::to_string(limits.max_expanded_input) +
+                              ": send fewer rows per request");
   // Every row of the request together: each wave's PBS of all rows in one batch.
   const auto list = crypto::expand_seeded_lwe_list(*seeded);
   BLINDML_ASSIGN_OR_RETURN(auto res, runtime::execute(*st.program, rows, std::span(&list, 1), keys.keys.get(), pool));

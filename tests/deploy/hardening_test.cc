@@ -140,6 +140,27 @@ TEST(EnvelopeCounts, AnswerLargerThanTheOutputLimitIsRefusedBeforeRunning) {
   EXPECT_TRUE(s.server.run(enc, s.keys, pool(), limits).ok());
 }
 
+// A seeded input is 8 bytes per ciphertext on the wire and kN + 1 words once expanded: a request
+// of many rows passes the byte limit on its input and the limit on its answer, and is refused by
+// the limit on its expanded input before anything is expanded.
+TEST(EnvelopeCounts, InputLargerOnceExpandedIsRefusedBeforeExpanding) {
+  Session& s = session();
+  model::Rows rows(leveled().test.features.begin(), leveled().test.features.begin() + 8);
+  auto enc = s.client.encrypt(rows).value();
+  ServerLimits limits;
+  const uint64_t one_ct = (s.server.compiled().params.big_lwe_dimension().value + 1) * 8;
+  const uint64_t one_row = one_ct * static_cast<uint64_t>(s.client.specs().input_features);
+  limits.max_expanded_input = 4 * one_row;  // room for 4 of the 8 rows
+  {
+    testing::LargestAllocation largest;
+    expect_status(s.server.run(enc, s.keys, pool(), limits).status(), StatusCode::kResourceExhausted,
+                  "over the limit of " + std::to_string(limits.max_expanded_input));
+    EXPECT_LT(largest.bytes(), 4 * one_row) << "refused before the input was expanded";
+  }
+  limits.max_expanded_input = 8 * one_row;
+  EXPECT_TRUE(s.server.run(enc, s.keys, pool(), limits).ok());
+}
+
 TEST(EnvelopeCounts, ResealedOutputRowCountIsRefusedByTheClient) {
   Session& s = session();
   auto enc = s.client.encrypt({leveled().test.features[0]}).value();

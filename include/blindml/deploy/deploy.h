@@ -113,6 +113,11 @@ struct ServerLimits {
   // The answer: rows × outputs full ciphertexts, (kN + 1)·8 bytes each — far larger than the
   // seeded input (8 bytes per ciphertext), so it is bounded on its own before anything is run.
   uint64_t max_output = uint64_t{1} << 30;
+  // The input once its seeded ciphertexts are expanded: rows × input width full ciphertexts. A
+  // seeded ciphertext is 8 bytes on the wire and (kN + 1)·8 in memory (2049 times more at
+  // kN = 2048), and a tree model's input is one ciphertext per threshold, so this is bounded on
+  // its own too, before anything is expanded.
+  uint64_t max_expanded_input = uint64_t{1} << 30;
 };
 
 class Server {
