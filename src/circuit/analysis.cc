@@ -59,8 +59,6 @@ uint32_t width_of(int64_t lo, int64_t hi) {
   return w;
 }
 
-// Bits to index [0, span]: at least 1.
-uint32_t index_bits(int64_t span) { return width_of(0, span); }
 
 std::string label(const Node& node) { return std::string(op_kind_name(node.kind)) + " '" + node.name + "'"; }
 
@@ -444,7 +442,7 @@ Result<Analysis> analyze(const Circuit& circuit) {
             f[e].terms = {{new_source(true), 1.0}};
             if (!hold(f[e])) return too_many_terms();
           }
-          const uint32_t w = index_bits(thi - tlo);
+          const uint32_t w = encoding::index_bits(thi - tlo);
           pending.push_back({NoiseConstraint::Kind::kPbsInput,
                              "rounding '" + node.name + "' (" + std::to_string(w) + "-bit result, materialized)",
                              static_cast<ValueId>(id), w, static_cast<uint32_t>(s), x, ffr, fpb,

@@ -28,12 +28,6 @@ constexpr uint64_t kForever = UINT64_MAX;
 
 std::string label(const Node& node) { return std::string(circuit::op_kind_name(node.kind)) + " '" + node.name + "'"; }
 
-// Bits to index [0, span], at least 1 (the analysis' width of a materialized rounding's table).
-uint32_t index_bits(int64_t span) {
-  uint32_t b = 1;
-  while (b < 62 && (span >> b) != 0) ++b;
-  return b;
-}
 
 // The circuit being lowered: virtual slots (one per value element; an exact rounding's working
 // value is one slot updated in place) with the time of their definition and of their last read,
@@ -157,7 +151,7 @@ Status Lowering::check() {
         const uint32_t px = carrier(x), s = static_cast<uint32_t>(node.attrs[0]);
         if (px == 0 || px > circuit::kMaxCarrierBits || s >= px) return narrow(node, s + 1, px);
         if (materialized_[id]) {
-          const uint32_t w = index_bits(info.hi - info.lo);
+          const uint32_t w = enc::index_bits(info.hi - info.lo);
           BLINDML_RETURN_IF_ERROR(fits(w, node));
           if (w + s > px) return narrow(node, w + s, px);
           identity_bits_[id] = w;

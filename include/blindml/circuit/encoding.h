@@ -33,6 +33,14 @@ constexpr uint64_t encode(int64_t v, uint32_t carrier) {
   return static_cast<uint64_t>(v) << (63 - carrier);
 }
 
+// Bits of the table that indexes [0, span] (at least 1): a materialized rounding's identity
+// lookup reads its result t - t_min on this many bits.
+constexpr uint32_t index_bits(int64_t span) {
+  uint32_t b = 1;
+  while (b < 63 && (span >> b) != 0) ++b;
+  return b;
+}
+
 // The plaintext added before a lookup of a value read through a rounding of s bits (s = 0: a
 // plain value): -input_min at the value's scale 2^s·Δ_P, plus half a step when the rounding is
 // approximate (the PBS reads the top bits; half a step makes its floor the rounding's half-up).
