@@ -14,6 +14,7 @@
 #include <optional>
 #include <set>
 #include <sstream>
+#include <tuple>
 #include <unordered_map>
 #include <unordered_set>
 #include <utility>
@@ -59,6 +60,7 @@ constexpr int64_t kMaxMlOpset = 5;  // ml 4 and 5 change LabelEncoder and add Tr
 constexpr uint64_t kMaxElements = uint64_t{1} << 28;
 
 constexpr int32_t kFloat = 1;
+constexpr int32_t kUint8 = 2;
 constexpr int32_t kInt32 = 6;
 constexpr int32_t kInt64 = 7;
 constexpr int32_t kString = 8;
@@ -67,7 +69,8 @@ constexpr int32_t kDouble = 11;
 const char* const kSupportedOps =
     "Gemm, MatMul, Add, Sub, Mul, Div, Relu, LeakyRelu, Sigmoid, Tanh, Softmax, Clip, Identity, "
     "Flatten, Reshape, Transpose, Concat, Constant, BatchNormalization, Cast, ArgMax; ai.onnx.ml: "
-    "LinearClassifier, LinearRegressor, TreeEnsembleClassifier, TreeEnsembleRegressor, Normalizer, "
+    "LinearClassifier, LinearRegressor, TreeEnsembleClassifier, TreeEnsembleRegressor, TreeEnsemble (ml 5), "
+    "Normalizer, "
     "ZipMap, ArrayFeatureExtractor, Scaler, Imputer (floats), SVMRegressor (LINEAR kernel)";
 
 std::string dtype_name(int32_t t) {
@@ -132,15 +135,42 @@ T read_le(const std::string& raw, size_t index) {
   return v;
 }
 
+// A uint8 tensor (TreeEnsemble's nodes_modes), widened to int64: raw_data holds one byte per
+// element, the typed form int32_data (each value must fit a byte).
+Status decode_uint8_tensor(const onnx::TensorProto& t, const std::string& what, IntTensor* i, bool* is_int) {
+  std::vector<int64_t> shape(t.dims().begin(), t.dims().end());
+  for (int64_t d : shape) {
+    if (d < 0) return corrupted(what + ": negative dimension in shape " + shape_string(shape));
+  }
+  const auto count = element_count(shape, std::numeric_limits<uint64_t>::max() / 16);
+  if (!count) return corrupted(what + ": shape " + shape_string(shape) + " overflows");
+  const bool raw = t.has_raw_data();
+  const uint64_t have = raw ? t.raw_data().size() : static_cast<uint64_t>(t.int32_data_size());
+  if (have != *count) {
+    return corrupted(what + ": shape " + shape_string(shape) + " needs " + std::to_string(*count) +
+                     " elements but the tensor holds " + std::to_string(have));
+  }
+  *is_int = true;
+  i->shape = std::move(shape);
+  i->data.resize(*count);
+  for (uint64_t k = 0; k < *count; ++k) {
+    const int64_t v = raw ? static_cast<uint8_t>(t.raw_data()[k]) : t.int32_data(static_cast<int>(k));
+    if (v < 0 || v > 255) return corrupted(what + ": uint8 element " + std::to_string(k) + " holds " + std::to_string(v));
+    i->data[k] = v;
+  }
+  return Status::ok_status();
+}
+
 // Decodes a TensorProto of float32/float64 (into *f) or int64 (into *i, *is_int = true).
 // `what` names the tensor in messages ("initializer 'W'", "attribute 'value' of node ...").
 Status decode_tensor(const onnx::TensorProto& t, const std::string& what, FloatTensor* f, IntTensor* i,
-                     bool* is_int) {
+                     bool* is_int, bool allow_uint8 = false) {
   if (t.has_data_location() && t.data_location() == onnx::TensorProto_DataLocation_EXTERNAL) {
     return unimplemented(what + ": external data is not supported (save the model with its tensors inline)");
   }
   if (t.has_segment()) return unimplemented(what + ": segmented tensors are not supported");
   const int32_t dt = t.data_type();
+  if (dt == kUint8 && allow_uint8) return decode_uint8_tensor(t, what, i, is_int);
   if (dt != kFloat && dt != kDouble && dt != kInt64 && dt != kInt32) {
     return unimplemented(what + ": dtype " + dtype_name(dt) +
                          " is not supported (supported: float32, float64, int64, int32)");
@@ -240,7 +270,8 @@ Status decode_attribute(const onnx::AttributeProto& a, const OnnxNode& node, Att
       break;
     case onnx::AttributeProto_AttributeType_TENSOR: {
       out->kind = Kind::kTensor;
-      Status s = decode_tensor(a.t(), node_prefix(node) + what, &out->tensor, &out->int_tensor, &out->tensor_is_int);
+      Status s = decode_tensor(a.t(), node_prefix(node) + what, &out->tensor, &out->int_tensor, &out->tensor_is_int,
+                               /*allow_uint8=*/true);
       if (!s.ok()) return s;
       break;
     }
@@ -795,7 +826,6 @@ std::string likely_source(const OnnxNode& node) {
       {"ReduceSumSquare", "scikit-learn KNeighbors* or an RBF kernel (skl2onnx)"},
       {"Exp", "an RBF kernel or GaussianNB (skl2onnx)"},
       {"ReduceLogSumExp", "scikit-learn GaussianNB (skl2onnx)"},
-      {"TreeEnsemble", "ai.onnx.ml 5's TreeEnsemble (onnxmltools / skl2onnx with target_opset ml 5)"},
       {"Conv", "a convolutional network (torch, tf2onnx)"},
       {"MaxPool", "a convolutional network (torch, tf2onnx)"},
       {"Squeeze", "torch/tf2onnx shape handling"},
@@ -835,6 +865,193 @@ Status fold_constant(const OnnxNode& node, OnnxGraph* g) {
                           " is not supported (supported: value (float32/float64/int64 tensor), value_float(s), value_int(s))");
   }
   return Status::ok_status();
+}
+
+// ai.onnx.ml 5's TreeEnsemble, rewritten at load time as the TreeEnsembleRegressor it is
+// equivalent to (docs/onnx.md), so that validation, the interpreter and the lowering see one
+// form. Version 5 lists interior nodes (nodes_*) and leaves (leaf_*) apart: a branch's true and
+// false targets index the leaves when nodes_trueleafs / nodes_falseleafs is 1, else the interior
+// nodes; tree_roots index the interior nodes, and a tree that is one leaf is written as a root
+// whose two sides are the same leaf. Each tree must be a tree: an interior node or a leaf
+// reached twice (shared between branches or trees, or a cycle) is refused, so the rewrite is
+// linear in the attributes' size.
+Result<OnnxNode> tree_ensemble_v5_as_regressor(const OnnxNode& node) {
+  auto bad = [&](const std::string& what) { return node_error(StatusCode::kInvalidArgument, node, what); };
+  static const std::vector<std::pair<const char*, Kind>> kAttrs = {
+      {"nodes_splits", Kind::kTensor},        {"nodes_featureids", Kind::kInts},
+      {"nodes_modes", Kind::kTensor},         {"nodes_truenodeids", Kind::kInts},
+      {"nodes_falsenodeids", Kind::kInts},    {"nodes_trueleafs", Kind::kInts},
+      {"nodes_falseleafs", Kind::kInts},      {"nodes_missing_value_tracks_true", Kind::kInts},
+      {"nodes_hitrates", Kind::kTensor},      {"membership_values", Kind::kTensor},
+      {"leaf_targetids", Kind::kInts},        {"leaf_weights", Kind::kTensor},
+      {"tree_roots", Kind::kInts},            {"n_targets", Kind::kInt},
+      {"post_transform", Kind::kInt},         {"aggregate_function", Kind::kInt}};
+  for (const auto& entry : node.attributes) {
+    auto it = std::find_if(kAttrs.begin(), kAttrs.end(), [&](const auto& p) { return entry.first == p.first; });
+    if (it == kAttrs.end()) return node_error(StatusCode::kUnimplemented, node, "attribute '" + entry.first + "' is not supported");
+    if (entry.second.kind != it->second)
+      return bad("attribute '" + entry.first + "' has kind " + kind_name(entry.second.kind) + ", expected " + kind_name(it->second));
+  }
+  if (node.inputs.size() != 1 || node.outputs.size() != 1) return bad("has " + std::to_string(node.inputs.size()) +
+                                                                       " inputs and " + std::to_string(node.outputs.size()) +
+                                                                       " outputs, expected 1 and 1");
+  auto float_tensor = [&](const char* key) -> Result<std::vector<double>> {
+    const Attribute* a = node.attribute(key);
+    if (a == nullptr) return std::vector<double>{};
+    if (a->tensor_is_int) return bad(std::string("attribute '") + key + "' must be a float32 or float64 tensor");
+    return a->tensor.data;
+  };
+  BLINDML_ASSIGN_OR_RETURN(const std::vector<double> splits, float_tensor("nodes_splits"));
+  BLINDML_ASSIGN_OR_RETURN(const std::vector<double> leaf_weights, float_tensor("leaf_weights"));
+  BLINDML_ASSIGN_OR_RETURN(const std::vector<double> hitrates, float_tensor("nodes_hitrates"));
+  std::vector<int64_t> modes;
+  if (const Attribute* m = node.attribute("nodes_modes")) {
+    if (!m->tensor_is_int) return bad("attribute 'nodes_modes' must be a uint8 tensor");
+    modes = m->int_tensor.data;
+  }
+  const auto features = ints_of(node, "nodes_featureids");
+  const auto true_ids = ints_of(node, "nodes_truenodeids"), false_ids = ints_of(node, "nodes_falsenodeids");
+  const auto true_leaf = ints_of(node, "nodes_trueleafs"), false_leaf = ints_of(node, "nodes_falseleafs");
+  const auto missing = ints_of(node, "nodes_missing_value_tracks_true");
+  const auto targets = ints_of(node, "leaf_targetids");
+  const auto roots = ints_of(node, "tree_roots");
+  const size_t n = features.size(), leaves = targets.size();
+  auto same = [&](size_t size, const char* name, size_t want, const char* per, bool optional) -> Status {
+    if (size == want || (optional && size == 0)) return Status::ok_status();
+    return bad(std::string("attribute '") + name + "' has " + std::to_string(size) + " entries, expected " +
+               std::to_string(want) + " (one per " + per + ")");
+  };
+  BLINDML_RETURN_IF_ERROR(same(splits.size(), "nodes_splits", n, "interior node", false));
+  BLINDML_RETURN_IF_ERROR(same(modes.size(), "nodes_modes", n, "interior node", false));
+  BLINDML_RETURN_IF_ERROR(same(true_ids.size(), "nodes_truenodeids", n, "interior node", false));
+  BLINDML_RETURN_IF_ERROR(same(false_ids.size(), "nodes_falsenodeids", n, "interior node", false));
+  BLINDML_RETURN_IF_ERROR(same(true_leaf.size(), "nodes_trueleafs", n, "interior node", false));
+  BLINDML_RETURN_IF_ERROR(same(false_leaf.size(), "nodes_falseleafs", n, "interior node", false));
+  BLINDML_RETURN_IF_ERROR(same(missing.size(), "nodes_missing_value_tracks_true", n, "interior node", true));
+  BLINDML_RETURN_IF_ERROR(same(hitrates.size(), "nodes_hitrates", n, "interior node", true));  // no effect on results
+  BLINDML_RETURN_IF_ERROR(same(leaf_weights.size(), "leaf_weights", leaves, "leaf", false));
+  if (roots.empty()) return bad("attribute 'tree_roots' is empty: the ensemble has no trees");
+  if (n == 0) return bad("attribute 'nodes_featureids' is empty: the ensemble has no nodes");
+  if (leaves == 0) return bad("attribute 'leaf_targetids' is empty: the ensemble has no leaves");
+  for (size_t k = 0; k < n; ++k) {
+    if (modes[k] == 6)
+      return node_error(StatusCode::kUnimplemented, node,
+                        "interior node " + std::to_string(k) + " has mode BRANCH_MEMBER (a set-membership split, "
+                        "from categorical features) which is not supported; one-hot encode the feature instead");
+    if (modes[k] < 0 || modes[k] > 6) return bad("nodes_modes[" + std::to_string(k) + "] = " + std::to_string(modes[k]) + " is not a mode (0..6)");
+    if ((true_leaf[k] != 0 && true_leaf[k] != 1) || (false_leaf[k] != 0 && false_leaf[k] != 1))
+      return bad("nodes_trueleafs / nodes_falseleafs[" + std::to_string(k) + "] must be 0 or 1");
+    for (int side = 0; side < 2; ++side) {
+      const int64_t id = side == 0 ? true_ids[k] : false_ids[k];
+      const size_t limit = (side == 0 ? true_leaf[k] : false_leaf[k]) ? leaves : n;
+      if (id < 0 || static_cast<uint64_t>(id) >= limit)
+        return bad("interior node " + std::to_string(k) + "'s " + (side == 0 ? "true" : "false") + " target " +
+                   std::to_string(id) + " is outside [0, " + std::to_string(limit) + ")");
+    }
+  }
+  int64_t n_targets = node.int_attr("n_targets", 0);
+  int64_t max_target = -1;
+  for (int64_t t : targets) {
+    if (t < 0) return bad("leaf_targetids holds a negative target id " + std::to_string(t));
+    max_target = std::max(max_target, t);
+  }
+  if (node.attribute("n_targets") == nullptr) n_targets = max_target + 1;
+  if (n_targets <= 0 || n_targets > (int64_t{1} << 20)) return bad("attribute 'n_targets' must be in [1, 2^20]");
+  if (max_target >= n_targets)
+    return bad("leaf_targetids holds target " + std::to_string(max_target) + ", outside [0, " + std::to_string(n_targets) + ")");
+  static const char* const kTransforms[] = {"NONE", "SOFTMAX", "LOGISTIC", "SOFTMAX_ZERO", "PROBIT"};
+  const int64_t post = node.int_attr("post_transform", 0);
+  if (post < 0 || post > 4) return bad("attribute 'post_transform' = " + std::to_string(post) + " is not a transform (0..4)");
+  static const char* const kAggregates[] = {"AVERAGE", "SUM", "MIN", "MAX"};
+  const int64_t agg = node.int_attr("aggregate_function", 1);
+  if (agg < 0 || agg > 3) return bad("attribute 'aggregate_function' = " + std::to_string(agg) + " is not a function (0..3)");
+
+  OnnxNode out;
+  out.name = node.name;
+  out.op_type = "TreeEnsembleRegressor";
+  out.domain = node.domain;
+  out.inputs = node.inputs;
+  out.outputs = node.outputs;
+  auto ints_attr = [](std::vector<int64_t> v) { Attribute a; a.kind = Kind::kInts; a.ints = std::move(v); return a; };
+  std::vector<int64_t> tree_ids, node_ids, feature_ids, t_ids, f_ids, miss, w_tree, w_node, w_target;
+  std::vector<double> values, weights;
+  std::vector<std::string> mode_names;
+  static const char* const kModes[] = {"BRANCH_LEQ", "BRANCH_LT", "BRANCH_GTE", "BRANCH_GT", "BRANCH_EQ", "BRANCH_NEQ"};
+  std::vector<char> node_seen(n, 0), leaf_seen(leaves, 0);
+  for (size_t tree = 0; tree < roots.size(); ++tree) {
+    const int64_t r = roots[tree];
+    if (r < 0 || static_cast<uint64_t>(r) >= n)
+      return bad("tree_roots[" + std::to_string(tree) + "] = " + std::to_string(r) + " is outside [0, " + std::to_string(n) + ")");
+    const int64_t tid = static_cast<int64_t>(tree);
+    // Explicit stack of (is_leaf, index, new id); new ids are given in visiting order.
+    int64_t next_id = 0;
+    std::vector<std::tuple<bool, int64_t, int64_t>> stack;
+    const bool one_leaf = true_leaf[r] && false_leaf[r] && true_ids[r] == false_ids[r];
+    stack.emplace_back(one_leaf, one_leaf ? true_ids[r] : r, next_id++);
+    while (!stack.empty()) {
+      const auto [is_leaf, k, id] = stack.back();
+      stack.pop_back();
+      char& seen = is_leaf ? leaf_seen[k] : node_seen[k];
+      if (seen)
+        return bad(std::string(is_leaf ? "leaf " : "interior node ") + std::to_string(k) +
+                   " is reached twice (shared between branches or trees, or a cycle): not a forest");
+      seen = 1;
+      tree_ids.push_back(tid);
+      node_ids.push_back(id);
+      if (is_leaf) {
+        feature_ids.push_back(0);
+        values.push_back(0);
+        mode_names.emplace_back("LEAF");
+        t_ids.push_back(0);
+        f_ids.push_back(0);
+        miss.push_back(0);
+        w_tree.push_back(tid);
+        w_node.push_back(id);
+        w_target.push_back(targets[k]);
+        weights.push_back(leaf_weights[k]);
+        continue;
+      }
+      feature_ids.push_back(features[k]);
+      values.push_back(splits[k]);
+      mode_names.emplace_back(kModes[modes[k]]);
+      const int64_t true_id = next_id++, false_id = next_id++;
+      t_ids.push_back(true_id);
+      f_ids.push_back(false_id);
+      miss.push_back(missing.empty() ? 0 : missing[k]);
+      stack.emplace_back(false_leaf[k] != 0, false_ids[k], false_id);
+      stack.emplace_back(true_leaf[k] != 0, true_ids[k], true_id);
+    }
+  }
+  out.attributes["nodes_treeids"] = ints_attr(std::move(tree_ids));
+  out.attributes["nodes_nodeids"] = ints_attr(std::move(node_ids));
+  out.attributes["nodes_featureids"] = ints_attr(std::move(feature_ids));
+  out.attributes["nodes_truenodeids"] = ints_attr(std::move(t_ids));
+  out.attributes["nodes_falsenodeids"] = ints_attr(std::move(f_ids));
+  out.attributes["nodes_missing_value_tracks_true"] = ints_attr(std::move(miss));
+  out.attributes["target_treeids"] = ints_attr(std::move(w_tree));
+  out.attributes["target_nodeids"] = ints_attr(std::move(w_node));
+  out.attributes["target_ids"] = ints_attr(std::move(w_target));
+  Attribute a;
+  a.kind = Kind::kFloats;
+  a.floats = std::move(values);
+  out.attributes["nodes_values"] = a;
+  a.floats = std::move(weights);
+  out.attributes["target_weights"] = a;
+  Attribute m;
+  m.kind = Kind::kStrings;
+  m.strings = std::move(mode_names);
+  out.attributes["nodes_modes"] = std::move(m);
+  Attribute i;
+  i.kind = Kind::kInt;
+  i.i = n_targets;
+  out.attributes["n_targets"] = i;
+  Attribute s;
+  s.kind = Kind::kString;
+  s.s = kAggregates[agg];
+  out.attributes["aggregate_function"] = s;
+  s.s = kTransforms[post];
+  out.attributes["post_transform"] = s;
+  return out;
 }
 
 }  // namespace
@@ -1091,6 +1308,20 @@ Result<OnnxGraph> load_onnx_in(std::span<const uint8_t> bytes, uint64_t max_byte
     if (node.op_type == "Constant" && is_default_domain(node.domain)) {
       BLINDML_RETURN_IF_ERROR(fold_constant(node, &g));
       continue;
+    }
+    if (node.op_type == "TreeEnsemble" && is_ml_domain(node.domain)) {
+      if (g.ml_opset < 5) {
+        blockers.push_back(node_prefix(node) + "TreeEnsemble needs ai.onnx.ml opset 5, the model imports " +
+                           std::to_string(g.ml_opset));
+        continue;
+      }
+      auto rewritten = tree_ensemble_v5_as_regressor(node);
+      if (!rewritten.ok()) {
+        if (rewritten.status().code() != StatusCode::kUnimplemented) return rewritten.status();
+        blockers.push_back(rewritten.status().message());
+        continue;
+      }
+      node = std::move(*rewritten);
     }
     if (Status st = validate_node(node, g); !st.ok()) {
       if (st.code() != StatusCode::kUnimplemented) return st;

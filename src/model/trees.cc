@@ -435,9 +435,10 @@ Result<Lowered> lower_trees(const OnnxGraph& graph, const Rows& calibration, con
     const Attribute* a = n.attribute(key);
     return a ? a->ints : std::vector<int64_t>{};
   };
-  auto floats = [&](const char* key) -> std::vector<double> {
-    const Attribute* a = n.attribute(key);
-    return a ? a->floats : std::vector<double>{};
+  auto floats = [&](const char* key) -> std::vector<double> {  // or its float64 `_as_tensor` twin
+    if (const Attribute* a = n.attribute(key)) return a->floats;
+    const Attribute* t = n.attribute(std::string(key) + "_as_tensor");
+    return t && !t->tensor_is_int ? t->tensor.data : std::vector<double>{};
   };
   const auto tree_ids = ints("nodes_treeids"), node_ids = ints("nodes_nodeids"), feat = ints("nodes_featureids");
   const auto true_ids = ints("nodes_truenodeids"), false_ids = ints("nodes_falsenodeids");
