@@ -68,7 +68,8 @@ constexpr int32_t kDouble = 11;
 
 const char* const kSupportedOps =
     "Gemm, MatMul, Add, Sub, Mul, Div, Relu, LeakyRelu, Sigmoid, Tanh, Softmax, Clip, Identity, "
-    "Flatten, Reshape, Transpose, Concat, Constant, BatchNormalization, Cast, ArgMax; ai.onnx.ml: "
+    "Flatten, Reshape, Transpose, Concat, Constant, BatchNormalization, Cast, ArgMax, Pow, Exp, ReduceSum, "
+    "ReduceLogSumExp; ai.onnx.ml: "
     "LinearClassifier, LinearRegressor, TreeEnsembleClassifier, TreeEnsembleRegressor, TreeEnsemble (ml 5), "
     "Normalizer, "
     "ZipMap, ArrayFeatureExtractor, Scaler, Imputer (floats), SVMRegressor (LINEAR kernel)";
@@ -637,6 +638,10 @@ const std::map<std::string, OpSpec>& default_domain_ops() {
       {"BatchNormalization",
        {5, 5, 1, 5, {{"epsilon", Kind::kFloat}, {"momentum", Kind::kFloat}, {"training_mode", Kind::kInt}, {"spatial", Kind::kInt}}}},
       {"Cast", {1, 1, 1, 1, {{"to", Kind::kInt}, {"saturate", Kind::kInt}}}},
+      {"Pow", {2, 2, 1, 1, {}}},
+      {"Exp", {1, 1, 1, 1, {}}},
+      {"ReduceSum", {1, 2, 1, 1, {{"axes", Kind::kInts}, {"keepdims", Kind::kInt}, {"noop_with_empty_axes", Kind::kInt}}}},
+      {"ReduceLogSumExp", {1, 2, 1, 1, {{"axes", Kind::kInts}, {"keepdims", Kind::kInt}, {"noop_with_empty_axes", Kind::kInt}}}},
       {"ArgMax", {1, 1, 1, 1, {{"axis", Kind::kInt}, {"keepdims", Kind::kInt}, {"select_last_index", Kind::kInt}}}},  // saturate: opset 19, float8 only
   };
   return *ops;
@@ -785,6 +790,18 @@ Status validate_node(const OnnxNode& node, const OnnxGraph& g) {
       return unsupported_value("to", std::to_string(to->i) + " (" + dtype_name(static_cast<int32_t>(to->i)) + ")",
                                "1 float32, 7 int64, 11 float64");
     }
+  } else if (op == "ReduceSum" || op == "ReduceLogSumExp") {
+    // The axes are an attribute before ReduceSum 13 / ReduceLogSumExp 18, an input from then on.
+    const bool axes_input = g.opset >= (op == "ReduceSum" ? 13 : 18);
+    if (axes_input && node.attribute("axes") != nullptr)
+      return node_error(StatusCode::kInvalidArgument, node, "attribute 'axes' is an input from opset " +
+                                                                std::string(op == "ReduceSum" ? "13" : "18"));
+    if (!axes_input && n_in > 1) return node_error(StatusCode::kInvalidArgument, node, "has 2 inputs, expected 1 before opset " +
+                                                                                            std::string(op == "ReduceSum" ? "13" : "18"));
+    const int64_t keep = node.int_attr("keepdims", 1);
+    if (keep != 0 && keep != 1) return unsupported_value("keepdims", std::to_string(keep), "0, 1");
+    const int64_t noop = node.int_attr("noop_with_empty_axes", 0);
+    if (noop != 0 && noop != 1) return unsupported_value("noop_with_empty_axes", std::to_string(noop), "0, 1");
   } else if (op == "LinearRegressor" || op == "LinearClassifier") {
     BLINDML_ASSIGN_OR_RETURN(auto m, parse_linear(node));
     (void)m;
@@ -824,8 +841,6 @@ std::string likely_source(const OnnxNode& node) {
       {"ArgMax", "a classifier's label output (MLPClassifier, a torch argmax)"},
       {"TopK", "scikit-learn KNeighbors* (skl2onnx)"},
       {"ReduceSumSquare", "scikit-learn KNeighbors* or an RBF kernel (skl2onnx)"},
-      {"Exp", "an RBF kernel or GaussianNB (skl2onnx)"},
-      {"ReduceLogSumExp", "scikit-learn GaussianNB (skl2onnx)"},
       {"Conv", "a convolutional network (torch, tf2onnx)"},
       {"MaxPool", "a convolutional network (torch, tf2onnx)"},
       {"Squeeze", "torch/tf2onnx shape handling"},
@@ -1694,6 +1709,66 @@ Result<FloatTensor> eval_batchnorm(const OnnxNode& node, const FloatTensor& x, c
   return y;
 }
 
+// ReduceSum / ReduceLogSumExp over the axes (an attribute, or the int64 second input), every axis
+// when none are given (unless noop_with_empty_axes: then the input itself); keepdims (default 1)
+// keeps each reduced axis with size 1. LogSumExp is max-shifted: m + log Σ exp(x - m).
+Result<FloatTensor> eval_reduce(const OnnxNode& node, const FloatTensor& x, const FloatTensor* axes_t) {
+  const int64_t rank = static_cast<int64_t>(x.shape.size());
+  std::vector<int64_t> axes;
+  if (const Attribute* a = node.attribute("axes")) axes = a->ints;
+  if (axes_t != nullptr)
+    for (double v : axes_t->data) axes.push_back(static_cast<int64_t>(v));
+  if (axes.empty()) {
+    if (node.int_attr("noop_with_empty_axes", 0) != 0) return x;
+    for (int64_t k = 0; k < rank; ++k) axes.push_back(k);
+  }
+  std::vector<char> reduced(static_cast<size_t>(rank), 0);
+  for (int64_t a : axes) {
+    const int64_t k = normalize_axis(a, rank);
+    if (k < 0 || k >= rank || reduced[k])
+      return node_error(StatusCode::kInvalidArgument, node, "axis " + std::to_string(a) + " is out of range or repeated for shape " +
+                                                                shape_string(x.shape));
+    reduced[k] = 1;
+  }
+  const bool keep = node.int_attr("keepdims", 1) != 0;
+  std::vector<int64_t> out_shape, kept_shape;  // kept_shape: reduced axes as 1
+  for (int64_t k = 0; k < rank; ++k) {
+    kept_shape.push_back(reduced[k] ? 1 : x.shape[k]);
+    if (!reduced[k] || keep) out_shape.push_back(reduced[k] ? 1 : x.shape[k]);
+  }
+  auto n_out = element_count(kept_shape);
+  if (!n_out) return node_error(StatusCode::kResourceExhausted, node, "output too large");
+  const bool lse = node.op_type == "ReduceLogSumExp";
+  std::vector<double> acc(*n_out, lse ? -INFINITY : 0.0);
+  // Output index of every input element: its coordinates with the reduced ones set to 0.
+  std::vector<uint64_t> in_stride(static_cast<size_t>(rank), 1), out_stride(static_cast<size_t>(rank), 1);
+  for (int64_t k = rank - 2; k >= 0; --k) {
+    in_stride[k] = in_stride[k + 1] * static_cast<uint64_t>(x.shape[k + 1]);
+    out_stride[k] = out_stride[k + 1] * static_cast<uint64_t>(kept_shape[k + 1]);
+  }
+  auto out_index = [&](uint64_t i) {
+    uint64_t o = 0;
+    for (int64_t k = 0; k < rank; ++k) {
+      const uint64_t c = (i / in_stride[k]) % static_cast<uint64_t>(x.shape[k]);
+      if (!reduced[k]) o += c * out_stride[k];
+    }
+    return o;
+  };
+  if (lse) {
+    for (uint64_t i = 0; i < x.data.size(); ++i) acc[out_index(i)] = std::max(acc[out_index(i)], x.data[i]);
+    std::vector<double> sum(acc.size(), 0.0);
+    for (uint64_t i = 0; i < x.data.size(); ++i) {
+      const uint64_t o = out_index(i);
+      if (std::isfinite(acc[o])) sum[o] += std::exp(x.data[i] - acc[o]);
+    }
+    for (size_t o = 0; o < acc.size(); ++o)
+      if (std::isfinite(acc[o])) acc[o] += std::log(sum[o]);
+  } else {
+    for (uint64_t i = 0; i < x.data.size(); ++i) acc[out_index(i)] += x.data[i];
+  }
+  return FloatTensor{std::move(out_shape), std::move(acc)};
+}
+
 // ArgMax over `axis` (default 0), the first maximum unless select_last_index; keepdims keeps the
 // axis with size 1.
 Result<FloatTensor> eval_argmax(const OnnxNode& node, const FloatTensor& x) {
@@ -1945,6 +2020,9 @@ Status eval_node(const OnnxNode& node, const OnnxGraph& g, Values& values) {
   if (op == "Sub") return arith([](double a, double b) { return a - b; });
   if (op == "Mul") return arith([](double a, double b) { return a * b; });
   if (op == "Div") return arith([](double a, double b) { return a / b; });
+  if (op == "Pow") return arith([](double a, double b) { return std::pow(a, b); });
+  if (op == "Exp") return set(unary_op(*in[0], [](double v) { return std::exp(v); }));
+  if (op == "ReduceSum" || op == "ReduceLogSumExp") return set(eval_reduce(node, *in[0], in.size() > 1 ? in[1] : nullptr));
   if (op == "Relu") return set(unary_op(*in[0], [](double v) { return v > 0 ? v : 0.0; }));
   if (op == "Sigmoid") return set(unary_op(*in[0], logistic));
   if (op == "Tanh") return set(unary_op(*in[0], [](double v) { return std::tanh(v); }));

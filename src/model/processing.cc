@@ -28,12 +28,14 @@ int64_t FeatureEncoder::encode(double x) const {
 }
 
 int64_t FeatureEncoder::width() const {
+  if (kind == Kind::kQuantize) return square ? 2 : 1;
   return kind == Kind::kCompare ? static_cast<int64_t>(thresholds.size()) : 1;
 }
 
 void FeatureEncoder::encode_into(double x, int64_t* out) const {
   if (kind != Kind::kCompare) {
     *out = encode(x);
+    if (kind == Kind::kQuantize && square) out[1] = square->quantizer.quantize((x - square->centre) * (x - square->centre));
     return;
   }
   // [q <= k] for the bin index q of the same thresholds: q <= k iff t_k >= x (x <= t), or
@@ -173,6 +175,11 @@ std::string ClientProcessing::to_json() const {
       e["scale"] = f.quantizer.scale;
       e["zero_point"] = f.quantizer.zero_point;
       if (f.constant) e["constant"] = *f.constant;
+      if (f.square) {
+        const Quantizer& q = f.square->quantizer;
+        e["square"] = {{"centre", f.square->centre}, {"n_bits", q.n_bits}, {"signed", q.is_signed},
+                       {"scale", q.scale}, {"zero_point", q.zero_point}};
+      }
     } else {
       e["encoder"] = f.kind == FeatureEncoder::Kind::kBin ? "bin" : "compare";
       e["comparison"] = f.strict ? "lt" : "leq";
@@ -231,6 +238,23 @@ Status feature_from_json(const json& e, const std::string& where, FeatureEncoder
       BLINDML_RETURN_IF_ERROR(json_get(e, where, "constant", &c));
       if (!std::isfinite(c)) return corrupted(where + ": field 'constant' must be a finite number");
       f.constant = c;
+    }
+    if (e.contains("square")) {
+      const json* sq = nullptr;
+      BLINDML_RETURN_IF_ERROR(json_get_object(e, where, "square", &sq));
+      const std::string w = where + ": square";
+      FeatureEncoder::Square s;
+      BLINDML_RETURN_IF_ERROR(json_get(*sq, w, "centre", &s.centre));
+      if (!std::isfinite(s.centre) || std::fabs(s.centre) > 1e150)
+        return corrupted(w + ": field 'centre' must be a finite number below 1e150 in magnitude");
+      BLINDML_RETURN_IF_ERROR(json_get_in<uint32_t>(*sq, w, "n_bits", 1, 16, &s.quantizer.n_bits));
+      BLINDML_RETURN_IF_ERROR(json_get(*sq, w, "signed", &s.quantizer.is_signed));
+      BLINDML_RETURN_IF_ERROR(json_get(*sq, w, "scale", &s.quantizer.scale));
+      if (!(s.quantizer.scale > 0) || !std::isfinite(s.quantizer.scale))
+        return corrupted(w + ": field 'scale' must be a positive number");
+      BLINDML_RETURN_IF_ERROR(
+          json_get_in<int64_t>(*sq, w, "zero_point", -kMaxZeroPoint, kMaxZeroPoint, &s.quantizer.zero_point));
+      f.square = s;
     }
   } else if (encoder == "bin" || encoder == "compare") {
     f.kind = encoder == "bin" ? FeatureEncoder::Kind::kBin : FeatureEncoder::Kind::kCompare;

@@ -10,6 +10,7 @@
 //                          this is exact for x <= t comparisons; thresholds are float32 as in
 //                          the ONNX file, and x is rounded to float32 first as ONNX runtimes do);
 //                          strict: q = #{ t : t <= float32(x) }, exact for x < t comparisons
+//                          (with a square term, a second value: the quantized (x - centre)²)
 //                compare   one value per threshold t (sorted, distinct): [float32(x) <= t], or
 //                          [float32(x) < t] when strict (trees with the comparisons on the client:
 //                          bit k equals [q <= k] of the bin encoder over the same thresholds, so the
@@ -56,6 +57,14 @@ struct FeatureEncoder {
   // kQuantize: the feature was constant over the calibration rows; the model folded this value
   // into its offsets (its weights are 0), so any other value is out of range.
   std::optional<double> constant;
+  // kQuantize with a square term (GaussianNB: its log-likelihood is linear in x and x²): a second
+  // value, square.quantize((x - centre)²), follows q(x); centre is the midpoint of x's
+  // calibration range, so the square's range [0, (range/2)²] keeps its resolution.
+  struct Square {
+    Quantizer quantizer;
+    double centre = 0;
+  };
+  std::optional<Square> square;
   // kQuantize, kBin: the one value of x (kCompare: the number of thresholds t with
   // [x <= t] false, i.e. the bin index; use encode_into for its values).
   int64_t encode(double x) const;
