@@ -1302,6 +1302,80 @@ def build_corpus(out_dir):
     gb100.fit(bc.Xtr, bc.ytr)
     save("onnxmltools_lightgbm_100_trees_breast_cancer", lightgbm_shape(gb100),
          clf_expected(gb100, bc.Xte))
+    # 9. skl2onnx GaussianNB (opset 17: ReduceSum's axes an input, ReduceLogSumExp's an
+    #    attribute): Reshape -> Sub(theta) -> Pow(2) -> Div(var) -> ReduceSum -> Mul(0.5) ->
+    #    Sub(sigma_sum_log) -> Add(jointi), then ArgMax -> ArrayFeatureExtractor(classes, int32)
+    #    -> Cast -> Reshape -> Cast for the label and ReduceLogSumExp -> Reshape -> Sub -> Exp ->
+    #    ZipMap for the probabilities.
+    from sklearn.naive_bayes import GaussianNB
+
+    def gaussian_nb_shape(nb, n_features, name):
+        C = len(nb.classes_)
+        var = nb.var_
+        nodes = [
+            helper.make_node("Reshape", ["X", "reshape_shape"], ["reshaped_input"],
+                             name="Reshape"),
+            helper.make_node("Sub", ["reshaped_input", "theta"], ["subtracted_input"],
+                             name="Sub"),
+            helper.make_node("Pow", ["subtracted_input", "exponent"], ["pow_result"],
+                             name="Pow"),
+            helper.make_node("Div", ["pow_result", "sigma"], ["div_result"], name="Div"),
+            helper.make_node("ReduceSum", ["div_result", "axis"], ["reduced_sum"],
+                             name="ReduceSum", keepdims=0),
+            helper.make_node("Mul", ["reduced_sum", "prod_operand"], ["mul_result"],
+                             name="Mul"),
+            helper.make_node("Sub", ["sigma_sum_log", "mul_result"],
+                             ["part_log_likelihood"], name="Sub1"),
+            helper.make_node("Add", ["jointi", "part_log_likelihood"], ["sum_result"],
+                             name="Add"),
+            helper.make_node("ArgMax", ["sum_result"], ["argmax_output"], name="ArgMax",
+                             axis=1),
+            helper.make_node("ReduceLogSumExp", ["sum_result"],
+                             ["reduce_log_sum_exp_result"], name="ReduceLogSumExp",
+                             axes=[1], keepdims=0),
+            helper.make_node("Reshape", ["reduce_log_sum_exp_result", "log_prob_shape"],
+                             ["reshaped_log_prob"], name="Reshape1"),
+            helper.make_node("Sub", ["sum_result", "reshaped_log_prob"], ["log_prob"],
+                             name="Sub2"),
+            helper.make_node("Exp", ["log_prob"], ["probabilities"], name="Exp"),
+            helper.make_node("ArrayFeatureExtractor", ["classes", "argmax_output"],
+                             ["array_feature_extractor_result"],
+                             name="ArrayFeatureExtractor", domain="ai.onnx.ml"),
+            helper.make_node("Cast", ["array_feature_extractor_result"],
+                             ["cast2_result"], name="Cast", to=TensorProto.FLOAT),
+            helper.make_node("Reshape", ["cast2_result", "output_shape"],
+                             ["reshaped_result"], name="Reshape2"),
+            helper.make_node("Cast", ["reshaped_result"], ["label"], name="Cast1",
+                             to=TensorProto.INT64),
+            helper.make_node("ZipMap", ["probabilities"], ["output_probability"],
+                             name="ZipMap", domain="ai.onnx.ml",
+                             classlabels_int64s=[int(c) for c in nb.classes_]),
+        ]
+        inits = [
+            _init("reshape_shape", [-1, 1, n_features], np.int64),
+            _init("theta", nb.theta_.reshape((1, C, n_features))),
+            _init("sigma", var.reshape((1, C, n_features))),
+            _init("exponent", np.array(2.0)),
+            _init("axis", [2], np.int64),
+            _init("prod_operand", np.array(0.5)),
+            _init("sigma_sum_log",
+                  (-0.5 * np.sum(np.log(2.0 * np.pi * var), axis=1)).reshape((1, C))),
+            _init("jointi", np.log(nb.class_prior_).reshape((1, C))),
+            _init("log_prob_shape", [-1, 1], np.int64),
+            _init("classes", nb.classes_, np.int32),
+            _init("output_shape", [-1], np.int64),
+        ]
+        return _opset_model(name, nodes, [input_X(n_features)],
+                            [helper.make_tensor_value_info("label", TensorProto.INT64,
+                                                           [None]),
+                             zipmap_output_type()],
+                            "GaussianNB, skl2onnx shape", 17, 3, inits)
+
+    for ds_name, ds in (("iris", iris), ("breast_cancer", bc)):
+        nb = GaussianNB()
+        nb.fit(ds.Xtr, ds.ytr)
+        save("skl2onnx_gaussian_nb_" + ds_name,
+             gaussian_nb_shape(nb, ds.Xtr.shape[1], "gnb"), clf_expected(nb, ds.Xte))
     print("corpus: %d models in %s" % (len(written), out_dir))
     return written
 

@@ -43,6 +43,9 @@ const CorpusCase kCorpus[] = {
     // trees; a 100-tree booster of depth 5).
     {"skl2onnx_random_forest_100_trees_breast_cancer", "breast_cancer", true, 0.99, 0},
     {"onnxmltools_lightgbm_100_trees_breast_cancer", "breast_cancer", true, 0.99, 0},
+    // GaussianNB: a linear model on x and the client's centred squares.
+    {"skl2onnx_gaussian_nb_iris", "iris", true, 0.97, 0},
+    {"skl2onnx_gaussian_nb_breast_cancer", "breast_cancer", true, 0.99, 0},
 };
 
 TEST(Corpus, CompilesAndAgreesWithTheEstimators) {

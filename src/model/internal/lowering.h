@@ -44,4 +44,18 @@ bool is_label_op(const OnnxNode& node);
 // entries (skl2onnx's label tail), if the graph has one.
 std::optional<std::vector<int64_t>> label_initializer(const OnnxGraph& graph, int64_t classes);
 
+// A model rewritten as a linear model on each feature x_j and its centred square (x_j - centre_j)²,
+// interleaved (x_0, u_0², x_1, u_1², ...), with calibration rows to match (naive_bayes.cc).
+struct SquaredFeatures {
+  OnnxGraph graph;
+  Rows calibration;
+  std::vector<double> centre;
+  std::string note;
+};
+// skl2onnx's GaussianNB as such a LinearClassifier (SOFTMAX); nullopt when the graph is not one,
+// unimplemented when it is one with something else attached.
+Result<std::optional<SquaredFeatures>> gaussian_nb_as_linear(const OnnxGraph& graph, const Rows& calibration);
+// The 2F quantize encoders of such a model back into F encoders with square terms.
+Status merge_square_encoders(const std::vector<double>& centre, ClientProcessing* p);
+
 }  // namespace blindml::model::internal
