@@ -1376,6 +1376,48 @@ def build_corpus(out_dir):
         nb.fit(ds.Xtr, ds.ytr)
         save("skl2onnx_gaussian_nb_" + ds_name,
              gaussian_nb_shape(nb, ds.Xtr.shape[1], "gnb"), clf_expected(nb, ds.Xte))
+    # 10. skl2onnx MultinomialNB: MatMul(feature_log_prob^T) -> Add(class_log_prior), the
+    #     same label and probability tails.
+    from sklearn.naive_bayes import MultinomialNB
+    mnb = MultinomialNB()
+    mnb.fit(iris.Xtr, iris.ytr)
+    C = len(mnb.classes_)
+    nodes = [
+        helper.make_node("MatMul", ["X", "feature_log_prob"], ["matmul_result"],
+                         name="MatMul"),
+        helper.make_node("Add", ["matmul_result", "class_log_prior"], ["sum_result"],
+                         name="Add"),
+        helper.make_node("ArgMax", ["sum_result"], ["argmax_output"], name="ArgMax", axis=1),
+        helper.make_node("ReduceLogSumExp", ["sum_result"], ["reduce_log_sum_exp_result"],
+                         name="ReduceLogSumExp", axes=[1], keepdims=0),
+        helper.make_node("Reshape", ["reduce_log_sum_exp_result", "log_prob_shape"],
+                         ["reshaped_log_prob"], name="Reshape"),
+        helper.make_node("Sub", ["sum_result", "reshaped_log_prob"], ["log_prob"], name="Sub"),
+        helper.make_node("Exp", ["log_prob"], ["probabilities"], name="Exp"),
+        helper.make_node("ArrayFeatureExtractor", ["classes", "argmax_output"],
+                         ["array_feature_extractor_result"], name="ArrayFeatureExtractor",
+                         domain="ai.onnx.ml"),
+        helper.make_node("Cast", ["array_feature_extractor_result"], ["cast2_result"],
+                         name="Cast", to=TensorProto.FLOAT),
+        helper.make_node("Reshape", ["cast2_result", "output_shape"], ["reshaped_result"],
+                         name="Reshape1"),
+        helper.make_node("Cast", ["reshaped_result"], ["label"], name="Cast1",
+                         to=TensorProto.INT64),
+        helper.make_node("ZipMap", ["probabilities"], ["output_probability"], name="ZipMap",
+                         domain="ai.onnx.ml",
+                         classlabels_int64s=[int(c) for c in mnb.classes_]),
+    ]
+    inits = [_init("feature_log_prob", mnb.feature_log_prob_.T),
+             _init("class_log_prior", mnb.class_log_prior_.reshape((1, C))),
+             _init("log_prob_shape", [-1, 1], np.int64),
+             _init("classes", mnb.classes_, np.int32),
+             _init("output_shape", [-1], np.int64)]
+    save("skl2onnx_multinomial_nb_iris",
+         _opset_model("mnb", nodes, [input_X(iris.Xtr.shape[1])],
+                      [helper.make_tensor_value_info("label", TensorProto.INT64, [None]),
+                       zipmap_output_type()],
+                      "MultinomialNB, skl2onnx shape", 17, 3, inits),
+         clf_expected(mnb, iris.Xte))
     print("corpus: %d models in %s" % (len(written), out_dir))
     return written
 

@@ -90,11 +90,18 @@ Result<LinearForm> from_gemm(const OnnxGraph& g) {
   LinearForm f;
   const OnnxNode* lin = nullptr;
   const OnnxNode* add = nullptr;
+  bool log_softmax = false;  // skl2onnx's naive-Bayes tail: exp(s - logsumexp(s)) is softmax(s)
   for (const auto& n : g.nodes) {
     if (n.op_type == "Gemm" || n.op_type == "MatMul") {
       lin = &n;
     } else if (n.op_type == "Add" && lin && !add) {
       add = &n;
+    } else if (n.op_type == "ReduceLogSumExp" && lin) {
+      log_softmax = true;
+      f.kind = ModelKind::kClassifier;
+      f.post = PostTransform::kSoftmax;
+    } else if ((n.op_type == "Sub" || n.op_type == "Exp") && log_softmax) {
+      // s - logsumexp(s), then exp: the softmax above
     } else if (n.op_type == "Softmax") {
       f.kind = ModelKind::kClassifier;
       f.post = PostTransform::kSoftmax;

@@ -46,6 +46,8 @@ const CorpusCase kCorpus[] = {
     // GaussianNB: a linear model on x and the client's centred squares.
     {"skl2onnx_gaussian_nb_iris", "iris", true, 0.97, 0},
     {"skl2onnx_gaussian_nb_breast_cancer", "breast_cancer", true, 0.99, 0},
+    // MultinomialNB: MatMul + Add, its probability tail read as a softmax.
+    {"skl2onnx_multinomial_nb_iris", "iris", true, 0.97, 0},
 };
 
 TEST(Corpus, CompilesAndAgreesWithTheEstimators) {
