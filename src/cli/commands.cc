@@ -313,10 +313,8 @@ Status run_compile(const Args& args) {
     return io_error("cannot write into " + out + ": it is a file, not a directory");
 
   BLINDML_ASSIGN_OR_RETURN(model::OnnxGraph graph, model::load_onnx_file(onnx));
-  int64_t features = -1;
-  if (graph.inputs.size() == 1 && graph.inputs[0].has_shape && graph.inputs[0].shape.size() == 2 &&
-      graph.inputs[0].shape[1] > 0)
-    features = graph.inputs[0].shape[1];
+  // The graph inputs' columns in graph-input order (several inputs: concatenated).
+  const int64_t features = model::graph_row_width(graph);
   BLINDML_ASSIGN_OR_RETURN(FeatureTable calibration, read_rows(args.get("calibration"), features, args.quiet));
 
   model::CompileOptions options;
@@ -365,10 +363,14 @@ Status run_check(const Args& args) {
                      ", opset " + std::to_string(graph->opset) +
                      (graph->ml_opset ? ", ai.onnx.ml " + std::to_string(graph->ml_opset) : "") + ", " +
                      std::to_string(graph->nodes.size()) + " nodes)\n";
-  int64_t features = -1;
-  if (graph->inputs.size() == 1 && graph->inputs[0].has_shape && graph->inputs[0].shape.size() == 2 &&
-      graph->inputs[0].shape[1] > 0)
-    features = graph->inputs[0].shape[1];
+  const int64_t features = model::graph_row_width(*graph);
+  if (graph->inputs.size() > 1) {
+    text += "inputs (a row holds their columns in this order):";
+    for (const auto& in : graph->inputs)
+      text += " " + in.name + " [" + (in.has_shape && in.shape.size() == 2 ? std::to_string(in.shape[1]) : std::string("1")) +
+              (in.elem_type == 7 ? " int64" : " float") + "]";
+    text += "\n";
+  }
   model::Rows rows;
   std::string source;
   if (args.has("calibration")) {

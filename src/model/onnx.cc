@@ -64,9 +64,12 @@ constexpr int32_t kInt64 = 7;
 constexpr int32_t kString = 8;
 constexpr int32_t kDouble = 11;
 
+// OneHotEncoder: categories per encoder (skl2onnx writes one encoder per column).
+constexpr size_t kMaxCategories = 65535;
+
 const char* const kSupportedOps =
     "Gemm, MatMul, Add, Sub, Mul, Div, Relu, LeakyRelu, Sigmoid, Tanh, Softmax, Clip, Identity, "
-    "Flatten, Reshape, Transpose, Concat, Constant, BatchNormalization, Cast, ArgMax; ai.onnx.ml: "
+    "Flatten, Reshape, Transpose, Concat, Constant, BatchNormalization, Cast, ArgMax, Gather (constant indices); ai.onnx.ml: OneHotEncoder (int64 categories), "
     "LinearClassifier, LinearRegressor, TreeEnsembleClassifier, TreeEnsembleRegressor, Normalizer, "
     "ZipMap, ArrayFeatureExtractor, Scaler, Imputer (floats), SVMRegressor (LINEAR kernel)";
 
@@ -607,6 +610,8 @@ const std::map<std::string, OpSpec>& default_domain_ops() {
        {5, 5, 1, 5, {{"epsilon", Kind::kFloat}, {"momentum", Kind::kFloat}, {"training_mode", Kind::kInt}, {"spatial", Kind::kInt}}}},
       {"Cast", {1, 1, 1, 1, {{"to", Kind::kInt}, {"saturate", Kind::kInt}}}},
       {"ArgMax", {1, 1, 1, 1, {{"axis", Kind::kInt}, {"keepdims", Kind::kInt}, {"select_last_index", Kind::kInt}}}},  // saturate: opset 19, float8 only
+      // skl2onnx's column selection before a OneHotEncoder (constant int64 indices)
+      {"Gather", {2, 2, 1, 1, {{"axis", Kind::kInt}}}},
   };
   return *ops;
 }
@@ -655,6 +660,7 @@ const std::map<std::string, OpSpec>& ml_domain_ops() {
        {1, 1, 1, 1,
         {{"imputed_value_floats", Kind::kFloats}, {"replaced_value_float", Kind::kFloat},
          {"imputed_value_int64s", Kind::kInts}, {"replaced_value_int64", Kind::kInt}}}},
+      {"OneHotEncoder", {1, 1, 1, 1, {{"cats_int64s", Kind::kInts}, {"cats_strings", Kind::kStrings}, {"zeros", Kind::kInt}}}},
   };
   return *ops;
 }
@@ -776,6 +782,21 @@ Status validate_node(const OnnxNode& node, const OnnxGraph& g) {
   } else if (op == "Normalizer") {
     const std::string norm = node.string_attr("norm", "MAX");
     if (norm != "MAX" && norm != "L1" && norm != "L2") return unsupported_value("norm", "'" + norm + "'", "MAX, L1, L2");
+  } else if (op == "OneHotEncoder") {
+    if (node.attribute("cats_strings"))
+      return node_error(StatusCode::kUnimplemented, node,
+                        "string categories (cats_strings) are not supported: string graph inputs are not (docs/onnx.md)");
+    const Attribute* cats = node.attribute("cats_int64s");
+    if (!cats || cats->ints.empty()) return node_error(StatusCode::kInvalidArgument, node, "cats_int64s is required");
+    if (cats->ints.size() > kMaxCategories)
+      return node_error(StatusCode::kInvalidArgument, node, std::to_string(cats->ints.size()) + " categories (at most " +
+                                                                std::to_string(kMaxCategories) + ")");
+    const int64_t z = node.int_attr("zeros", 1);
+    if (z != 0 && z != 1) return unsupported_value("zeros", std::to_string(z), "0, 1");
+  } else if (op == "Gather") {
+    if (!g.int_initializers.count(node.inputs[1]))
+      return node_error(StatusCode::kUnimplemented, node,
+                        "indices '" + node.inputs[1] + "' are not a constant int64 tensor (only constant column selections are supported)");
   }
   return Status::ok_status();
 }
@@ -1516,6 +1537,59 @@ Result<FloatTensor> eval_array_feature_extractor(const OnnxNode& node, const Flo
   return out;
 }
 
+// OneHotEncoder (ai.onnx.ml): shape [..., C] for C categories; each value, cast to int64 as
+// onnxruntime does (truncated), gives 1 at its category's index; an unknown value gives zeros
+// (zeros = 1) or an error (zeros = 0).
+Result<FloatTensor> eval_one_hot(const OnnxNode& node, const FloatTensor& x) {
+  const Attribute* cats = node.attribute("cats_int64s");
+  if (!cats) return node_error(StatusCode::kInvalidArgument, node, "cats_int64s is required");
+  const std::vector<int64_t>& c = cats->ints;
+  std::vector<int64_t> shape = x.shape;
+  shape.push_back(static_cast<int64_t>(c.size()));
+  BLINDML_ASSIGN_OR_RETURN(FloatTensor y, make_tensor(node, shape));
+  const bool zeros = node.int_attr("zeros", 1) == 1;
+  for (size_t i = 0; i < x.data.size(); ++i) {
+    const double v = x.data[i];
+    const bool integral = std::isfinite(v) && std::fabs(v) < 9.2e18;
+    const auto it = integral ? std::find(c.begin(), c.end(), static_cast<int64_t>(v)) : c.end();
+    if (it != c.end()) {
+      y.data[i * c.size() + static_cast<size_t>(it - c.begin())] = 1.0;
+    } else if (!zeros) {
+      return node_error(StatusCode::kInvalidArgument, node, "value " + std::to_string(v) + " is not a category (zeros = 0)");
+    }
+  }
+  return y;
+}
+
+// Gather (default domain): X's slices at the integer indices along `axis` (negative indices count
+// from the end); shape X[:axis] + indices + X[axis+1:].
+Result<FloatTensor> eval_gather(const OnnxNode& node, const FloatTensor& x, const FloatTensor& idx) {
+  const int64_t rank = static_cast<int64_t>(x.shape.size());
+  const int64_t axis = normalize_axis(node.int_attr("axis", 0), rank);
+  if (rank == 0 || axis < 0 || axis >= rank)
+    return node_error(StatusCode::kInvalidArgument, node, "axis out of range for shape " + shape_string(x.shape));
+  int64_t outer = 1, inner = 1;
+  for (int64_t k = 0; k < axis; ++k) outer *= x.shape[k];
+  for (int64_t k = axis + 1; k < rank; ++k) inner *= x.shape[k];
+  const int64_t dim = x.shape[axis];
+  std::vector<int64_t> shape(x.shape.begin(), x.shape.begin() + axis);
+  shape.insert(shape.end(), idx.shape.begin(), idx.shape.end());
+  shape.insert(shape.end(), x.shape.begin() + axis + 1, x.shape.end());
+  BLINDML_ASSIGN_OR_RETURN(FloatTensor y, make_tensor(node, shape));
+  const int64_t m = static_cast<int64_t>(idx.data.size());
+  for (int64_t j = 0; j < m; ++j) {
+    double v = idx.data[j];
+    if (v < 0) v += static_cast<double>(dim);
+    if (!(v >= 0 && v < static_cast<double>(dim)))
+      return node_error(StatusCode::kInvalidArgument, node, "index " + std::to_string(idx.data[j]) + " outside [-" +
+                                                                std::to_string(dim) + ", " + std::to_string(dim) + ")");
+    const int64_t at = static_cast<int64_t>(v);
+    for (int64_t o = 0; o < outer; ++o)
+      std::copy_n(x.data.begin() + (o * dim + at) * inner, inner, y.data.begin() + (o * m + j) * inner);
+  }
+  return y;
+}
+
 Result<FloatTensor> eval_cast(const OnnxNode& node, const FloatTensor& x) {
   const int64_t to = node.int_attr("to", kFloat);
   FloatTensor y = x;
@@ -1756,6 +1830,8 @@ Status eval_node(const OnnxNode& node, const OnnxGraph& g, Values& values) {
   if (op == "BatchNormalization") return set(eval_batchnorm(node, *in[0], *in[1], *in[2], *in[3], *in[4]));
   if (op == "Cast") return set(eval_cast(node, *in[0]));
   if (op == "Normalizer") return set(eval_normalizer(node, *in[0]));
+  if (op == "OneHotEncoder") return set(eval_one_hot(node, *in[0]));
+  if (op == "Gather") return set(eval_gather(node, *in[0], *in[1]));
   if (op == "SVMRegressor") {
     BLINDML_ASSIGN_OR_RETURN(auto rc, as_matrix(node, *in[0]));
     BLINDML_ASSIGN_OR_RETURN(auto wb, svm_linear_weights(node));
@@ -1776,7 +1852,7 @@ Status eval_node(const OnnxNode& node, const OnnxGraph& g, Values& values) {
     FloatTensor y = *in[0];
     for (int64_t r = 0; r < rc.first; ++r) {
       std::vector<double> row(y.data.begin() + r * rc.second, y.data.begin() + (r + 1) * rc.second);
-      pre.apply(row);
+      BLINDML_RETURN_IF_ERROR(pre.apply(row));
       // float32 as the runtime computes it
       for (int64_t k = 0; k < rc.second; ++k) y.data[r * rc.second + k] = static_cast<double>(static_cast<float>(row[k]));
     }

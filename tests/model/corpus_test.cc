@@ -8,6 +8,7 @@
 
 #include <cmath>
 #include <cstdio>
+#include <map>
 
 #include "blindml/model/model.h"
 #include "blindml/model/onnx.h"
@@ -43,7 +44,28 @@ const CorpusCase kCorpus[] = {
     // trees; a 100-tree booster of depth 5).
     {"skl2onnx_random_forest_100_trees_breast_cancer", "breast_cancer", true, 0.99, 0},
     {"onnxmltools_lightgbm_100_trees_breast_cancer", "breast_cancer", true, 0.99, 0},
+    // Issue 13 part 3: preprocessing on the client (a PCA before trees and an MLP; a
+    // ColumnTransformer with two graph inputs, a StandardScaler and OneHotEncoders).
+    {"skl2onnx_pipeline_pca_decision_tree_breast_cancer", "breast_cancer", true, 0.99, 0},
+    {"skl2onnx_pipeline_pca_mlp_iris", "iris", true, 0.97, 0},
+    {"skl2onnx_column_transformer_onehot_logreg_mixed", "mixed", true, 0.99, 0},
+    {"skl2onnx_column_transformer_onehot_decision_tree_mixed", "mixed", true, 0.99, 0},
 };
+
+// The graph inputs of a batch of rows: each row holds the inputs' columns concatenated in
+// graph-input order (declared [N, columns]; the one input of an older file takes the row).
+std::map<std::string, FloatTensor> graph_inputs(const OnnxGraph& g, const Rows& rows) {
+  std::map<std::string, FloatTensor> feed;
+  size_t first = 0;
+  for (const auto& in : g.inputs) {
+    const size_t w = g.inputs.size() == 1 ? rows[0].size() : static_cast<size_t>(in.shape[1]);
+    FloatTensor x{{static_cast<int64_t>(rows.size()), static_cast<int64_t>(w)}, {}};
+    for (const auto& r : rows) x.data.insert(x.data.end(), r.begin() + first, r.begin() + first + w);
+    feed.emplace(in.name, std::move(x));
+    first += w;
+  }
+  return feed;
+}
 
 TEST(Corpus, CompilesAndAgreesWithTheEstimators) {
   int compiled = 0, rows_total = 0, rows_agree = 0;
@@ -60,9 +82,7 @@ TEST(Corpus, CompilesAndAgreesWithTheEstimators) {
     ASSERT_TRUE(g.ok()) << g.status().to_string();
 
     // The float graph reproduces the estimator.
-    FloatTensor x{{static_cast<int64_t>(test.features.size()), static_cast<int64_t>(test.features[0].size())}, {}};
-    for (const auto& r : test.features) x.data.insert(x.data.end(), r.begin(), r.end());
-    auto fl = evaluate_float(*g, {{g->inputs[0].name, x}});
+    auto fl = evaluate_float(*g, graph_inputs(*g, test.features));
     ASSERT_TRUE(fl.ok()) << fl.status().to_string();
     const FloatTensor& out = fl->at(g->outputs.back().name);
     const size_t cols = out.data.size() / test.features.size();
