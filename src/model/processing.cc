@@ -472,13 +472,13 @@ Status step_from_json(const json& e, const std::string& w, Preprocess* out) {
     const json* m = nullptr;
     BLINDML_RETURN_IF_ERROR(json_get_array(e, w, "matrix", kMax, &m));
     const size_t F = s.offset.size(), K = s.bias.size();
-    if (m->size() != F)
-      return corrupted(w + ": field 'matrix' has " + std::to_string(m->size()) + " rows, 'offset' " +
-                       std::to_string(F) + " values");
     const auto fk = checked_product(F, K);
     if (!fk || *fk > kMaxMatrix)
       return corrupted(w + ": a linear map of " + std::to_string(F) + " x " + std::to_string(K) +
                        " exceeds the limit of " + std::to_string(kMaxMatrix) + " coefficients");
+    if (m->size() != F)
+      return corrupted(w + ": field 'matrix' has " + std::to_string(m->size()) + " rows, 'offset' " +
+                       std::to_string(F) + " values");
     s.matrix.reserve(static_cast<size_t>(*fk));
     for (size_t r = 0; r < F; ++r) {
       const json& row = (*m)[r];
