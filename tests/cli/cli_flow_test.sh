@@ -203,4 +203,35 @@ ok
 expect_fail 1 "row 1, feature 0.*outside the calibration range" blindml -q predict "$MLP/art" --mode clear \
   --input "$WORK/far.csv" --refuse-out-of-range
 
+# Issue 13 part 3: a ColumnTransformer on two graph inputs (num float [N, 3], cat int64 [N, 2]):
+# a CSV row holds the inputs' columns in graph-input order; the scaler and one-hot encoders run
+# on the client. FHE equals clear; the labels are the estimator's; a non-integer in the int64
+# input is refused naming it.
+CT="$WORK/column_transformer"
+CT_ONNX="$DATA/corpus/skl2onnx_column_transformer_onehot_logreg_mixed.onnx"
+mkdir -p "$CT"
+head -n 6 "$DATA/mixed/test.csv" >"$CT/rows.csv"
+blindml -q check "$CT_ONNX" --calibration "$DATA/mixed/train.csv" >"$CT/check.out" || fail "check on a ColumnTransformer"
+grep -q "inputs (a row holds their columns in this order): num \[3 float\] cat \[2 int64\]" "$CT/check.out" ||
+  fail "check: inputs not listed: $(head -n 3 "$CT/check.out")"
+ok
+blindml -q compile "$CT_ONNX" --calibration "$DATA/mixed/train.csv" --out "$CT/art" >"$CT/report.txt"
+grep -q "client row: 5 values" "$CT/report.txt" || fail "compile report: no client row line"
+blindml -q predict "$CT/art" --mode clear --input "$CT/rows.csv" --out "$CT/clear.csv"
+blindml -q predict "$CT/art" --mode fhe --input "$CT/rows.csv" --out "$CT/fhe.csv" --threads "$THREADS"
+diff "$CT/clear.csv" "$CT/fhe.csv" || fail "ColumnTransformer: FHE differs from clear"
+ok
+diff <(cut -d, -f1 "$CT/clear.csv" | tail -n +2) \
+  <(head -n 6 "$DATA/corpus/skl2onnx_column_transformer_onehot_logreg_mixed.expected.csv" | tail -n +2 | cut -d, -f1) ||
+  fail "ColumnTransformer: labels differ from the estimator's"
+ok
+blindml -q predict "$CT/art" --mode float --model "$CT_ONNX" --input "$CT/rows.csv" --out "$CT/float.csv"
+diff <(cut -d, -f1 "$CT/float.csv") <(cut -d, -f1 "$CT/clear.csv") || fail "ColumnTransformer: float and clear differ"
+ok
+head -n 2 "$CT/rows.csv" >"$CT/half.csv"
+printf '0.1,10.2,-2.0,1.5,0,1\n' >>"$CT/half.csv"
+expect_fail 1 "row 1.*input 'cat'.*not an integer" blindml -q predict "$CT/art" --mode clear --input "$CT/half.csv"
+cut -d, -f1-4 "$CT/rows.csv" >"$CT/narrow.csv"
+expect_fail 1 "narrow.csv.*4 columns.*5 features" blindml -q predict "$CT/art" --mode clear --input "$CT/narrow.csv"
+
 echo "PASS: $checks checks"
