@@ -1,0 +1,35 @@
+"""Client-side preprocessing from the graph (issue 13 part 3) through the Python API: a
+ColumnTransformer exported with two graph inputs (num float [N, 3], cat int64 [N, 2]) takes one
+array whose columns are the inputs' columns in graph-input order; the scaler and one-hot encoders
+run on the client; labels equal the scikit-learn estimator's (tests/data/corpus)."""
+
+import os
+
+import numpy as np
+import pytest
+
+import blindml
+
+DATA = os.environ.get("BLINDML_TEST_DATA_DIR", os.path.join(os.path.dirname(__file__), "..", "..", "tests", "data"))
+NAME = "skl2onnx_column_transformer_onehot_logreg_mixed"
+
+
+def _csv(path):
+    a = np.loadtxt(path, delimiter=",", skiprows=1)
+    return a
+
+
+def test_column_transformer_two_inputs():
+    train = _csv(os.path.join(DATA, "mixed", "train.csv"))[:, :-1]
+    test = _csv(os.path.join(DATA, "mixed", "test.csv"))[:, :-1]
+    expected = _csv(os.path.join(DATA, "corpus", NAME + ".expected.csv"))
+    model = blindml.compile(os.path.join(DATA, "corpus", NAME + ".onnx"), train)
+    assert model.n_features == 5  # the raw row, not the 10 encoded features
+    assert "client row: 5 values" in model.report
+    labels = model.predict(test, fhe="disable")
+    np.testing.assert_array_equal(labels, expected[:, 0].astype(np.int64))
+    np.testing.assert_array_equal(model.predict(test[:3], fhe="execute"), labels[:3])
+    bad = test[:2].copy()
+    bad[1, 3] = 1.5  # the int64 input 'cat'
+    with pytest.raises(blindml.InvalidArgumentError, match="input 'cat'"):
+        model.predict(bad, fhe="disable")
