@@ -1369,8 +1369,101 @@ def build_corpus(out_dir):
         save("skl2onnx_column_transformer_onehot_%s_mixed" % est_name,
              _export_column_transformer(ct, est_name),
              clf_expected(ct, mixed.Xte))
+    # 12. The same ColumnTransformer on a string input `cat` [N, 2] (the categories as words,
+    #    tests/data/mixed_strings): OneHotEncoder(cats_strings) per column; and an
+    #    OrdinalEncoder (ArrayFeatureExtractor -> LabelEncoder(keys_strings) -> Reshape, Concat,
+    #    Cast) before a decision tree.
+    smixed = _strings_dataset(mixed, os.path.join(os.path.dirname(out_dir),
+                                                  "mixed_strings"))
+    ct = _column_transformer(LogisticRegression(max_iter=5000, random_state=0),
+                             categories="auto")
+    ct.fit(smixed.Xtr, smixed.ytr)
+    save("skl2onnx_column_transformer_onehot_strings_logreg_mixed",
+         _export_column_transformer(ct, "logreg", strings=True),
+         clf_expected(ct, smixed.Xte))
+    ct = _ordinal_pipeline(DecisionTreeClassifier(max_depth=4, random_state=0))
+    ct.fit(smixed.Xtr, smixed.ytr)
+    save("skl2onnx_column_transformer_ordinal_strings_decision_tree_mixed",
+         _export_ordinal(ct), clf_expected(ct, smixed.Xte))
     print("corpus: %d models in %s" % (len(written), out_dir))
     return written
+
+
+MIXED_WORDS = (["red", "green", "blue", "white"], ["small", "medium", "large"])
+
+
+def _strings_dataset(mixed, out):
+    """tests/data/mixed with the categorical codes written as words (MIXED_WORDS)."""
+    def words(X):
+        rows = []
+        for r in X:
+            rows.append([float(v) for v in r[:3]] +
+                        [MIXED_WORDS[k][int(r[3 + k])] for k in range(2)])
+        return np.array(rows, dtype=object)
+    Xtr, Xte = words(mixed.Xtr), words(mixed.Xte)
+    os.makedirs(out, exist_ok=True)
+    for split, X, y in (("train", Xtr, mixed.ytr), ("test", Xte, mixed.yte)):
+        with open(os.path.join(out, split + ".csv"), "w", newline="\n") as f:
+            f.write(",".join(mixed.feature_names + ["target"]) + "\n")
+            for r, t in zip(X, y):
+                f.write(",".join([fmt(v) for v in r[:3]] + list(r[3:]) +
+                                 [str(int(t))]) + "\n")
+    return Dataset("mixed_strings", mixed.feature_names, Xtr, Xte, mixed.ytr,
+                   mixed.yte, "clf", 2)
+
+
+def _ordinal_pipeline(est):
+    from sklearn.compose import ColumnTransformer
+    from sklearn.pipeline import Pipeline
+    from sklearn.preprocessing import OrdinalEncoder, StandardScaler
+    ct = ColumnTransformer([("num", StandardScaler(), [0, 1, 2]),
+                            ("cat", OrdinalEncoder(), [3, 4])])
+    return Pipeline([("prep", ct), ("est", est)])
+
+
+def _export_ordinal(pipe):
+    """skl2onnx's OrdinalEncoder: per column ArrayFeatureExtractor(cat, k) ->
+    LabelEncoder(keys_strings, values_int64s) -> Reshape(-1, 1); Concat(axis=1); Cast(float)."""
+    ct, est = pipe.steps[0][1], pipe.steps[1][1]
+    sc = ct.named_transformers_["num"]
+    enc = ct.named_transformers_["cat"]
+    nodes = [helper.make_node("Scaler", ["num"], ["num_scaled"],
+                              name="Scaler", domain="ai.onnx.ml",
+                              offset=f32list(sc.mean_),
+                              scale=f32list(1.0 / sc.scale_))]
+    inits, columns = [_init("column_shape", [-1, 1], np.int64)], []
+    for k, cats in enumerate(enc.categories_):
+        inits.append(_init("index%d" % k, k, np.int64))
+        nodes += [
+            helper.make_node("ArrayFeatureExtractor", ["cat", "index%d" % k],
+                             ["feature_column%d" % k],
+                             name="ArrayFeatureExtractor%d" % k,
+                             domain="ai.onnx.ml"),
+            helper.make_node("LabelEncoder", ["feature_column%d" % k],
+                             ["label_encoder%d" % k], name="LabelEncoder%d" % k,
+                             domain="ai.onnx.ml",
+                             keys_strings=[str(c) for c in cats],
+                             values_int64s=list(range(len(cats)))),
+            helper.make_node("Reshape", ["label_encoder%d" % k, "column_shape"],
+                             ["ordinal_output%d" % k], name="Reshape%d" % k)]
+        columns.append("ordinal_output%d" % k)
+    nodes += [
+        helper.make_node("Concat", columns, ["concat_result"], name="Concat_cat",
+                         axis=1),
+        helper.make_node("Cast", ["concat_result"], ["cat_encoded"],
+                         name="Cast", to=TensorProto.FLOAT),
+        helper.make_node("Concat", ["num_scaled", "cat_encoded"],
+                         ["transformed_column"], name="Concat", axis=1)]
+    m = export_decision_tree_classifier(est, 5, "ordinal")
+    nodes += _rename_input(list(m.graph.node), "X", "transformed_column")
+    inputs = [helper.make_tensor_value_info("num", TensorProto.FLOAT,
+                                            [None, 3]),
+              helper.make_tensor_value_info("cat", TensorProto.STRING,
+                                            [None, 2])]
+    return _opset_model("ordinal", nodes, inputs, list(m.graph.output),
+                        "Pipeline(ColumnTransformer(StandardScaler, "
+                        "OrdinalEncoder), DecisionTree), skl2onnx shape with a "
+                        "string input", 21, 5, inits)
 
 
 def _pca_prefix(sc, pca):
@@ -1417,19 +1510,20 @@ def _mixed_dataset(out):
                    2)
 
 
-def _column_transformer(est):
+def _column_transformer(est, categories=None):
     from sklearn.compose import ColumnTransformer
     from sklearn.pipeline import Pipeline
     from sklearn.preprocessing import OneHotEncoder, StandardScaler
+    if categories is None:
+        categories = [list(range(c)) for c in MIXED_CATEGORIES]
     ct = ColumnTransformer([
         ("num", StandardScaler(), [0, 1, 2]),
         ("cat", OneHotEncoder(handle_unknown="ignore",
-                              categories=[list(range(c)) for c in
-                                          MIXED_CATEGORIES]), [3, 4])])
+                              categories=categories), [3, 4])])
     return Pipeline([("prep", ct), ("est", est)])
 
 
-def _export_column_transformer(pipe, est_name):
+def _export_column_transformer(pipe, est_name, strings=False):
     ct, est = pipe.steps[0][1], pipe.steps[1][1]
     sc = ct.named_transformers_["num"]
     ohe = ct.named_transformers_["cat"]
@@ -1440,15 +1534,22 @@ def _export_column_transformer(pipe, est_name):
     inits, encoded = [], []
     for k, cats in enumerate(ohe.categories_):
         inits.append(_init("cat_index%d" % k, [k], np.int64))
-        nodes += [
-            helper.make_node("Gather", ["cat", "cat_index%d" % k],
-                             ["cat%d" % k], name="Gather%d" % k, axis=1),
-            helper.make_node("Cast", ["cat%d" % k], ["cat%d_cast" % k],
-                             name="Cast%d" % k, to=TensorProto.INT64),
-            helper.make_node("OneHotEncoder", ["cat%d_cast" % k],
-                             ["cat%d_out" % k], name="OneHotEncoder%d" % k,
-                             domain="ai.onnx.ml",
-                             cats_int64s=[int(c) for c in cats], zeros=1)]
+        nodes.append(helper.make_node("Gather", ["cat", "cat_index%d" % k],
+                                      ["cat%d" % k], name="Gather%d" % k,
+                                      axis=1))
+        if strings:  # no Cast: the encoder takes the strings
+            nodes.append(helper.make_node(
+                "OneHotEncoder", ["cat%d" % k], ["cat%d_out" % k],
+                name="OneHotEncoder%d" % k, domain="ai.onnx.ml",
+                cats_strings=[str(c) for c in cats], zeros=1))
+        else:
+            nodes += [
+                helper.make_node("Cast", ["cat%d" % k], ["cat%d_cast" % k],
+                                 name="Cast%d" % k, to=TensorProto.INT64),
+                helper.make_node("OneHotEncoder", ["cat%d_cast" % k],
+                                 ["cat%d_out" % k], name="OneHotEncoder%d" % k,
+                                 domain="ai.onnx.ml",
+                                 cats_int64s=[int(c) for c in cats], zeros=1)]
         encoded.append("cat%d_out" % k)
     width = sum(len(c) for c in ohe.categories_)
     inits.append(_init("cat_shape", [-1, width], np.int64))
@@ -1468,8 +1569,9 @@ def _export_column_transformer(pipe, est_name):
     nodes += _rename_input(list(m.graph.node), "X", "transformed_column")
     inputs = [helper.make_tensor_value_info("num", TensorProto.FLOAT,
                                             [None, 3]),
-              helper.make_tensor_value_info("cat", TensorProto.INT64,
-                                            [None, 2])]
+              helper.make_tensor_value_info(
+                  "cat", TensorProto.STRING if strings else TensorProto.INT64,
+                  [None, 2])]
     return _opset_model("column_transformer", nodes, inputs,
                         list(m.graph.output),
                         "Pipeline(ColumnTransformer(StandardScaler, "

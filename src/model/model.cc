@@ -255,11 +255,12 @@ Result<CompiledModel> compile_model(const OnnxGraph& graph, const Rows& calibrat
   m.processing.preprocess = std::move(client.preprocess);
   if (m.processing.encoder_count() != prefix->row_width) m.processing.row_width = prefix->row_width;
   bool integer = false;
-  for (const auto& in : prefix->inputs) integer = integer || in.integer;
+  for (const auto& in : prefix->inputs) integer = integer || in.integer || in.text;
   if (prefix->inputs.size() > 1 || integer) {
     m.processing.inputs = std::move(client.inputs);
     m.processing.row_width = prefix->row_width;
   }
+  m.processing.vocabulary = std::move(prefix->vocabulary);
   m.report = prefix->notes + note + m.report;
   return m;
 }

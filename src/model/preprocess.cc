@@ -12,12 +12,14 @@
 #include <cmath>
 #include <map>
 #include <set>
+#include <tuple>
 
 namespace blindml::model::internal {
 namespace {
 
 constexpr int32_t kFloat = 1;
 constexpr int32_t kInt64 = 7;
+constexpr int32_t kString = 8;
 constexpr int32_t kDouble = 11;
 // Columns of the working row at any point (the bound from_json puts on a row).
 constexpr int64_t kMaxRowWidth = int64_t{1} << 20;
@@ -26,6 +28,7 @@ struct Segment {
   std::string value;
   int64_t width = 0;
   std::vector<int64_t> dims;  // the value's shape after the batch axis
+  bool integral = false;      // holds integers only (an int64 or string input, one-hot, codes)
 };
 
 bool is_tree(const std::string& op) { return op == "TreeEnsembleClassifier" || op == "TreeEnsembleRegressor"; }
@@ -36,7 +39,7 @@ bool is_matrix_op(const std::string& op) { return op == "MatMul" || op == "Gemm"
 
 class Tracer {
  public:
-  explicit Tracer(const OnnxGraph& g) : g_(g) {
+  explicit Tracer(const OnnxGraph& g) : g_(g), vocabulary_(string_vocabulary(g)) {
     for (size_t i = 0; i < g.nodes.size(); ++i)
       for (const auto& in : g.nodes[i].inputs)
         if (!in.empty()) {
@@ -47,7 +50,7 @@ class Tracer {
   }
 
   Status start(const std::vector<RawInput>& inputs) {
-    for (const auto& in : inputs) layout_.push_back({in.name, in.width, {in.width}});
+    for (const auto& in : inputs) layout_.push_back({in.name, in.width, {in.width}, in.integer || in.text});
     return Status();
   }
   // (absorb and finish below)
@@ -126,6 +129,9 @@ class Tracer {
     return -1;
   }
   void emit(Preprocess p, const std::string& out) {
+    if (p.kind != Preprocess::Kind::kOneHot && p.kind != Preprocess::Kind::kMap)
+      for (auto& s : layout_)
+        if (s.value == out) s.integral = false;
     steps_.push_back(std::move(p));
     last_value_ = out;
   }
@@ -139,6 +145,7 @@ class Tracer {
   bool affine_on_client(size_t i, const std::string& x, int64_t width);
 
   const OnnxGraph& g_;
+  const std::vector<std::string> vocabulary_;
   std::map<std::string, int> left_;  // readers not yet absorbed (nodes and graph outputs)
   std::map<std::string, std::vector<size_t>> readers_;
   std::map<std::string, FloatTensor> int_consts_;
@@ -296,10 +303,25 @@ Result<bool> Tracer::absorb(size_t i) {
     if (op == "Flatten") layout_[at].dims = {layout_[at].width};
     return true;
   }
-  if (op == "Cast") {  // to int64: only in front of OneHotEncoders, which truncate as the cast does
-    for (size_t r : readers_[out])
-      if (g_.nodes[r].op_type != "OneHotEncoder") return false;
+  if (op == "Cast") {  // to int64: of integers, or in front of OneHotEncoders, which truncate as the cast does
+    if (!seg.integral)
+      for (size_t r : readers_[out])
+        if (g_.nodes[r].op_type != "OneHotEncoder") return false;
     take(n.inputs[0], out);
+    return true;
+  }
+  if (op == "LabelEncoder") {
+    auto m = label_encoder_map(n, &vocabulary_);
+    if (!m.ok()) return m.status();
+    Preprocess p;
+    p.kind = Preprocess::Kind::kMap;
+    p.width = seg.width;
+    std::tie(p.keys, p.values, p.fallback) = std::move(m).value();
+    const bool integral = n.attribute("values_int64s") != nullptr;
+    const size_t at = take(n.inputs[0], out);
+    p.at = offset(at);
+    layout_[at].integral = integral;
+    emit(std::move(p), out);
     return true;
   }
   if (op == "Reshape") {
@@ -330,19 +352,26 @@ Result<bool> Tracer::absorb(size_t i) {
     return true;
   }
   if (op == "OneHotEncoder") {
-    const Attribute* cats = n.attribute("cats_int64s");
-    if (!cats || cats->ints.empty()) return false;
-    const int64_t c = static_cast<int64_t>(cats->ints.size());
+    std::vector<int64_t> categories;
+    if (const Attribute* cats = n.attribute("cats_int64s")) categories = cats->ints;
+    if (const Attribute* strs = n.attribute("cats_strings"))
+      for (const auto& str : strs->strings) {
+        auto it = std::lower_bound(vocabulary_.begin(), vocabulary_.end(), str);
+        categories.push_back(static_cast<int64_t>(it - vocabulary_.begin()));  // in it: the graph's strings
+      }
+    if (categories.empty()) return false;
+    const int64_t c = static_cast<int64_t>(categories.size());
     if (seg.width > kMaxRowWidth / c || row_width() - seg.width + seg.width * c > kMaxRowWidth)
       return unimplemented("node '" + n.name + "' (OneHotEncoder): the row would exceed " +
                            std::to_string(kMaxRowWidth) + " columns");
     Preprocess p;
     p.kind = Preprocess::Kind::kOneHot;
     p.width = seg.width;
-    p.categories = cats->ints;
+    p.categories = std::move(categories);
     p.zeros = n.int_attr("zeros", 1) == 1;
     const size_t at = take(n.inputs[0], out);
     p.at = offset(at);
+    layout_[at].integral = true;
     layout_[at].width = seg.width * c;
     layout_[at].dims.push_back(c);
     emit(std::move(p), out);
@@ -363,7 +392,7 @@ Result<bool> Tracer::absorb(size_t i) {
       cols.push_back(o + static_cast<int64_t>(j));
     }
     --left_[n.inputs[0]];
-    Segment s{out, static_cast<int64_t>(cols.size()), {}};
+    Segment s{out, static_cast<int64_t>(cols.size()), {}, seg.integral};
     if (idx->shape.size() == 1 || op == "ArrayFeatureExtractor") s.dims = {s.width};
     select(s, cols);
     return true;
@@ -383,8 +412,10 @@ Result<bool> Tracer::absorb(size_t i) {
     std::vector<int64_t> dims = seg.dims;
     dims[a] = 0;
     std::vector<int64_t> cols;
+    bool integral = true;
     for (int p : parts) {
       const Segment& s = layout_[static_cast<size_t>(p)];
+      integral = integral && s.integral;
       if (s.dims.size() != seg.dims.size()) return false;
       for (size_t d = 0; d < s.dims.size(); ++d) {
         if (d < a && s.dims[d] != 1) return false;  // per row, only then a concatenation of the rows
@@ -396,7 +427,7 @@ Result<bool> Tracer::absorb(size_t i) {
     }
     if (row_width() + static_cast<int64_t>(cols.size()) > kMaxRowWidth) return false;
     for (const auto& in : n.inputs) --left_[in];
-    select(Segment{out, static_cast<int64_t>(cols.size()), dims}, cols);
+    select(Segment{out, static_cast<int64_t>(cols.size()), dims, integral}, cols);
     return true;
   }
   if (one_dim && affine_width(n, n.inputs[0], seg.width) && affine_on_client(i, n.inputs[0], seg.width)) {
@@ -436,6 +467,8 @@ Result<ClientPrefix> Tracer::finish(const std::vector<RawInput>& inputs, const s
   }
   ClientPrefix p;
   p.inputs = inputs;
+  for (const auto& in : inputs)
+    if (in.text) p.vocabulary = vocabulary_;
   p.row_width = inputs.empty() ? 0 : inputs.back().first + inputs.back().width;
   p.preprocess = std::move(steps_);
   p.graph = g_;
@@ -461,7 +494,8 @@ Result<ClientPrefix> Tracer::finish(const std::vector<RawInput>& inputs, const s
   if (inputs.size() > 1 || p.row_width != layout_.back().width) {
     std::string layout;
     for (const auto& in : inputs)
-      layout += (layout.empty() ? "" : ", ") + in.name + " [" + std::to_string(in.width) + (in.integer ? " int64" : " float") + "]";
+      layout += (layout.empty() ? "" : ", ") + in.name + " [" + std::to_string(in.width) +
+                (in.text ? " string" : in.integer ? " int64" : " float") + "]";
     p.notes += "client row: " + std::to_string(p.row_width) + " values (the graph inputs' columns in order: " + layout +
                "), " + std::to_string(p.preprocess.size()) + " preprocessing steps, " +
                std::to_string(layout_.back().width) + " features for the model\n";
@@ -478,6 +512,7 @@ Result<std::vector<RawInput>> raw_inputs(const OnnxGraph& graph, int64_t single_
     RawInput r;
     r.name = in.name;
     r.integer = in.elem_type == kInt64;
+    r.text = in.elem_type == kString;
     if (in.has_shape && in.shape.size() == 2 && in.shape[1] > 0) r.width = in.shape[1];
     else if (in.has_shape && in.shape.size() == 1) r.width = 1;
     else if (graph.inputs.size() == 1 && single_width > 0) r.width = single_width;

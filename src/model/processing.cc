@@ -55,7 +55,8 @@ int64_t Preprocess::in_width() const {
     case Kind::kScaler: return static_cast<int64_t>(offset.size());
     case Kind::kImputer: return static_cast<int64_t>(imputed.size());
     case Kind::kNormalizer:
-    case Kind::kOneHot: return width;
+    case Kind::kOneHot:
+    case Kind::kMap: return width;
     case Kind::kLinear: return static_cast<int64_t>(offset.size());
     case Kind::kSelect: return 0;
   }
@@ -135,6 +136,12 @@ Status Preprocess::apply(std::vector<double>& row) const {
       row.insert(row.begin() + at, y.begin(), y.end());
       return Status();
     }
+    case Kind::kMap:
+      for (int64_t j = 0; j < w; ++j) {
+        const auto it = std::find(keys.begin(), keys.end(), x[j]);
+        x[j] = it == keys.end() ? fallback : values[static_cast<size_t>(it - keys.begin())];
+      }
+      return Status();
     case Kind::kSelect: {
       std::vector<double> y(indices.size());
       for (size_t k = 0; k < indices.size(); ++k) {
@@ -150,16 +157,25 @@ Status Preprocess::apply(std::vector<double>& row) const {
   return Status();
 }
 
+double ClientProcessing::string_code(std::string_view s) const {
+  auto it = std::lower_bound(vocabulary.begin(), vocabulary.end(), s);
+  return it != vocabulary.end() && *it == s ? static_cast<double>(it - vocabulary.begin()) : -1.0;
+}
+
 Result<std::vector<double>> ClientProcessing::preprocess_row(std::span<const double> raw) const {
   if (static_cast<int64_t>(raw.size()) != feature_count())
     return invalid_argument("the model takes " + std::to_string(feature_count()) + " features, the row has " +
                             std::to_string(raw.size()));
   for (const RawInput& in : inputs)
-    if (in.integer)
-      for (int64_t j = in.first; j < in.first + in.width && j < static_cast<int64_t>(raw.size()); ++j)
-        if (raw[j] != std::trunc(raw[j]))
-          return invalid_argument("column " + std::to_string(j) + " (input '" + in.name + "', an int64 input) holds " +
-                                  std::to_string(raw[j]) + ", not an integer");
+    for (int64_t j = in.first; (in.integer || in.text) && j < in.first + in.width && j < static_cast<int64_t>(raw.size()); ++j) {
+      if (in.integer && raw[j] != std::trunc(raw[j]))
+        return invalid_argument("column " + std::to_string(j) + " (input '" + in.name + "', an int64 input) holds " +
+                                std::to_string(raw[j]) + ", not an integer");
+      if (in.text && (raw[j] != std::trunc(raw[j]) || raw[j] < -1 || raw[j] >= static_cast<double>(vocabulary.size())))
+        return invalid_argument("column " + std::to_string(j) + " (input '" + in.name + "', a string input) holds " +
+                                std::to_string(raw[j]) + ", not a vocabulary code (-1 to " +
+                                std::to_string(static_cast<int64_t>(vocabulary.size()) - 1) + ")");
+    }
   std::vector<double> row(raw.begin(), raw.end());
   for (size_t i = 0; i < preprocess.size(); ++i) {
     Status st = preprocess[i].apply(row);
@@ -298,6 +314,9 @@ json preprocess_to_json(const Preprocess& p) {
     case Preprocess::Kind::kSelect:
       e = {{"op", "select"}, {"indices", p.indices}};
       break;
+    case Preprocess::Kind::kMap:
+      e = {{"op", "map"}, {"width", p.width}, {"keys", p.keys}, {"values", p.values}, {"default", p.fallback}};
+      break;
   }
   if (p.kind != Preprocess::Kind::kSelect && p.at != 0) e["at"] = p.at;
   return e;
@@ -341,9 +360,10 @@ std::string ClientProcessing::to_json() const {
   if (!inputs.empty()) {
     json ins = json::array();
     for (const auto& in : inputs)
-      ins.push_back({{"name", in.name}, {"columns", in.width}, {"dtype", in.integer ? "int64" : "float"}});
+      ins.push_back({{"name", in.name}, {"columns", in.width}, {"dtype", in.text ? "string" : in.integer ? "int64" : "float"}});
     j["inputs"] = ins;
   }
+  if (!vocabulary.empty()) j["vocabulary"] = vocabulary;
   return j.dump(2);
 }
 
@@ -423,6 +443,10 @@ constexpr uint64_t kMaxMatrix = uint64_t{1} << 24;
 constexpr size_t kMaxCategories = 65535;
 constexpr size_t kMaxInputs = 4096;
 constexpr size_t kMaxNameBytes = 1024;
+// The string vocabulary: entries, bytes per entry, bytes in all.
+constexpr size_t kMaxVocabulary = size_t{1} << 20;
+constexpr size_t kMaxStringBytes = 1024;
+constexpr size_t kMaxVocabularyBytes = size_t{64} << 20;
 
 template <typename T>
 Status numbers_from_json(const json& obj, const std::string& where, const char* field, size_t max, std::vector<T>* out) {
@@ -504,9 +528,18 @@ Status step_from_json(const json& e, const std::string& w, Preprocess* out) {
   } else if (op == "select") {
     s.kind = Preprocess::Kind::kSelect;
     BLINDML_RETURN_IF_ERROR(numbers_from_json(e, w, "indices", kMax, &s.indices));
+  } else if (op == "map") {
+    s.kind = Preprocess::Kind::kMap;
+    BLINDML_RETURN_IF_ERROR(json_get_in<int64_t>(e, w, "width", 1, kMaxRowWidth, &s.width));
+    BLINDML_RETURN_IF_ERROR(numbers_from_json(e, w, "keys", kMaxVocabulary, &s.keys));
+    BLINDML_RETURN_IF_ERROR(numbers_from_json(e, w, "values", kMaxVocabulary, &s.values));
+    BLINDML_RETURN_IF_ERROR(json_get(e, w, "default", &s.fallback));
+    if (s.keys.size() != s.values.size())
+      return corrupted(w + ": fields 'keys' and 'values' differ in length (" + std::to_string(s.keys.size()) + " and " +
+                       std::to_string(s.values.size()) + ")");
   } else {
     return corrupted(w + ": field 'op' = \"" + op +
-                     "\" is not one of scaler, imputer, normalizer, linear, onehot, select");
+                     "\" is not one of scaler, imputer, normalizer, linear, onehot, select, map");
   }
   if (s.kind != Preprocess::Kind::kSelect)
     if (e.contains("at")) BLINDML_RETURN_IF_ERROR(json_get_in<int64_t>(e, w, "at", 0, kMaxRowWidth, &s.at));
@@ -531,8 +564,10 @@ Status preprocess_from_json(const json& j, const std::string& where, ClientProce
       if (in.name.size() > kMaxNameBytes) return corrupted(w + ": field 'name' is longer than " + std::to_string(kMaxNameBytes) + " bytes");
       BLINDML_RETURN_IF_ERROR(json_get_in<int64_t>((*ins)[i], w, "columns", 1, kMaxRowWidth, &in.width));
       BLINDML_RETURN_IF_ERROR(json_get((*ins)[i], w, "dtype", &dtype));
-      if (dtype != "float" && dtype != "int64") return corrupted(w + ": field 'dtype' = \"" + dtype + "\" is neither \"float\" nor \"int64\"");
+      if (dtype != "float" && dtype != "int64" && dtype != "string")
+        return corrupted(w + ": field 'dtype' = \"" + dtype + "\" is not \"float\", \"int64\" or \"string\"");
       in.integer = dtype == "int64";
+      in.text = dtype == "string";
       in.first = first;
       first += in.width;  // at most kMaxInputs·kMaxRowWidth: no overflow
       p->inputs.push_back(std::move(in));
@@ -540,6 +575,24 @@ Status preprocess_from_json(const json& j, const std::string& where, ClientProce
     if (first != width)
       return corrupted(where + ": the inputs have " + std::to_string(first) + " columns in all, the row " +
                        std::to_string(width));
+  }
+  if (j.contains("vocabulary")) {
+    const json* voc = nullptr;
+    BLINDML_RETURN_IF_ERROR(json_get_array(j, where, "vocabulary", kMaxVocabulary, &voc));
+    size_t bytes = 0;
+    for (size_t i = 0; i < voc->size(); ++i) {
+      std::string v;
+      BLINDML_RETURN_IF_ERROR(json_as((*voc)[i], where, "vocabulary[" + std::to_string(i) + "]", &v));
+      if (v.size() > kMaxStringBytes)
+        return corrupted(where + ": vocabulary[" + std::to_string(i) + "] has " + std::to_string(v.size()) +
+                         " bytes, more than the " + std::to_string(kMaxStringBytes) + " allowed");
+      bytes += v.size();
+      if (bytes > kMaxVocabularyBytes)
+        return corrupted(where + ": the vocabulary holds more than " + std::to_string(kMaxVocabularyBytes) + " bytes");
+      if (!p->vocabulary.empty() && !(p->vocabulary.back() < v))
+        return corrupted(where + ": field 'vocabulary' is not sorted and distinct (at " + std::to_string(i) + ")");
+      p->vocabulary.push_back(std::move(v));
+    }
   }
   if (!j.contains("preprocess")) {
     if (width != encoders)

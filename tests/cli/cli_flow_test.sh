@@ -234,4 +234,27 @@ expect_fail 1 "row 1.*input 'cat'.*not an integer" blindml -q predict "$CT/art" 
 cut -d, -f1-4 "$CT/rows.csv" >"$CT/narrow.csv"
 expect_fail 1 "narrow.csv.*4 columns.*5 features" blindml -q predict "$CT/art" --mode clear --input "$CT/narrow.csv"
 
+# ... and with a string input: the CSV's cat cells are words (tests/data/mixed_strings), mapped
+# to their vocabulary codes by the reader; an unknown word one-hot encodes to zeros.
+CS="$WORK/column_transformer_strings"
+CS_ONNX="$DATA/corpus/skl2onnx_column_transformer_onehot_strings_logreg_mixed.onnx"
+mkdir -p "$CS"
+head -n 6 "$DATA/mixed_strings/test.csv" >"$CS/rows.csv"
+blindml -q check "$CS_ONNX" >"$CS/check.out" || fail "check on a string-input ColumnTransformer"
+grep -q "cat \[2 string\]" "$CS/check.out" || fail "check: string input not listed: $(head -n 3 "$CS/check.out")"
+ok
+blindml -q compile "$CS_ONNX" --calibration "$DATA/mixed_strings/train.csv" --out "$CS/art" >/dev/null
+blindml -q predict "$CS/art" --mode clear --input "$CS/rows.csv" --out "$CS/clear.csv"
+blindml -q predict "$CS/art" --mode fhe --input "$CS/rows.csv" --out "$CS/fhe.csv" --threads "$THREADS"
+diff "$CS/clear.csv" "$CS/fhe.csv" || fail "string ColumnTransformer: FHE differs from clear"
+ok
+diff <(cut -d, -f1 "$CS/clear.csv") <(cut -d, -f1 "$CT/clear.csv") ||
+  fail "string ColumnTransformer: labels differ from the int64 one's"
+ok
+head -n 2 "$CS/rows.csv" >"$CS/unknown.csv"
+printf '0.1,10.2,-2.0,purple,small,1\n' >>"$CS/unknown.csv"
+blindml -q predict "$CS/art" --mode clear --input "$CS/unknown.csv" --out "$CS/unknown_out.csv" ||
+  fail "an unknown word (handle_unknown='ignore') was refused"
+ok
+
 echo "PASS: $checks checks"

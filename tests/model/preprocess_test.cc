@@ -184,11 +184,43 @@ TEST(ClientProcessingJson, RefusesAbsurdSizesAndWrongWidths) {
   expect_corrupted(with(kQ, ", \"row_width\": 2"), "the row has 2 values, the encoders take 1");
   expect_corrupted(with(kQ, ", \"inputs\": [{\"name\": \"a\", \"columns\": 2, \"dtype\": \"float\"}]"),
                    "the inputs have 2 columns in all, the row 1");
-  expect_corrupted(with(kQ, ", \"inputs\": [{\"name\": \"a\", \"columns\": 1, \"dtype\": \"string\"}]"),
+  expect_corrupted(with(kQ, ", \"inputs\": [{\"name\": \"a\", \"columns\": 1, \"dtype\": \"bytes\"}]"),
                    "field 'dtype'");
   expect_corrupted(with(kQ, ", \"preprocess\": [{\"op\": \"linear\", \"offset\": [0], \"bias\": [0], \"matrix\": [[1, 2]]}]"),
                    "must be an array of 1 numbers");
   expect_corrupted(with(kQ, ", \"preprocess\": [{\"op\": \"labelencoder\"}]"), "field 'op'");
+}
+
+TEST(Preprocess, MapAndStringVocabulary) {
+  Preprocess m;
+  m.kind = Preprocess::Kind::kMap;
+  m.at = 1;
+  m.width = 2;
+  m.keys = {4, 7};
+  m.values = {0, 1};
+  m.fallback = -1;
+  expect_row(run(m, {4, 7, 4}), {4, 1, 0});
+  expect_row(run(m, {4, 5, -1}), {4, -1, -1});
+  // string cells: codes in the sorted vocabulary, -1 for a word not in it
+  ClientProcessing p;
+  p.vocabulary = {"blue", "green", "red"};
+  EXPECT_EQ(p.string_code("blue"), 0);
+  EXPECT_EQ(p.string_code("red"), 2);
+  EXPECT_EQ(p.string_code("purple"), -1);
+  const std::string voc = ", \"inputs\": [{\"name\": \"s\", \"columns\": 1, \"dtype\": \"string\"}], \"vocabulary\": ";
+  auto ok = ClientProcessing::from_json(with(kQ, voc + "[\"a\", \"b\"]"));
+  ASSERT_TRUE(ok.ok()) << ok.status().to_string();
+  EXPECT_TRUE(ok->inputs[0].text);
+  EXPECT_TRUE(ok->encode_row(std::vector<double>{1}).ok());
+  EXPECT_TRUE(ok->encode_row(std::vector<double>{-1}).ok());  // an unknown word
+  auto bad = ok->encode_row(std::vector<double>{2});           // no such code
+  ASSERT_FALSE(bad.ok());
+  EXPECT_NE(bad.status().message().find("not a vocabulary code"), std::string::npos) << bad.status().message();
+  expect_corrupted(with(kQ, voc + "[\"b\", \"a\"]"), "not sorted and distinct");
+  expect_corrupted(with(kQ, voc + "[\"" + std::string(1025, 'x') + "\"]"), "more than the 1024 allowed");
+  expect_corrupted(with(kQ, ", \"preprocess\": [{\"op\": \"map\", \"width\": 1, \"keys\": [1, 2], \"values\": [0], "
+                            "\"default\": -1}]"),
+                   "'keys' and 'values' differ in length");
 }
 
 Attribute ints_attr(std::vector<int64_t> v) {
@@ -239,6 +271,38 @@ TEST(FloatInterpreter, OneHotEncoderAndGather) {
   auto e = evaluate_float(g, {{"X", FloatTensor{{2, 2}, {3, 1, 2, 1}}}});
   ASSERT_FALSE(e.ok());
   EXPECT_NE(e.status().message().find("node 'oh' (OneHotEncoder)"), std::string::npos) << e.status().message();
+}
+
+// A string input held as codes in the graph's vocabulary (["a", "b", "c"]): LabelEncoder maps
+// the words' codes to its values, the default for an unknown word (-1); OneHotEncoder's
+// cats_strings match by code.
+TEST(FloatInterpreter, LabelEncoderAndStringCategories) {
+  OnnxGraph g;
+  g.opset = 21;
+  g.ml_opset = 5;
+  g.inputs = {{"S", 8, {-1, 1}, true}};
+  OnnxNode le = node("le", "LabelEncoder", {"S"}, {"L"}, "ai.onnx.ml");
+  Attribute keys, vals;
+  keys.kind = Attribute::Kind::kStrings;
+  keys.strings = {"c", "a"};
+  vals = ints_attr({10, 20});
+  le.attributes["keys_strings"] = keys;
+  le.attributes["values_int64s"] = vals;
+  le.attributes["default_int64"] = int_attr(-7);
+  OnnxNode oh = node("oh", "OneHotEncoder", {"S"}, {"O"}, "ai.onnx.ml");
+  Attribute cats;
+  cats.kind = Attribute::Kind::kStrings;
+  cats.strings = {"b", "c"};
+  oh.attributes["cats_strings"] = cats;
+  g.nodes = {le, oh};
+  g.outputs = {{"L", 7, {}, false}, {"O", 1, {}, false}};
+  EXPECT_EQ(string_vocabulary(g), (std::vector<std::string>{"a", "b", "c"}));
+  // rows: "c" (2), "a" (0), "b" (1), an unknown word (-1)
+  auto r = evaluate_float(g, {{"S", FloatTensor{{4, 1}, {2, 0, 1, -1}}}});
+  ASSERT_TRUE(r.ok()) << r.status().to_string();
+  EXPECT_EQ(r->at("L").data, (std::vector<double>{10, 20, -7, -7}));
+  EXPECT_EQ(r->at("O").data, (std::vector<double>{0, 1, 0, 0, 1, 0, 0, 0}));
+  EXPECT_FALSE(evaluate_float(g, {{"S", FloatTensor{{1, 1}, {3}}}}).ok());  // no such code
 }
 
 // A ColumnTransformer's shape on two graph inputs: a float [N, 1] scaled, b int64 [N, 1]

@@ -91,8 +91,10 @@ struct Prediction {
 //               (ai.onnx.ml OneHotEncoder: an unknown value gives zeros when `zeros`, else an
 //               error naming the column and the value)                   F -> F·|categories|
 //   select      y = x[indices] over the whole row (Gather / ArrayFeatureExtractor / Concat)
+//   map         x_j = values[k] where x_j == keys[k], else `fallback` (LabelEncoder; string keys
+//               as vocabulary codes)                                    width kept
 struct Preprocess {
-  enum class Kind : uint8_t { kScaler, kImputer, kNormalizer, kLinear, kOneHot, kSelect };
+  enum class Kind : uint8_t { kScaler, kImputer, kNormalizer, kLinear, kOneHot, kSelect, kMap };
   enum class Norm : uint8_t { kMax, kL1, kL2 };
   Kind kind = Kind::kScaler;
   int64_t at = 0;                     // first column acted on (kSelect: 0, the whole row)
@@ -105,6 +107,8 @@ struct Preprocess {
   std::vector<int64_t> categories;    // kOneHot
   bool zeros = true;                  // kOneHot: unknown values give all zeros (else an error)
   std::vector<int64_t> indices;       // kSelect
+  std::vector<double> keys, values;   // kMap (width columns)
+  double fallback = -1;               // kMap: for a value that is no key
   // Columns read (starting at `at`; kSelect: the whole row, so 0 = any) and written.
   int64_t in_width() const;
   int64_t out_width() const;
@@ -118,6 +122,7 @@ struct RawInput {
   std::string name;
   int64_t first = 0, width = 0;
   bool integer = false;  // int64 in the graph: the values must be integral
+  bool text = false;     // string in the graph: the values are codes in `vocabulary` (-1: unknown)
 };
 
 // Values outside the calibration range (FeatureEncoder::in_range) over a set of rows.
@@ -140,6 +145,10 @@ struct ClientProcessing {
   // Values of the raw row (before preprocess); 0 = features.size() (no step changes the width).
   int64_t row_width = 0;
   std::vector<RawInput> inputs;             // optional: the graph inputs in the raw row, in order
+  // String inputs' cells are mapped to their index in this sorted list (-1 when absent) before
+  // anything else: the row readers do it (string_code), the rest sees numbers.
+  std::vector<std::string> vocabulary;
+  double string_code(std::string_view s) const;
 
   // Values of a raw row (what encode_row and count_out_of_range take, what the CLI and Python
   // read): row_width, or the encoders' count when no preprocessing changes the width.

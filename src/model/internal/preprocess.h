@@ -22,6 +22,7 @@ struct ClientPrefix {
   std::vector<Preprocess> preprocess;  // raw row -> the rest's input
   std::vector<RawInput> inputs;        // the graph inputs in the raw row
   int64_t row_width = 0;
+  std::vector<std::string> vocabulary;  // string inputs: their cells' codes (string_vocabulary)
   std::string notes;                   // for the compile report
 };
 
