@@ -33,6 +33,11 @@ class FHEModel:
         self.kind = proc["kind"]
         self.family = proc["family"]
         self.n_features = int(proc["n_features"])
+        # string inputs: which raw columns hold words, and the vocabulary they map to
+        columns = []
+        for i in proc.get("inputs", []):
+            columns += [i["dtype"] == "string"] * int(i["columns"])
+        self._strings = (columns, list(proc.get("vocabulary", []))) if any(columns) else None
         self.n_outputs = int(proc["n_outputs"])
         self.class_labels = list(proc["class_labels"])
         self.classes_ = None
@@ -77,7 +82,7 @@ class FHEModel:
     def _run(self, X, fhe, seed=None):
         if fhe not in _FHE_MODES:
             raise InvalidArgumentError("fhe=%r: expected one of %s" % (fhe, ", ".join(repr(m) for m in _FHE_MODES)))
-        rows = as_rows(X, self.n_features)
+        rows = as_rows(X, self.n_features, strings=self._strings)
         if fhe == "disable":
             return self._dev.predict_clear(rows)
         if fhe == "simulate":
@@ -165,8 +170,16 @@ def compile(model, X_calibration, **options):  # noqa: A001 - the public name, a
     unknown = set(options) - set(_OPTIONS)
     if unknown:
         raise TypeError("compile() got unknown options %s; known: %s" % (sorted(unknown), ", ".join(_OPTIONS)))
-    X = as_rows(X_calibration, what="X_calibration")
     onnx = _load_onnx_arg(model)
+    strings = None
+    if onnx is not None:  # an ONNX file with string inputs: their words map to vocabulary codes
+        try:
+            s = native.string_columns(onnx)
+        except Exception:  # noqa: BLE001 - Dev.compile below reports what is wrong with the file
+            s = {"columns": []}
+        if any(s["columns"]):
+            strings = (list(s["columns"]), list(s["vocabulary"]))
+    X = as_rows(X_calibration, what="X_calibration", strings=strings)
     info = None
     if onnx is None:
         from .export import to_onnx

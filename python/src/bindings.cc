@@ -227,10 +227,11 @@ py::dict processing_to_dict(const model::ClientProcessing& proc) {
     i["name"] = in.name;
     i["first"] = in.first;
     i["columns"] = in.width;
-    i["dtype"] = in.integer ? "int64" : "float";
+    i["dtype"] = in.text ? "string" : in.integer ? "int64" : "float";
     inputs.append(i);
   }
   d["inputs"] = inputs;
+  d["vocabulary"] = proc.vocabulary;  // string inputs' cells: their index here (-1: unknown)
   d["n_outputs"] = proc.output_count();
   d["post_transform"] = std::string(model::post_transform_name(proc.post));
   d["class_labels"] = proc.class_labels;
@@ -433,6 +434,20 @@ PYBIND11_MODULE(_blindml, m) {
       },
       py::arg("client"), py::arg("server"), py::arg("keys"), py::arg("call"), py::arg("X"), py::arg("input"),
       py::arg("output"), py::arg("repeat"));
+
+  // The string columns of a graph's raw row and the vocabulary their cells map to (docs/python.md).
+  m.def("string_columns", [](const py::bytes& onnx) {
+    auto graph = take(model::load_onnx(as_span(onnx)));
+    py::list columns;
+    for (const auto& v : graph.inputs) {
+      const int64_t w = v.has_shape && v.shape.size() == 2 && v.shape[1] > 0 ? v.shape[1] : 1;
+      for (int64_t c = 0; c < w; ++c) columns.append(v.elem_type == 8);
+    }
+    py::dict d;
+    d["columns"] = columns;
+    d["vocabulary"] = model::string_vocabulary(graph);
+    return d;
+  });
 
   m.def(
       "evaluate_onnx",

@@ -33,3 +33,20 @@ def test_column_transformer_two_inputs():
     bad[1, 3] = 1.5  # the int64 input 'cat'
     with pytest.raises(blindml.InvalidArgumentError, match="input 'cat'"):
         model.predict(bad, fhe="disable")
+
+
+def test_string_input_words():
+    # the same ColumnTransformer with the categories as words (a string graph input): an object
+    # array's words map to the graph's vocabulary; the labels equal the integer-coded model's
+    def words(path):
+        rows = [line.strip().split(",") for line in open(path).readlines()[1:] if line.strip()]
+        return np.array([[float(v) for v in r[:3]] + r[3:5] for r in rows], dtype=object)
+    train = words(os.path.join(DATA, "mixed_strings", "train.csv"))
+    test = words(os.path.join(DATA, "mixed_strings", "test.csv"))
+    name = "skl2onnx_column_transformer_onehot_strings_logreg_mixed"
+    expected = _csv(os.path.join(DATA, "corpus", name + ".expected.csv"))
+    model = blindml.compile(os.path.join(DATA, "corpus", name + ".onnx"), train)
+    np.testing.assert_array_equal(model.predict(test, fhe="disable"), expected[:, 0].astype(np.int64))
+    unknown = test[:1].copy()
+    unknown[0, 3] = "purple"  # handle_unknown='ignore': zeros
+    assert model.predict(unknown, fhe="disable").shape == (1,)
