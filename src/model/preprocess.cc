@@ -57,6 +57,9 @@ class Tracer {
 
   // Absorbs node i when it belongs to the prefix; false when it stays in the graph.
   Result<bool> absorb(size_t i);
+  Result<bool> absorb_rename(size_t i, int k);  // k: the segment of the node's first input
+  Result<bool> absorb_step(size_t i, int k);
+  Result<bool> absorb_gather(size_t i, int k);
 
   Result<ClientPrefix> finish(const std::vector<RawInput>& inputs, const std::vector<bool>& absorbed);
 
@@ -287,16 +290,12 @@ Status Tracer::emit_affine(const OnnxNode& n, size_t k) {
   return Status();
 }
 
-Result<bool> Tracer::absorb(size_t i) {
+// Nodes that only rename a value's columns (Identity, Flatten, Cast, Reshape to [-1, width]).
+Result<bool> Tracer::absorb_rename(size_t i, int k) {
   const OnnxNode& n = g_.nodes[i];
   const std::string& op = n.op_type;
-  if (n.inputs.empty() || n.outputs.size() != 1) return false;
-  const int k = find(n.inputs[0]);
-  if (k < 0) return false;
   const Segment seg = layout_[static_cast<size_t>(k)];
   const std::string& out = n.outputs[0];
-  const bool one_dim = seg.dims.size() == 1;
-
   if (op == "Identity" || (op == "Flatten" && n.int_attr("axis", 1) == 1) ||
       (op == "Cast" && n.int_attr("to", kFloat) != kInt64)) {
     const size_t at = take(n.inputs[0], out);
@@ -310,6 +309,26 @@ Result<bool> Tracer::absorb(size_t i) {
     take(n.inputs[0], out);
     return true;
   }
+  if (op == "Reshape") {
+    const FloatTensor* shape = n.inputs.size() > 1 ? constant(n.inputs[1]) : nullptr;
+    if (!shape || shape->data.size() != 2 || !(shape->data[0] == -1 || shape->data[0] == 0) ||
+        shape->data[1] != static_cast<double>(seg.width))
+      return false;
+    const size_t at = take(n.inputs[0], out);
+    layout_[at].dims = {seg.width};
+    return true;
+  }
+  return false;
+}
+
+// Nodes that become one step on their input's columns (Scaler, Imputer, Normalizer,
+// LabelEncoder, OneHotEncoder).
+Result<bool> Tracer::absorb_step(size_t i, int k) {
+  const OnnxNode& n = g_.nodes[i];
+  const std::string& op = n.op_type;
+  const Segment seg = layout_[static_cast<size_t>(k)];
+  const std::string& out = n.outputs[0];
+  const bool one_dim = seg.dims.size() == 1;
   if (op == "LabelEncoder") {
     auto m = label_encoder_map(n, &vocabulary_);
     if (!m.ok()) return m.status();
@@ -322,15 +341,6 @@ Result<bool> Tracer::absorb(size_t i) {
     p.at = offset(at);
     layout_[at].integral = integral;
     emit(std::move(p), out);
-    return true;
-  }
-  if (op == "Reshape") {
-    const FloatTensor* shape = n.inputs.size() > 1 ? constant(n.inputs[1]) : nullptr;
-    if (!shape || shape->data.size() != 2 || !(shape->data[0] == -1 || shape->data[0] == 0) ||
-        shape->data[1] != static_cast<double>(seg.width))
-      return false;
-    const size_t at = take(n.inputs[0], out);
-    layout_[at].dims = {seg.width};
     return true;
   }
   if ((op == "Scaler" || op == "Imputer") && one_dim) {
@@ -377,6 +387,16 @@ Result<bool> Tracer::absorb(size_t i) {
     emit(std::move(p), out);
     return true;
   }
+  return false;
+}
+
+// Column selections and concatenations: a select step making a new segment.
+Result<bool> Tracer::absorb_gather(size_t i, int k) {
+  const OnnxNode& n = g_.nodes[i];
+  const std::string& op = n.op_type;
+  const Segment seg = layout_[static_cast<size_t>(k)];
+  const std::string& out = n.outputs[0];
+  const bool one_dim = seg.dims.size() == 1;
   if ((op == "Gather" || op == "ArrayFeatureExtractor") && one_dim && n.inputs.size() == 2) {
     const FloatTensor* idx = constant(n.inputs[1]);
     if (!idx || idx->shape.size() > 1) return false;
@@ -430,8 +450,21 @@ Result<bool> Tracer::absorb(size_t i) {
     select(Segment{out, static_cast<int64_t>(cols.size()), dims, integral}, cols);
     return true;
   }
-  if (one_dim && affine_width(n, n.inputs[0], seg.width) && affine_on_client(i, n.inputs[0], seg.width)) {
-    const size_t at = take(n.inputs[0], out);
+  return false;
+}
+
+Result<bool> Tracer::absorb(size_t i) {
+  const OnnxNode& n = g_.nodes[i];
+  if (n.inputs.empty() || n.outputs.size() != 1) return false;
+  const int k = find(n.inputs[0]);
+  if (k < 0) return false;
+  for (auto part : {&Tracer::absorb_rename, &Tracer::absorb_step, &Tracer::absorb_gather}) {
+    BLINDML_ASSIGN_OR_RETURN(const bool done, (this->*part)(i, k));
+    if (done) return true;
+  }
+  const Segment& seg = layout_[static_cast<size_t>(k)];
+  if (seg.dims.size() == 1 && affine_width(n, n.inputs[0], seg.width) && affine_on_client(i, n.inputs[0], seg.width)) {
+    const size_t at = take(n.inputs[0], n.outputs[0]);
     BLINDML_RETURN_IF_ERROR(emit_affine(n, at));
     return true;
   }
@@ -530,6 +563,10 @@ Result<std::vector<RawInput>> raw_inputs(const OnnxGraph& graph, int64_t single_
 
 Result<std::optional<ClientPrefix>> split_client_prefix(const OnnxGraph& graph, int64_t single_width) {
   if (graph.inputs.empty()) return std::optional<ClientPrefix>();  // (the family's lowering reports it)
+  const ValueInfo& first = graph.inputs[0];
+  const bool declared = first.has_shape && (first.shape.size() == 1 || (first.shape.size() == 2 && first.shape[1] > 0));
+  if (graph.inputs.size() == 1 && !declared && single_width <= 0)
+    return std::optional<ClientPrefix>();  // no width to trace with (no calibration rows: the lowering says so)
   BLINDML_ASSIGN_OR_RETURN(std::vector<RawInput> inputs, raw_inputs(graph, single_width));
   Tracer t(graph);
   BLINDML_RETURN_IF_ERROR(t.start(inputs));

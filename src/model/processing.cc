@@ -602,10 +602,15 @@ Status preprocess_from_json(const json& j, const std::string& where, ClientProce
   }
   const json* pre = nullptr;
   BLINDML_RETURN_IF_ERROR(json_get_array(j, where, "preprocess", kMaxSteps, &pre));
+  uint64_t held = 0;  // numbers the steps hold in all (coefficients, categories, keys, indices)
   for (size_t i = 0; i < pre->size(); ++i) {
     const std::string w = where + ": preprocess[" + std::to_string(i) + "]";
     Preprocess s;
     BLINDML_RETURN_IF_ERROR(step_from_json((*pre)[i], w, &s));
+    held += s.offset.size() + s.scale.size() + s.imputed.size() + s.matrix.size() + s.bias.size() +
+            s.categories.size() + s.indices.size() + s.keys.size() + s.values.size();
+    if (held > kMaxMatrix)
+      return corrupted(w + ": the preprocessing steps hold more than " + std::to_string(kMaxMatrix) + " numbers in all");
     if (s.kind == Preprocess::Kind::kSelect) {
       for (size_t k = 0; k < s.indices.size(); ++k)
         if (s.indices[k] < 0 || s.indices[k] >= width)
