@@ -257,4 +257,20 @@ blindml -q predict "$CS/art" --mode clear --input "$CS/unknown.csv" --out "$CS/u
   fail "an unknown word (handle_unknown='ignore') was refused"
 ok
 
+# A PCA before a decision tree (the linear map runs on the client: 30 columns in, 5 features to
+# the trees): FHE equals clear and the labels are the estimator's.
+PT="$WORK/pca_tree"
+PT_NAME=skl2onnx_pipeline_pca_decision_tree_breast_cancer
+mkdir -p "$PT"
+head -n 6 "$DATA/breast_cancer/test.csv" >"$PT/rows.csv"
+blindml -q compile "$DATA/corpus/$PT_NAME.onnx" --calibration "$DATA/breast_cancer/train.csv" --out "$PT/art" >"$PT/report.txt"
+grep -q "client row: 30 values.*5 features for the model" "$PT/report.txt" || fail "PCA tree: no client row line"
+blindml -q predict "$PT/art" --mode clear --input "$PT/rows.csv" --out "$PT/clear.csv"
+blindml -q predict "$PT/art" --mode fhe --input "$PT/rows.csv" --out "$PT/fhe.csv" --threads "$THREADS"
+diff "$PT/clear.csv" "$PT/fhe.csv" || fail "PCA tree: FHE differs from clear"
+ok
+diff <(cut -d, -f1 "$PT/clear.csv" | tail -n +2) <(head -n 6 "$DATA/corpus/$PT_NAME.expected.csv" | tail -n +2 | cut -d, -f1) ||
+  fail "PCA tree: labels differ from the estimator's"
+ok
+
 echo "PASS: $checks checks"
