@@ -42,6 +42,15 @@ def as_rows(X, n_features=None, what="X", strings=None):
     return np.ascontiguousarray(a, dtype=np.float64)
 
 
+def string_columns(processing):
+    """(columns, vocabulary) of a model with string inputs (processing["inputs"] /
+    processing["vocabulary"]), for as_rows; None when it has none."""
+    columns = []
+    for i in processing.get("inputs", []):
+        columns += [i["dtype"] == "string"] * int(i["columns"])
+    return (columns, list(processing.get("vocabulary", []))) if any(columns) else None
+
+
 def as_bytes(b, what):
     if isinstance(b, bytes):
         return b

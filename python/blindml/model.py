@@ -5,7 +5,7 @@ import threading
 
 import numpy as np
 
-from ._arrays import as_rows
+from ._arrays import as_rows, string_columns
 from ._native import native
 from .errors import InvalidArgumentError
 
@@ -33,11 +33,7 @@ class FHEModel:
         self.kind = proc["kind"]
         self.family = proc["family"]
         self.n_features = int(proc["n_features"])
-        # string inputs: which raw columns hold words, and the vocabulary they map to
-        columns = []
-        for i in proc.get("inputs", []):
-            columns += [i["dtype"] == "string"] * int(i["columns"])
-        self._strings = (columns, list(proc.get("vocabulary", []))) if any(columns) else None
+        self._strings = string_columns(proc)  # string inputs: the columns holding words, the vocabulary
         self.n_outputs = int(proc["n_outputs"])
         self.class_labels = list(proc["class_labels"])
         self.classes_ = None

@@ -50,3 +50,22 @@ def test_string_input_words():
     unknown = test[:1].copy()
     unknown[0, 3] = "purple"  # handle_unknown='ignore': zeros
     assert model.predict(unknown, fhe="disable").shape == (1,)
+
+
+def test_string_input_through_the_deployment_classes(tmp_path):
+    # FHEModelClient maps words the same way: client -> server -> client equals predict
+    from blindml.deployment import FHEModelClient, FHEModelDev, FHEModelServer
+    def words(path):
+        rows = [line.strip().split(",") for line in open(path).readlines()[1:] if line.strip()]
+        return np.array([[float(v) for v in r[:3]] + r[3:5] for r in rows], dtype=object)
+    train = words(os.path.join(DATA, "mixed_strings", "train.csv"))
+    test = words(os.path.join(DATA, "mixed_strings", "test.csv"))[:3]
+    name = "skl2onnx_column_transformer_onehot_strings_logreg_mixed"
+    model = blindml.compile(os.path.join(DATA, "corpus", name + ".onnx"), train)
+    FHEModelDev(tmp_path / "model", model).save()
+    client = FHEModelClient(tmp_path / "model", key_dir=tmp_path / "keys")
+    client.generate_private_and_evaluation_keys()
+    server = FHEModelServer(tmp_path / "model")
+    server.load()
+    res = server.run(client.quantize_encrypt_serialize(test), client.get_serialized_evaluation_keys())
+    np.testing.assert_array_equal(client.deserialize_decrypt_predict(res), model.predict(test, fhe="disable"))
