@@ -1302,7 +1302,90 @@ def build_corpus(out_dir):
     gb100.fit(bc.Xtr, bc.ytr)
     save("onnxmltools_lightgbm_100_trees_breast_cancer", lightgbm_shape(gb100),
          clf_expected(gb100, bc.Xte))
-    # 9. skl2onnx GaussianNB (opset 17: ReduceSum's axes an input, ReduceLogSumExp's an
+    # 9. Issue 13 part 3, client-side preprocessing. Pipeline(StandardScaler, PCA(5),
+    #    DecisionTreeClassifier): Scaler -> Sub(mean) -> MatMul(components^T) ->
+    #    TreeEnsembleClassifier -> ZipMap; the PCA runs on the client (trees have no linear layer).
+    pca_dt = make_pipeline(StandardScaler(), PCA(n_components=5, random_state=0),
+                           DecisionTreeClassifier(max_depth=5, random_state=0))
+    pca_dt.fit(bc.Xtr, bc.ytr)
+    dsc, dpca, dtree = (s[1] for s in pca_dt.steps)
+    m = export_decision_tree_classifier(dtree, 5, "pca_dt")
+    save("skl2onnx_pipeline_pca_decision_tree_breast_cancer",
+         _opset_model("pca_dt", _pca_prefix(dsc, dpca) +
+                      _rename_input(list(m.graph.node), "X", "variable"),
+                      [input_X(bc.Xtr.shape[1])], list(m.graph.output),
+                      "Pipeline(StandardScaler, PCA, DecisionTreeClassifier), "
+                      "skl2onnx shape", 21, 5, _pca_inits(dpca)),
+         clf_expected(pca_dt, bc.Xte))
+    # 10. Pipeline(StandardScaler, PCA(3), MLPClassifier(16)) with the label tail: the PCA's
+    #    MatMul runs on the client, the MLP's own MatMul/Add layers on the server.
+    pca_mlp = make_pipeline(StandardScaler(), PCA(n_components=3, random_state=0),
+                            MLPClassifier(hidden_layer_sizes=(16,), max_iter=3000,
+                                          random_state=0))
+    pca_mlp.fit(iris.Xtr, iris.ytr)
+    qsc, qpca, qnet = (s[1] for s in pca_mlp.steps)
+    nodes, inits, last = _mlp_nodes(qnet)
+    nodes = _pca_prefix(qsc, qpca) + _rename_input(nodes, "X", "variable")
+    nodes += [
+        helper.make_node("Softmax", [last], ["probabilities"], name="Softmax",
+                         axis=1),
+        helper.make_node("ArgMax", ["probabilities"], ["argmax"],
+                         name="ArgMax", axis=1),
+        helper.make_node("ArrayFeatureExtractor", ["classes", "argmax"],
+                         ["array_feature_extractor_result"],
+                         name="ArrayFeatureExtractor", domain="ai.onnx.ml"),
+        helper.make_node("Reshape", ["array_feature_extractor_result",
+                                     "shape_tensor"], ["reshaped"],
+                         name="Reshape"),
+        helper.make_node("Cast", ["reshaped"], ["label"], name="Cast",
+                         to=TensorProto.INT64),
+        helper.make_node("ZipMap", ["probabilities"], ["output_probability"],
+                         name="ZipMap", domain="ai.onnx.ml",
+                         classlabels_int64s=[0, 1, 2]),
+    ]
+    inits += _pca_inits(qpca) + [_init("classes", qnet.classes_, np.int64),
+                                 _init("shape_tensor", [-1], np.int64)]
+    save("skl2onnx_pipeline_pca_mlp_iris",
+         _opset_model("pca_mlp", nodes, [input_X(iris.Xtr.shape[1])],
+                      [helper.make_tensor_value_info("label",
+                                                     TensorProto.INT64,
+                                                     [None]),
+                       zipmap_output_type()],
+                      "Pipeline(StandardScaler, PCA, MLPClassifier), skl2onnx "
+                      "shape with its label output", 21, 5, inits),
+         clf_expected(pca_mlp, iris.Xte))
+    # 11. ColumnTransformer on two graph inputs, numeric `num` float [N, 3] and categorical
+    #    `cat` int64 [N, 2]: StandardScaler on num; OneHotEncoder on cat as skl2onnx writes it
+    #    (per column Gather -> Cast(int64) -> OneHotEncoder [N, 1, c], Concat(axis=-1),
+    #    Reshape(-1, sum c)); Concat(axis=1) -> LogisticRegression / DecisionTree. The data set
+    #    (tests/data/mixed) is synthetic, written here.
+    mixed = _mixed_dataset(os.path.join(os.path.dirname(out_dir), "mixed"))
+    for est_name, est in (
+            ("logreg", LogisticRegression(max_iter=5000, random_state=0)),
+            ("decision_tree", DecisionTreeClassifier(max_depth=4,
+                                                     random_state=0))):
+        ct = _column_transformer(est)
+        ct.fit(mixed.Xtr, mixed.ytr)
+        save("skl2onnx_column_transformer_onehot_%s_mixed" % est_name,
+             _export_column_transformer(ct, est_name),
+             clf_expected(ct, mixed.Xte))
+    # 12. The same ColumnTransformer on a string input `cat` [N, 2] (the categories as words,
+    #    tests/data/mixed_strings): OneHotEncoder(cats_strings) per column; and an
+    #    OrdinalEncoder (ArrayFeatureExtractor -> LabelEncoder(keys_strings) -> Reshape, Concat,
+    #    Cast) before a decision tree.
+    smixed = _strings_dataset(mixed, os.path.join(os.path.dirname(out_dir),
+                                                  "mixed_strings"))
+    ct = _column_transformer(LogisticRegression(max_iter=5000, random_state=0),
+                             categories="auto")
+    ct.fit(smixed.Xtr, smixed.ytr)
+    save("skl2onnx_column_transformer_onehot_strings_logreg_mixed",
+         _export_column_transformer(ct, "logreg", strings=True),
+         clf_expected(ct, smixed.Xte))
+    ct = _ordinal_pipeline(DecisionTreeClassifier(max_depth=4, random_state=0))
+    ct.fit(smixed.Xtr, smixed.ytr)
+    save("skl2onnx_column_transformer_ordinal_strings_decision_tree_mixed",
+         _export_ordinal(ct), clf_expected(ct, smixed.Xte))
+    # 13. skl2onnx GaussianNB (opset 17: ReduceSum's axes an input, ReduceLogSumExp's an
     #    attribute): Reshape -> Sub(theta) -> Pow(2) -> Div(var) -> ReduceSum -> Mul(0.5) ->
     #    Sub(sigma_sum_log) -> Add(jointi), then ArgMax -> ArrayFeatureExtractor(classes, int32)
     #    -> Cast -> Reshape -> Cast for the label and ReduceLogSumExp -> Reshape -> Sub -> Exp ->
@@ -1376,7 +1459,7 @@ def build_corpus(out_dir):
         nb.fit(ds.Xtr, ds.ytr)
         save("skl2onnx_gaussian_nb_" + ds_name,
              gaussian_nb_shape(nb, ds.Xtr.shape[1], "gnb"), clf_expected(nb, ds.Xte))
-    # 10. skl2onnx MultinomialNB: MatMul(feature_log_prob^T) -> Add(class_log_prior), the
+    # 14. skl2onnx MultinomialNB: MatMul(feature_log_prob^T) -> Add(class_log_prior), the
     #     same label and probability tails.
     from sklearn.naive_bayes import MultinomialNB
     mnb = MultinomialNB()
@@ -1420,6 +1503,196 @@ def build_corpus(out_dir):
          clf_expected(mnb, iris.Xte))
     print("corpus: %d models in %s" % (len(written), out_dir))
     return written
+
+
+MIXED_WORDS = (["red", "green", "blue", "white"], ["small", "medium", "large"])
+
+
+def _strings_dataset(mixed, out):
+    """tests/data/mixed with the categorical codes written as words (MIXED_WORDS)."""
+    def words(X):
+        rows = []
+        for r in X:
+            rows.append([float(v) for v in r[:3]] +
+                        [MIXED_WORDS[k][int(r[3 + k])] for k in range(2)])
+        return np.array(rows, dtype=object)
+    Xtr, Xte = words(mixed.Xtr), words(mixed.Xte)
+    os.makedirs(out, exist_ok=True)
+    for split, X, y in (("train", Xtr, mixed.ytr), ("test", Xte, mixed.yte)):
+        with open(os.path.join(out, split + ".csv"), "w", newline="\n") as f:
+            f.write(",".join(mixed.feature_names + ["target"]) + "\n")
+            for r, t in zip(X, y):
+                f.write(",".join([fmt(v) for v in r[:3]] + list(r[3:]) +
+                                 [str(int(t))]) + "\n")
+    return Dataset("mixed_strings", mixed.feature_names, Xtr, Xte, mixed.ytr,
+                   mixed.yte, "clf", 2)
+
+
+def _ordinal_pipeline(est):
+    from sklearn.compose import ColumnTransformer
+    from sklearn.pipeline import Pipeline
+    from sklearn.preprocessing import OrdinalEncoder, StandardScaler
+    ct = ColumnTransformer([("num", StandardScaler(), [0, 1, 2]),
+                            ("cat", OrdinalEncoder(), [3, 4])])
+    return Pipeline([("prep", ct), ("est", est)])
+
+
+def _export_ordinal(pipe):
+    """skl2onnx's OrdinalEncoder: per column ArrayFeatureExtractor(cat, k) ->
+    LabelEncoder(keys_strings, values_int64s) -> Reshape(-1, 1); Concat(axis=1); Cast(float)."""
+    ct, est = pipe.steps[0][1], pipe.steps[1][1]
+    sc = ct.named_transformers_["num"]
+    enc = ct.named_transformers_["cat"]
+    nodes = [helper.make_node("Scaler", ["num"], ["num_scaled"],
+                              name="Scaler", domain="ai.onnx.ml",
+                              offset=f32list(sc.mean_),
+                              scale=f32list(1.0 / sc.scale_))]
+    inits, columns = [_init("column_shape", [-1, 1], np.int64)], []
+    for k, cats in enumerate(enc.categories_):
+        inits.append(_init("index%d" % k, k, np.int64))
+        nodes += [
+            helper.make_node("ArrayFeatureExtractor", ["cat", "index%d" % k],
+                             ["feature_column%d" % k],
+                             name="ArrayFeatureExtractor%d" % k,
+                             domain="ai.onnx.ml"),
+            helper.make_node("LabelEncoder", ["feature_column%d" % k],
+                             ["label_encoder%d" % k], name="LabelEncoder%d" % k,
+                             domain="ai.onnx.ml",
+                             keys_strings=[str(c) for c in cats],
+                             values_int64s=list(range(len(cats)))),
+            helper.make_node("Reshape", ["label_encoder%d" % k, "column_shape"],
+                             ["ordinal_output%d" % k], name="Reshape%d" % k)]
+        columns.append("ordinal_output%d" % k)
+    nodes += [
+        helper.make_node("Concat", columns, ["concat_result"], name="Concat_cat",
+                         axis=1),
+        helper.make_node("Cast", ["concat_result"], ["cat_encoded"],
+                         name="Cast", to=TensorProto.FLOAT),
+        helper.make_node("Concat", ["num_scaled", "cat_encoded"],
+                         ["transformed_column"], name="Concat", axis=1)]
+    m = export_decision_tree_classifier(est, 5, "ordinal")
+    nodes += _rename_input(list(m.graph.node), "X", "transformed_column")
+    inputs = [helper.make_tensor_value_info("num", TensorProto.FLOAT,
+                                            [None, 3]),
+              helper.make_tensor_value_info("cat", TensorProto.STRING,
+                                            [None, 2])]
+    return _opset_model("ordinal", nodes, inputs, list(m.graph.output),
+                        "Pipeline(ColumnTransformer(StandardScaler, "
+                        "OrdinalEncoder), DecisionTree), skl2onnx shape with a "
+                        "string input", 21, 5, inits)
+
+
+def _pca_prefix(sc, pca):
+    """skl2onnx's StandardScaler -> PCA: Scaler, Sub(mean), MatMul(components^T)."""
+    return [helper.make_node("Scaler", ["X"], ["scaled"], name="Scaler",
+                             domain="ai.onnx.ml", offset=f32list(sc.mean_),
+                             scale=f32list(1.0 / sc.scale_)),
+            helper.make_node("Sub", ["scaled", "pca_mean"], ["centred"],
+                             name="Sub"),
+            helper.make_node("MatMul", ["centred", "pca_components"],
+                             ["variable"], name="MatMul")]
+
+
+def _pca_inits(pca):
+    return [_init("pca_mean", pca.mean_),
+            _init("pca_components", pca.components_.T)]
+
+
+MIXED_CATEGORIES = (4, 3)
+
+
+def _mixed_dataset(out):
+    """A small synthetic tabular set: 3 numeric and 2 categorical columns (integer codes),
+    binary target; train 300 / test 100 rows, written to OUT/{train,test}.csv."""
+    rng = np.random.RandomState(13)
+    n = 400
+    num = rng.normal(size=(n, 3)) * np.array([1.0, 3.0, 0.5]) + \
+        np.array([0.0, 10.0, -2.0])
+    cat = np.stack([rng.randint(0, c, size=n) for c in MIXED_CATEGORIES],
+                   axis=1).astype(np.float64)
+    effect0 = np.array([-1.5, 0.0, 1.0, 2.0])[cat[:, 0].astype(int)]
+    effect1 = np.array([0.8, -0.8, 0.0])[cat[:, 1].astype(int)]
+    logit = 1.2 * num[:, 0] - 0.4 * (num[:, 1] - 10.0) + effect0 + effect1 + \
+        0.5 * rng.normal(size=n)
+    y = (logit > 0).astype(np.int64)
+    X = np.concatenate([np.round(num, 4), cat], axis=1)
+    names = ["num0", "num1", "num2", "cat0", "cat1"]
+    os.makedirs(out, exist_ok=True)
+    write_dataset_csv(os.path.join(out, "train.csv"), names, X[:300], y[:300],
+                      "clf")
+    write_dataset_csv(os.path.join(out, "test.csv"), names, X[300:], y[300:],
+                      "clf")
+    return Dataset("mixed", names, X[:300], X[300:], y[:300], y[300:], "clf",
+                   2)
+
+
+def _column_transformer(est, categories=None):
+    from sklearn.compose import ColumnTransformer
+    from sklearn.pipeline import Pipeline
+    from sklearn.preprocessing import OneHotEncoder, StandardScaler
+    if categories is None:
+        categories = [list(range(c)) for c in MIXED_CATEGORIES]
+    ct = ColumnTransformer([
+        ("num", StandardScaler(), [0, 1, 2]),
+        ("cat", OneHotEncoder(handle_unknown="ignore",
+                              categories=categories), [3, 4])])
+    return Pipeline([("prep", ct), ("est", est)])
+
+
+def _export_column_transformer(pipe, est_name, strings=False):
+    ct, est = pipe.steps[0][1], pipe.steps[1][1]
+    sc = ct.named_transformers_["num"]
+    ohe = ct.named_transformers_["cat"]
+    nodes = [helper.make_node("Scaler", ["num"], ["num_scaled"],
+                              name="Scaler", domain="ai.onnx.ml",
+                              offset=f32list(sc.mean_),
+                              scale=f32list(1.0 / sc.scale_))]
+    inits, encoded = [], []
+    for k, cats in enumerate(ohe.categories_):
+        inits.append(_init("cat_index%d" % k, [k], np.int64))
+        nodes.append(helper.make_node("Gather", ["cat", "cat_index%d" % k],
+                                      ["cat%d" % k], name="Gather%d" % k,
+                                      axis=1))
+        if strings:  # no Cast: the encoder takes the strings
+            nodes.append(helper.make_node(
+                "OneHotEncoder", ["cat%d" % k], ["cat%d_out" % k],
+                name="OneHotEncoder%d" % k, domain="ai.onnx.ml",
+                cats_strings=[str(c) for c in cats], zeros=1))
+        else:
+            nodes += [
+                helper.make_node("Cast", ["cat%d" % k], ["cat%d_cast" % k],
+                                 name="Cast%d" % k, to=TensorProto.INT64),
+                helper.make_node("OneHotEncoder", ["cat%d_cast" % k],
+                                 ["cat%d_out" % k], name="OneHotEncoder%d" % k,
+                                 domain="ai.onnx.ml",
+                                 cats_int64s=[int(c) for c in cats], zeros=1)]
+        encoded.append("cat%d_out" % k)
+    width = sum(len(c) for c in ohe.categories_)
+    inits.append(_init("cat_shape", [-1, width], np.int64))
+    nodes += [
+        helper.make_node("Concat", encoded, ["cat_concat"], name="Concat_cat",
+                         axis=-1),
+        helper.make_node("Reshape", ["cat_concat", "cat_shape"],
+                         ["cat_encoded"], name="Reshape_cat"),
+        helper.make_node("Concat", ["num_scaled", "cat_encoded"],
+                         ["transformed_column"], name="Concat", axis=1)]
+    features = 3 + width
+    if est_name == "logreg":
+        m = export_logistic_regression(est.coef_, est.intercept_, 2, False,
+                                       "ct")
+    else:
+        m = export_decision_tree_classifier(est, features, "ct")
+    nodes += _rename_input(list(m.graph.node), "X", "transformed_column")
+    inputs = [helper.make_tensor_value_info("num", TensorProto.FLOAT,
+                                            [None, 3]),
+              helper.make_tensor_value_info(
+                  "cat", TensorProto.STRING if strings else TensorProto.INT64,
+                  [None, 2])]
+    return _opset_model("column_transformer", nodes, inputs,
+                        list(m.graph.output),
+                        "Pipeline(ColumnTransformer(StandardScaler, "
+                        "OneHotEncoder), %s), skl2onnx shape with two graph "
+                        "inputs" % est_name, 21, 5, inits)
 
 
 def main(argv=None):

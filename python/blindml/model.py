@@ -5,7 +5,7 @@ import threading
 
 import numpy as np
 
-from ._arrays import as_rows
+from ._arrays import as_rows, string_columns
 from ._native import native
 from .errors import InvalidArgumentError
 
@@ -33,6 +33,7 @@ class FHEModel:
         self.kind = proc["kind"]
         self.family = proc["family"]
         self.n_features = int(proc["n_features"])
+        self._strings = string_columns(proc)  # string inputs: the columns holding words, the vocabulary
         self.n_outputs = int(proc["n_outputs"])
         self.class_labels = list(proc["class_labels"])
         self.classes_ = None
@@ -77,7 +78,7 @@ class FHEModel:
     def _run(self, X, fhe, seed=None):
         if fhe not in _FHE_MODES:
             raise InvalidArgumentError("fhe=%r: expected one of %s" % (fhe, ", ".join(repr(m) for m in _FHE_MODES)))
-        rows = as_rows(X, self.n_features)
+        rows = as_rows(X, self.n_features, strings=self._strings)
         if fhe == "disable":
             return self._dev.predict_clear(rows)
         if fhe == "simulate":
@@ -165,8 +166,16 @@ def compile(model, X_calibration, **options):  # noqa: A001 - the public name, a
     unknown = set(options) - set(_OPTIONS)
     if unknown:
         raise TypeError("compile() got unknown options %s; known: %s" % (sorted(unknown), ", ".join(_OPTIONS)))
-    X = as_rows(X_calibration, what="X_calibration")
     onnx = _load_onnx_arg(model)
+    strings = None
+    if onnx is not None:  # an ONNX file with string inputs: their words map to vocabulary codes
+        try:
+            s = native.string_columns(onnx)
+        except Exception:  # noqa: BLE001 - Dev.compile below reports what is wrong with the file
+            s = {"columns": []}
+        if any(s["columns"]):
+            strings = (list(s["columns"]), list(s["vocabulary"]))
+    X = as_rows(X_calibration, what="X_calibration", strings=strings)
     info = None
     if onnx is None:
         from .export import to_onnx

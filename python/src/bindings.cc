@@ -220,7 +220,18 @@ py::dict processing_to_dict(const model::ClientProcessing& proc) {
   py::dict d;
   d["kind"] = proc.kind == model::ModelKind::kClassifier ? "classifier" : "regressor";
   d["family"] = proc.family;
-  d["n_features"] = proc.feature_count();
+  d["n_features"] = proc.feature_count();  // the raw row: the graph inputs' columns in order
+  py::list inputs;  // several graph inputs (a ColumnTransformer): their columns in the row
+  for (const auto& in : proc.inputs) {
+    py::dict i;
+    i["name"] = in.name;
+    i["first"] = in.first;
+    i["columns"] = in.width;
+    i["dtype"] = in.text ? "string" : in.integer ? "int64" : "float";
+    inputs.append(i);
+  }
+  d["inputs"] = inputs;
+  d["vocabulary"] = proc.vocabulary;  // string inputs' cells: their index here (-1: unknown)
   d["n_outputs"] = proc.output_count();
   d["post_transform"] = std::string(model::post_transform_name(proc.post));
   d["class_labels"] = proc.class_labels;
@@ -424,21 +435,54 @@ PYBIND11_MODULE(_blindml, m) {
       py::arg("client"), py::arg("server"), py::arg("keys"), py::arg("call"), py::arg("X"), py::arg("input"),
       py::arg("output"), py::arg("repeat"));
 
+  // The string columns of a graph's raw row and the vocabulary their cells map to (docs/python.md).
+  m.def("string_columns", [](const py::bytes& onnx) {
+    auto graph = take(model::load_onnx(as_span(onnx)));
+    py::list columns;
+    for (const auto& v : graph.inputs) {
+      const int64_t w = v.has_shape && v.shape.size() == 2 && v.shape[1] > 0 ? v.shape[1] : 1;
+      for (int64_t c = 0; c < w; ++c) columns.append(v.elem_type == 8);
+    }
+    py::dict d;
+    d["columns"] = columns;
+    d["vocabulary"] = model::string_vocabulary(graph);
+    return d;
+  });
+
   m.def(
       "evaluate_onnx",
       [](const py::bytes& onnx, const RowArray& x) {
         auto graph = take(model::load_onnx(as_span(onnx)));
-        if (graph.inputs.size() != 1)
-          raise_status(invalid_argument("the graph has " + std::to_string(graph.inputs.size()) +
-                                        " inputs; evaluate_onnx takes graphs with one"));
         if (x.ndim() != 2) throw py::value_error("X must be a 2-D array [rows, features]");
-        model::FloatTensor in;
-        in.shape = {static_cast<int64_t>(x.shape(0)), static_cast<int64_t>(x.shape(1))};
-        in.data.assign(x.data(), x.data() + x.size());
+        // Several graph inputs: X holds their declared columns concatenated in graph-input order.
+        std::map<std::string, model::FloatTensor> feed;
+        const int64_t rows = static_cast<int64_t>(x.shape(0)), cols = static_cast<int64_t>(x.shape(1));
+        if (graph.inputs.size() == 1) {
+          model::FloatTensor in;
+          in.shape = {rows, cols};
+          in.data.assign(x.data(), x.data() + x.size());
+          feed.emplace(graph.inputs[0].name, std::move(in));
+        } else {
+          const int64_t width = model::graph_row_width(graph);
+          if (width != cols)
+            raise_status(invalid_argument("the graph's " + std::to_string(graph.inputs.size()) + " inputs have " +
+                                          std::to_string(width) + " columns in all (-1: undeclared), X has " +
+                                          std::to_string(cols)));
+          int64_t first = 0;
+          for (const auto& v : graph.inputs) {
+            const int64_t w = v.shape.size() == 2 ? v.shape[1] : 1;
+            model::FloatTensor in;
+            in.shape = v.shape.size() == 2 ? std::vector<int64_t>{rows, w} : std::vector<int64_t>{rows};
+            for (int64_t r = 0; r < rows; ++r)
+              in.data.insert(in.data.end(), x.data() + r * cols + first, x.data() + r * cols + first + w);
+            feed.emplace(v.name, std::move(in));
+            first += w;
+          }
+        }
         Result<std::map<std::string, model::FloatTensor>> r = Status(internal_error("not run"));
         {
           WithoutGil nogil;
-          r = model::evaluate_float(graph, {{graph.inputs[0].name, std::move(in)}});
+          r = model::evaluate_float(graph, feed);
         }
         auto values = take(std::move(r));
         py::dict out;

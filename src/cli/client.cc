@@ -103,8 +103,10 @@ Status run_client(const Args& args) {
   };
   if (uid.empty()) BLINDML_RETURN_IF_ERROR(upload());
 
+  const StringCells strings = string_cells(client.processing());
   BLINDML_ASSIGN_OR_RETURN(FeatureTable table,
-                           read_feature_csv(args.get("input"), client.processing().feature_count()));
+                           read_feature_csv(args.get("input"), client.processing().feature_count(),
+                                            &strings));
   BLINDML_ASSIGN_OR_RETURN(std::vector<uint8_t> input, client.encrypt(table.rows));
   auto output = http.compute(uid, input);
   if (!output.ok() && output.status().code() == StatusCode::kNotFound) {

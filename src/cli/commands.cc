@@ -238,8 +238,9 @@ Status load_secret(deploy::Client& client, const std::string& keys) {
   return client.load_secret_key(path);
 }
 
-Result<FeatureTable> read_rows(const std::string& path, int64_t features, bool quiet) {
-  BLINDML_ASSIGN_OR_RETURN(FeatureTable table, read_feature_csv(path, features));
+Result<FeatureTable> read_rows(const std::string& path, int64_t features, bool quiet,
+                               const StringCells& strings = StringCells()) {
+  BLINDML_ASSIGN_OR_RETURN(FeatureTable table, read_feature_csv(path, features, &strings));
   if (!table.dropped_column.empty())
     note(quiet, path + ": ignoring the last column \"" + table.dropped_column + "\"");
   return table;
@@ -313,11 +314,10 @@ Status run_compile(const Args& args) {
     return io_error("cannot write into " + out + ": it is a file, not a directory");
 
   BLINDML_ASSIGN_OR_RETURN(model::OnnxGraph graph, model::load_onnx_file(onnx));
-  int64_t features = -1;
-  if (graph.inputs.size() == 1 && graph.inputs[0].has_shape && graph.inputs[0].shape.size() == 2 &&
-      graph.inputs[0].shape[1] > 0)
-    features = graph.inputs[0].shape[1];
-  BLINDML_ASSIGN_OR_RETURN(FeatureTable calibration, read_rows(args.get("calibration"), features, args.quiet));
+  // The graph inputs' columns in graph-input order (several inputs: concatenated).
+  const int64_t features = model::graph_row_width(graph);
+  BLINDML_ASSIGN_OR_RETURN(FeatureTable calibration,
+                           read_rows(args.get("calibration"), features, args.quiet, string_cells(graph)));
 
   model::CompileOptions options;
   options.n_bits = args.get_uint("n-bits", 0);
@@ -365,14 +365,19 @@ Status run_check(const Args& args) {
                      ", opset " + std::to_string(graph->opset) +
                      (graph->ml_opset ? ", ai.onnx.ml " + std::to_string(graph->ml_opset) : "") + ", " +
                      std::to_string(graph->nodes.size()) + " nodes)\n";
-  int64_t features = -1;
-  if (graph->inputs.size() == 1 && graph->inputs[0].has_shape && graph->inputs[0].shape.size() == 2 &&
-      graph->inputs[0].shape[1] > 0)
-    features = graph->inputs[0].shape[1];
+  const int64_t features = model::graph_row_width(*graph);
+  if (graph->inputs.size() > 1) {
+    text += "inputs (a row holds their columns in this order):";
+    for (const auto& in : graph->inputs)
+      text += " " + in.name + " [" + (in.has_shape && in.shape.size() == 2 ? std::to_string(in.shape[1]) : std::string("1")) +
+              (in.elem_type == 8 ? " string" : in.elem_type == 7 ? " int64" : " float") + "]";
+    text += "\n";
+  }
   model::Rows rows;
   std::string source;
   if (args.has("calibration")) {
-    BLINDML_ASSIGN_OR_RETURN(FeatureTable table, read_rows(args.get("calibration"), features, args.quiet));
+    BLINDML_ASSIGN_OR_RETURN(FeatureTable table,
+                             read_rows(args.get("calibration"), features, args.quiet, string_cells(*graph)));
     rows = std::move(table.rows);
     source = "the calibration rows of " + args.get("calibration");
   } else {
@@ -381,8 +386,21 @@ Status run_check(const Args& args) {
     std::mt19937_64 rng(1);
     std::normal_distribution<double> n01(0, 1);
     rows.assign(256, std::vector<double>(static_cast<size_t>(features)));
+    // int64 and string inputs (categorical codes): small integers, and codes of the graph's strings
+    std::vector<int> kind;  // 0 float, 1 int64, 2 string
+    for (const auto& in : graph->inputs) {
+      const int64_t w = in.has_shape && in.shape.size() == 2 && in.shape[1] > 0 ? in.shape[1] : 1;
+      kind.insert(kind.end(), static_cast<size_t>(w), in.elem_type == 8 ? 2 : in.elem_type == 7 ? 1 : 0);
+    }
+    const double strings = static_cast<double>(model::string_vocabulary(*graph).size());
     for (auto& r : rows)
-      for (auto& v : r) v = n01(rng);
+      for (size_t j = 0; j < r.size(); ++j) {
+        const double x = n01(rng);
+        const int k = j < kind.size() ? kind[j] : 0;
+        r[j] = k == 0   ? x
+               : k == 1 ? std::round(x)
+                        : (strings > 0 ? std::floor(std::fmod(std::fabs(x) * 1e3, strings)) : -1.0);
+      }
     source = "256 synthetic rows of N(0, 1) features (no --calibration): trees are exact, linear/MLP widths, "
              "parameters and costs are estimates";
   }
@@ -434,7 +452,8 @@ Status run_encrypt(const Args& args) {
   BLINDML_ASSIGN_OR_RETURN(deploy::Client client, load_client(args.positional));
   BLINDML_RETURN_IF_ERROR(load_secret(client, args.get("keys")));
   BLINDML_ASSIGN_OR_RETURN(FeatureTable table,
-                           read_rows(args.get("input"), client.processing().feature_count(), args.quiet));
+                           read_rows(args.get("input"), client.processing().feature_count(), args.quiet,
+                                     string_cells(client.processing())));
   BLINDML_RETURN_IF_ERROR(check_ranges(args, client.processing(), table));
   Progress encrypting(args.quiet, "encrypting " + plural(table.rows.size(), "row", "rows"));
   BLINDML_ASSIGN_OR_RETURN(std::vector<uint8_t> bytes, client.encrypt(table.rows));
@@ -492,7 +511,8 @@ Status run_predict(const Args& args) {
     return invalid_argument(join(dir, "client.zip") + " and " + join(dir, "server.zip") +
                             " belong to different models (compile them together)");
   BLINDML_ASSIGN_OR_RETURN(FeatureTable table,
-                           read_rows(args.get("input"), client.processing().feature_count(), args.quiet));
+                           read_rows(args.get("input"), client.processing().feature_count(), args.quiet,
+                                     string_cells(client.processing())));
   BLINDML_RETURN_IF_ERROR(check_ranges(args, client.processing(), table));
   const std::string mode = args.get("mode");
   const std::string rows = plural(table.rows.size(), "row", "rows");

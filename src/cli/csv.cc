@@ -66,7 +66,29 @@ std::string quoted(std::string_view s) {
 
 }  // namespace
 
-Result<FeatureTable> parse_feature_csv(std::string_view text, const std::string& path, int64_t expected_features) {
+StringCells string_cells(const model::ClientProcessing& processing) {
+  StringCells s;
+  for (const auto& in : processing.inputs)
+    for (int64_t c = 0; c < in.width; ++c) s.columns.push_back(in.text);
+  s.vocabulary = processing.vocabulary;
+  return s;
+}
+
+StringCells string_cells(const model::OnnxGraph& graph) {
+  StringCells s;
+  bool any = false;
+  for (const auto& in : graph.inputs) {
+    const int64_t w = in.has_shape && in.shape.size() == 2 && in.shape[1] > 0 ? in.shape[1] : 1;
+    any = any || in.elem_type == 8;
+    for (int64_t c = 0; c < w && c < (int64_t{1} << 20); ++c) s.columns.push_back(in.elem_type == 8);
+  }
+  if (!any) s.columns.clear();
+  else s.vocabulary = model::string_vocabulary(graph);
+  return s;
+}
+
+Result<FeatureTable> parse_feature_csv(std::string_view text, const std::string& path, int64_t expected_features,
+                                       const StringCells* strings) {
   // A UTF-8 byte-order mark (spreadsheet exports) is not part of the first name.
   if (text.size() >= 3 && std::memcmp(text.data(), "\xEF\xBB\xBF", 3) == 0) text.remove_prefix(3);
 
@@ -128,6 +150,13 @@ Result<FeatureTable> parse_feature_csv(std::string_view text, const std::string&
     for (size_t c = 0; c < keep; ++c) {
       const std::string at = where + ", column " + std::to_string(c + 1) + " (" + names[c] + ")";
       if (cells[c].empty()) return invalid_argument(at + ": empty value");
+      if (strings && c < strings->columns.size() && strings->columns[c]) {
+        const std::string cell = unquote(cells[c]);
+        const auto& v = strings->vocabulary;
+        auto it = std::lower_bound(v.begin(), v.end(), cell);
+        row[c] = it != v.end() && *it == cell ? static_cast<double>(it - v.begin()) : -1.0;
+        continue;
+      }
       switch (parse_cell(cells[c], row[c])) {
         case Parsed::kOk:
           break;
@@ -146,13 +175,13 @@ Result<FeatureTable> parse_feature_csv(std::string_view text, const std::string&
   return table;
 }
 
-Result<FeatureTable> read_feature_csv(const std::string& path, int64_t expected_features) {
+Result<FeatureTable> read_feature_csv(const std::string& path, int64_t expected_features, const StringCells* strings) {
   std::ifstream in(path, std::ios::binary);
   if (!in) return io_error("cannot open " + path + ": " + std::strerror(errno));
   std::ostringstream buffer;
   buffer << in.rdbuf();
   if (in.bad()) return io_error("cannot read " + path + ": " + std::strerror(errno));
-  return parse_feature_csv(buffer.str(), path, expected_features);
+  return parse_feature_csv(buffer.str(), path, expected_features, strings);
 }
 
 std::string format_double(double v) {

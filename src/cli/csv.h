@@ -33,8 +33,19 @@ struct FeatureTable {
 
 // expected_features < 0: unknown (a last column named target/label is dropped, the rest kept).
 // path is used in messages only; text is the file's content.
-Result<FeatureTable> parse_feature_csv(std::string_view text, const std::string& path, int64_t expected_features);
-Result<FeatureTable> read_feature_csv(const std::string& path, int64_t expected_features);
+// String cells (a string graph input's columns, docs/cli.md): such a column's cell is mapped to
+// its index in the sorted `vocabulary` (-1 for a string not in it) instead of being parsed.
+struct StringCells {
+  std::vector<bool> columns;              // per feature column; empty: none
+  std::vector<std::string> vocabulary;    // sorted, distinct
+};
+StringCells string_cells(const model::ClientProcessing& processing);
+StringCells string_cells(const model::OnnxGraph& graph);
+
+Result<FeatureTable> parse_feature_csv(std::string_view text, const std::string& path, int64_t expected_features,
+                                       const StringCells* strings = nullptr);
+Result<FeatureTable> read_feature_csv(const std::string& path, int64_t expected_features,
+                                      const StringCells* strings = nullptr);
 
 // The shortest decimal text that reads back to exactly v.
 std::string format_double(double v);

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
+#include <map>
 #include <optional>
 
 #include "blindml/circuit/analysis.h"
@@ -10,6 +11,7 @@
 #include "blindml/compiler/lower.h"
 #include "blindml/runtime/executor.h"
 #include "internal/lowering.h"
+#include "internal/preprocess.h"
 
 namespace blindml::model {
 
@@ -156,66 +158,6 @@ const char* family_name(Family f) {
 
 namespace {
 
-// A Pipeline's leading preprocessing (Scaler, Imputer, a Cast to float) on the graph's one
-// input: removed from the graph, the calibration rows run through it, and the client runs it in
-// the clear (ClientProcessing::preprocess). Nothing to do: an empty list.
-struct Stripped {
-  OnnxGraph graph;
-  Rows calibration;
-  std::vector<Preprocess> preprocess;
-  std::string notes;
-};
-
-Result<std::optional<Stripped>> strip_preprocessing(const OnnxGraph& graph, const Rows& calibration) {
-  if (graph.inputs.size() != 1) return std::optional<Stripped>();
-  const std::string input = graph.inputs[0].name;
-  std::string current = input;
-  std::vector<size_t> absorbed;
-  std::vector<Preprocess> pre;
-  std::string notes;
-  const int64_t features = calibration.empty() ? 0 : static_cast<int64_t>(calibration[0].size());
-  for (bool more = true; more;) {
-    more = false;
-    for (size_t i = 0; i < graph.nodes.size(); ++i) {
-      const OnnxNode& n = graph.nodes[i];
-      if (n.inputs.empty() || n.inputs[0] != current || n.outputs.size() != 1) continue;
-      const bool cast = n.op_type == "Cast" && (n.int_attr("to", 1) == 1 || n.int_attr("to", 1) == 11);
-      if (n.op_type != "Scaler" && n.op_type != "Imputer" && !cast) continue;
-      if (!cast) {
-        BLINDML_ASSIGN_OR_RETURN(Preprocess p, preprocess_of(n, features));
-        pre.push_back(std::move(p));
-        notes += "preprocessing: node '" + n.name + "' (" + n.op_type + ") runs on the client in the clear\n";
-      }
-      absorbed.push_back(i);
-      current = n.outputs[0];
-      more = true;
-      break;
-    }
-  }
-  if (absorbed.empty()) return std::optional<Stripped>();
-  Stripped s;
-  s.graph = graph;
-  s.graph.nodes.clear();
-  for (size_t i = 0; i < graph.nodes.size(); ++i) {
-    if (std::find(absorbed.begin(), absorbed.end(), i) != absorbed.end()) continue;
-    OnnxNode n = graph.nodes[i];
-    for (auto& in : n.inputs)
-      if (in == current) in = input;
-    s.graph.nodes.push_back(std::move(n));
-  }
-  s.calibration = calibration;
-  for (auto& row : s.calibration)
-    for (const auto& p : pre) {
-      if (static_cast<int64_t>(row.size()) != features)
-        return invalid_argument("calibration rows differ in length (" + std::to_string(row.size()) + " and " +
-                                std::to_string(features) + ")");
-      p.apply(row);
-    }
-  s.preprocess = std::move(pre);
-  s.notes = std::move(notes);
-  return std::optional<Stripped>(std::move(s));
-}
-
 Result<CompiledModel> compile_without_preprocessing(const OnnxGraph& graph, const Rows& calibration,
                                                     const CompileOptions& options);
 
@@ -294,36 +236,67 @@ Result<std::optional<CompiledModel>> compile_gaussian_nb(const OnnxGraph& graph,
   return std::optional<CompiledModel>(std::move(m));
 }
 
+// The model after its client-side steps: a GaussianNB, a PCA folded into a linear model, or the
+// graph as it is.
+Result<CompiledModel> compile_after_preprocessing(const OnnxGraph& graph, const Rows& calibration,
+                                                  const CompileOptions& options) {
+  BLINDML_ASSIGN_OR_RETURN(auto nb, compile_gaussian_nb(graph, calibration, options));
+  if (nb) return std::move(*nb);
+  std::string note;
+  if (auto folded = fold_linear_map(graph, &note)) {
+    BLINDML_ASSIGN_OR_RETURN(CompiledModel m, compile_without_preprocessing(*folded, calibration, options));
+    m.report = note + m.report;
+    return m;
+  }
+  return compile_without_preprocessing(graph, calibration, options);
+}
+
 }  // namespace
 
 Result<CompiledModel> compile_model(const OnnxGraph& graph, const Rows& calibration, const CompileOptions& options) {
-  BLINDML_ASSIGN_OR_RETURN(auto stripped, strip_preprocessing(graph, calibration));
-  {
-    BLINDML_ASSIGN_OR_RETURN(auto nb, compile_gaussian_nb(stripped ? stripped->graph : graph,
-                                                          stripped ? stripped->calibration : calibration, options));
-    if (nb) {
-      if (stripped) {
-        nb->processing.preprocess = std::move(stripped->preprocess);
-        nb->report = stripped->notes + nb->report;
-      }
-      return std::move(*nb);
+  const int64_t width = calibration.empty() ? 0 : static_cast<int64_t>(calibration[0].size());
+  BLINDML_ASSIGN_OR_RETURN(auto prefix, internal::split_client_prefix(graph, width));
+  if (!prefix) return compile_after_preprocessing(graph, calibration, options);
+  // The calibration rows through the client's steps: what the rest of the graph sees.
+  ClientProcessing client;
+  client.preprocess = prefix->preprocess;
+  client.row_width = prefix->row_width;
+  client.inputs = prefix->inputs;
+  Rows rows;
+  rows.reserve(calibration.size());
+  for (size_t r = 0; r < calibration.size(); ++r) {
+    if (static_cast<int64_t>(calibration[r].size()) != prefix->row_width)
+      return invalid_argument("calibration row " + std::to_string(r) + " has " + std::to_string(calibration[r].size()) +
+                              " values, the graph inputs have " + std::to_string(prefix->row_width) + " columns");
+    std::vector<double> row = calibration[r];
+    for (size_t i = 0; i < client.preprocess.size(); ++i) {
+      Status st = client.preprocess[i].apply(row);
+      if (!st.ok())
+        return Status(st.code(), "calibration row " + std::to_string(r) + ", preprocessing step " + std::to_string(i) +
+                                     ": " + st.message());
     }
+    rows.push_back(std::move(row));
   }
-  if (!stripped) {
-    std::string note;
-    if (auto folded = fold_linear_map(graph, &note)) {
-      BLINDML_ASSIGN_OR_RETURN(CompiledModel m, compile_without_preprocessing(*folded, calibration, options));
-      m.report = note + m.report;
-      return m;
-    }
-    return compile_without_preprocessing(graph, calibration, options);
+  BLINDML_ASSIGN_OR_RETURN(CompiledModel m, compile_after_preprocessing(prefix->graph, rows, options));
+  m.processing.preprocess = std::move(client.preprocess);
+  if (m.processing.encoder_count() != prefix->row_width) m.processing.row_width = prefix->row_width;
+  bool integer = false;
+  for (const auto& in : prefix->inputs) integer = integer || in.integer || in.text;
+  if (prefix->inputs.size() > 1 || integer) {
+    m.processing.inputs = std::move(client.inputs);
+    m.processing.row_width = prefix->row_width;
   }
-  std::string note;
-  if (auto folded = fold_linear_map(stripped->graph, &note)) stripped->graph = std::move(*folded);
-  BLINDML_ASSIGN_OR_RETURN(CompiledModel m, compile_without_preprocessing(stripped->graph, stripped->calibration, options));
-  m.processing.preprocess = std::move(stripped->preprocess);
-  m.report = stripped->notes + note + m.report;
+  m.processing.vocabulary = std::move(prefix->vocabulary);
+  m.report = prefix->notes + m.report;
   return m;
+}
+
+int64_t graph_row_width(const OnnxGraph& graph) {
+  auto inputs = internal::raw_inputs(graph, 0);
+  if (!inputs.ok() || inputs->empty()) return -1;
+  for (const auto& in : *inputs)
+    if (in.width <= 0) return -1;
+  return inputs->back().first + inputs->back().width;
 }
 
 namespace {
@@ -453,7 +426,7 @@ Result<CompiledModel> compile_without_preprocessing(const OnnxGraph& graph, cons
   CompiledModel m{std::move(lowered->processing), std::move(compiled).value(), ""};
   m.report = "model: " + std::string(family_name(family)) + " " +
              (m.processing.kind == ModelKind::kClassifier ? "classifier" : "regressor") + ", " +
-             std::to_string(m.processing.feature_count()) + " features, " +
+             std::to_string(m.processing.encoder_count()) + " features, " +
              std::to_string(m.processing.output_count()) + " outputs\n" + lowered->notes +
              compiler::compile_report(m.compiled);
   return m;
@@ -482,18 +455,28 @@ Result<std::vector<Prediction>> predict_with(const CompiledModel& model, const R
 
 Result<std::vector<Prediction>> predict_float(const OnnxGraph& graph, const ClientProcessing& processing,
                                               const Rows& rows) {
-  if (graph.inputs.size() != 1) return unimplemented("predict_float takes models with one graph input");
   if (rows.empty()) return std::vector<Prediction>{};
   const int64_t features = static_cast<int64_t>(rows[0].size());
-  FloatTensor x{{static_cast<int64_t>(rows.size()), features}, {}};
-  x.data.reserve(rows.size() * rows[0].size());
-  for (size_t r = 0; r < rows.size(); ++r) {
-    if (static_cast<int64_t>(rows[r].size()) != features)
-      return invalid_argument("row " + std::to_string(r) + " has " + std::to_string(rows[r].size()) + " values, row 0 " +
-                              std::to_string(features));
-    x.data.insert(x.data.end(), rows[r].begin(), rows[r].end());
+  // Several graph inputs: each row holds their columns concatenated in graph-input order.
+  BLINDML_ASSIGN_OR_RETURN(const auto inputs, internal::raw_inputs(graph, features));
+  const int64_t width = inputs.back().first + inputs.back().width;
+  std::map<std::string, FloatTensor> feed;
+  for (const auto& in : inputs) {
+    FloatTensor x{{static_cast<int64_t>(rows.size()), in.width}, {}};
+    const ValueInfo* info = nullptr;
+    for (const auto& v : graph.inputs)
+      if (v.name == in.name) info = &v;
+    if (info && info->has_shape && info->shape.size() == 1) x.shape = {static_cast<int64_t>(rows.size())};
+    x.data.reserve(rows.size() * static_cast<size_t>(in.width));
+    for (size_t r = 0; r < rows.size(); ++r) {
+      if (static_cast<int64_t>(rows[r].size()) != width)
+        return invalid_argument("row " + std::to_string(r) + " has " + std::to_string(rows[r].size()) +
+                                " values, the graph inputs have " + std::to_string(width) + " columns");
+      x.data.insert(x.data.end(), rows[r].begin() + in.first, rows[r].begin() + in.first + in.width);
+    }
+    feed.emplace(in.name, std::move(x));
   }
-  BLINDML_ASSIGN_OR_RETURN(auto values, evaluate_float(graph, {{graph.inputs[0].name, x}}));
+  BLINDML_ASSIGN_OR_RETURN(auto values, evaluate_float(graph, feed));
   const size_t n = rows.size();
   std::vector<Prediction> out(n);
   if (processing.kind == ModelKind::kRegressor) {
@@ -531,14 +514,14 @@ Status check_in_range(const ClientProcessing& processing, const Rows& rows) {
   const RangeCount c = processing.count_out_of_range(rows);
   if (c.values == 0) return Status();
   for (size_t r = 0; r < rows.size(); ++r) {
-    std::vector<double> row = rows[r];
-    for (const auto& pre : processing.preprocess) pre.apply(row);
-    for (size_t j = 0; j < row.size() && j < processing.features.size(); ++j)
-      if (!processing.features[j].in_range(row[j]))
+    auto row = processing.preprocess_row(rows[r]);
+    if (!row.ok()) continue;
+    for (size_t j = 0; j < row->size() && j < processing.features.size(); ++j)
+      if (!processing.features[j].in_range((*row)[j]))
         return invalid_argument("row " + std::to_string(r) + ", feature " + std::to_string(j) + " (" +
-                            std::to_string(rows[r][j]) + ") lies outside the calibration range; " +
-                            std::to_string(c.values) + " value(s) in " + std::to_string(c.rows) +
-                            " row(s) would be clipped (recompile with calibration rows that cover them)");
+                                std::to_string((*row)[j]) + (processing.preprocess.empty() ? "" : " after preprocessing") +
+                                ") lies outside the calibration range; " + std::to_string(c.values) + " value(s) in " +
+                                std::to_string(c.rows) + " row(s) would be clipped (recompile with calibration rows that cover them)");
   }
   return Status();
 }

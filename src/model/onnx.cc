@@ -66,10 +66,15 @@ constexpr int32_t kInt64 = 7;
 constexpr int32_t kString = 8;
 constexpr int32_t kDouble = 11;
 
+// OneHotEncoder: categories per encoder (skl2onnx writes one encoder per column); LabelEncoder:
+// keys per encoder.
+constexpr size_t kMaxCategories = 65535;
+constexpr size_t kMaxLabels = size_t{1} << 20;
+
 const char* const kSupportedOps =
     "Gemm, MatMul, Add, Sub, Mul, Div, Relu, LeakyRelu, Sigmoid, Tanh, Softmax, Clip, Identity, "
     "Flatten, Reshape, Transpose, Concat, Constant, BatchNormalization, Cast, ArgMax, Pow, Exp, ReduceSum, "
-    "ReduceLogSumExp; ai.onnx.ml: "
+    "ReduceLogSumExp, Gather (constant indices); ai.onnx.ml: OneHotEncoder, LabelEncoder (numeric values), "
     "LinearClassifier, LinearRegressor, TreeEnsembleClassifier, TreeEnsembleRegressor, TreeEnsemble (ml 5), "
     "Normalizer, "
     "ZipMap, ArrayFeatureExtractor, Scaler, Imputer (floats), SVMRegressor (LINEAR kernel)";
@@ -591,6 +596,45 @@ Result<LinearModel> parse_linear(const OnnxNode& node) {
   return m;
 }
 
+// A string's code in a graph's string vocabulary (string_vocabulary): its index, -1 when absent.
+double string_code(const std::vector<std::string>& vocabulary, const std::string& s) {
+  auto it = std::lower_bound(vocabulary.begin(), vocabulary.end(), s);
+  return it != vocabulary.end() && *it == s ? static_cast<double>(it - vocabulary.begin()) : -1.0;
+}
+
+}  // namespace
+
+Result<std::tuple<std::vector<double>, std::vector<double>, double>> label_encoder_map(
+    const OnnxNode& node, const std::vector<std::string>* vocabulary) {
+  const Attribute* ks = node.attribute("keys_strings");
+  const Attribute* ki = node.attribute("keys_int64s");
+  const Attribute* kf = node.attribute("keys_floats");
+  const Attribute* vi = node.attribute("values_int64s");
+  const Attribute* vf = node.attribute("values_floats");
+  if (node.attribute("values_strings") || node.attribute("default_string"))
+    return node_error(StatusCode::kUnimplemented, node, "string values are not supported (numeric values only)");
+  if ((ks != nullptr) + (ki != nullptr) + (kf != nullptr) != 1 || (vi != nullptr) + (vf != nullptr) != 1)
+    return node_error(StatusCode::kInvalidArgument, node,
+                      "exactly one of keys_strings / keys_int64s / keys_floats and one of values_int64s / values_floats are required");
+  const size_t n = ks ? ks->strings.size() : ki ? ki->ints.size() : kf->floats.size();
+  const size_t nv = vi ? vi->ints.size() : vf->floats.size();
+  if (n != nv || n == 0 || n > kMaxLabels)
+    return node_error(StatusCode::kInvalidArgument, node, std::to_string(n) + " keys and " + std::to_string(nv) +
+                                                              " values (equal, 1 to " + std::to_string(kMaxLabels) + ")");
+  std::vector<double> keys, values;
+  keys.reserve(n);
+  values.reserve(n);
+  for (size_t k = 0; k < n; ++k) {
+    keys.push_back(ks ? (vocabulary ? string_code(*vocabulary, ks->strings[k]) : static_cast<double>(k))
+                      : ki ? static_cast<double>(ki->ints[k]) : kf->floats[k]);
+    values.push_back(vi ? static_cast<double>(vi->ints[k]) : vf->floats[k]);
+  }
+  const double fallback = vi ? static_cast<double>(node.int_attr("default_int64", -1)) : node.float_attr("default_float", -0.0);
+  return std::make_tuple(std::move(keys), std::move(values), fallback);
+}
+
+namespace {
+
 // ---------------------------------------------------------------------------------------------
 // Per-operator validation
 // ---------------------------------------------------------------------------------------------
@@ -643,6 +687,8 @@ const std::map<std::string, OpSpec>& default_domain_ops() {
       {"ReduceSum", {1, 2, 1, 1, {{"axes", Kind::kInts}, {"keepdims", Kind::kInt}, {"noop_with_empty_axes", Kind::kInt}}}},
       {"ReduceLogSumExp", {1, 2, 1, 1, {{"axes", Kind::kInts}, {"keepdims", Kind::kInt}, {"noop_with_empty_axes", Kind::kInt}}}},
       {"ArgMax", {1, 1, 1, 1, {{"axis", Kind::kInt}, {"keepdims", Kind::kInt}, {"select_last_index", Kind::kInt}}}},  // saturate: opset 19, float8 only
+      // skl2onnx's column selection before a OneHotEncoder (constant int64 indices)
+      {"Gather", {2, 2, 1, 1, {{"axis", Kind::kInt}}}},
   };
   return *ops;
 }
@@ -691,6 +737,12 @@ const std::map<std::string, OpSpec>& ml_domain_ops() {
        {1, 1, 1, 1,
         {{"imputed_value_floats", Kind::kFloats}, {"replaced_value_float", Kind::kFloat},
          {"imputed_value_int64s", Kind::kInts}, {"replaced_value_int64", Kind::kInt}}}},
+      {"OneHotEncoder", {1, 1, 1, 1, {{"cats_int64s", Kind::kInts}, {"cats_strings", Kind::kStrings}, {"zeros", Kind::kInt}}}},
+      {"LabelEncoder",
+       {1, 1, 1, 1,
+        {{"keys_strings", Kind::kStrings}, {"keys_int64s", Kind::kInts}, {"keys_floats", Kind::kFloats},
+         {"values_strings", Kind::kStrings}, {"values_int64s", Kind::kInts}, {"values_floats", Kind::kFloats},
+         {"default_string", Kind::kString}, {"default_int64", Kind::kInt}, {"default_float", Kind::kFloat}}}},
   };
   return *ops;
 }
@@ -824,6 +876,24 @@ Status validate_node(const OnnxNode& node, const OnnxGraph& g) {
   } else if (op == "Normalizer") {
     const std::string norm = node.string_attr("norm", "MAX");
     if (norm != "MAX" && norm != "L1" && norm != "L2") return unsupported_value("norm", "'" + norm + "'", "MAX, L1, L2");
+  } else if (op == "OneHotEncoder") {
+    const Attribute* ci = node.attribute("cats_int64s");
+    const Attribute* cs = node.attribute("cats_strings");
+    if ((ci == nullptr) == (cs == nullptr))
+      return node_error(StatusCode::kInvalidArgument, node, "exactly one of cats_int64s and cats_strings is required");
+    const size_t n = ci ? ci->ints.size() : cs->strings.size();
+    if (n == 0 || n > kMaxCategories)
+      return node_error(StatusCode::kInvalidArgument, node, std::to_string(n) + " categories (1 to " +
+                                                                std::to_string(kMaxCategories) + ")");
+    const int64_t z = node.int_attr("zeros", 1);
+    if (z != 0 && z != 1) return unsupported_value("zeros", std::to_string(z), "0, 1");
+  } else if (op == "LabelEncoder") {
+    BLINDML_ASSIGN_OR_RETURN(auto m, label_encoder_map(node, nullptr));
+    (void)m;
+  } else if (op == "Gather") {
+    if (!g.int_initializers.count(node.inputs[1]))
+      return node_error(StatusCode::kUnimplemented, node,
+                        "indices '" + node.inputs[1] + "' are not a constant int64 tensor (only constant column selections are supported)");
   }
   return Status::ok_status();
 }
@@ -1101,6 +1171,19 @@ Result<std::pair<std::vector<double>, double>> svm_linear_weights(const OnnxNode
   return std::make_pair(w, b);
 }
 
+std::vector<std::string> string_vocabulary(const OnnxGraph& graph) {
+  std::vector<std::string> v;
+  for (const auto& n : graph.nodes) {
+    const Attribute* a = n.op_type == "OneHotEncoder"  ? n.attribute("cats_strings")
+                         : n.op_type == "LabelEncoder" ? n.attribute("keys_strings")
+                                                       : nullptr;
+    if (a) v.insert(v.end(), a->strings.begin(), a->strings.end());
+  }
+  std::sort(v.begin(), v.end());
+  v.erase(std::unique(v.begin(), v.end()), v.end());
+  return v;
+}
+
 Result<Preprocess> preprocess_of(const OnnxNode& node, int64_t features) {
   Preprocess p;
   auto widen = [&](const std::vector<double>& v, double fallback, const char* what) -> Result<std::vector<double>> {
@@ -1277,9 +1360,9 @@ Result<OnnxGraph> load_onnx_in(std::span<const uint8_t> bytes, uint64_t max_byte
     if (defined.count(v.name())) continue;  // IR < 4 lists initializers among the inputs
     ValueInfo info;
     BLINDML_RETURN_IF_ERROR(decode_value_info(v, "graph input", true, &info));
-    if (info.elem_type != kFloat && info.elem_type != kDouble && info.elem_type != kInt64) {
+    if (info.elem_type != kFloat && info.elem_type != kDouble && info.elem_type != kInt64 && info.elem_type != kString) {
       return unimplemented("graph input '" + v.name() + "' has dtype " + dtype_name(info.elem_type) +
-                           " (supported: float32, float64, int64)");
+                           " (supported: float32, float64, int64, string)");
     }
     if (v.name().empty()) return invalid_argument("a graph input has no name");
     defined.insert(v.name());
@@ -1344,6 +1427,18 @@ Result<OnnxGraph> load_onnx_in(std::span<const uint8_t> bytes, uint64_t max_byte
       continue;
     }
     g.nodes.push_back(std::move(node));
+  }
+  // A string input is held as vocabulary codes (string_vocabulary): only the string encoders and
+  // what selects or reshapes their columns may read it.
+  for (const auto& in : g.inputs) {
+    if (in.elem_type != kString) continue;
+    for (const auto& n : g.nodes)
+      if (std::find(n.inputs.begin(), n.inputs.end(), in.name) != n.inputs.end() && n.op_type != "OneHotEncoder" &&
+          n.op_type != "LabelEncoder" && n.op_type != "Gather" && n.op_type != "ArrayFeatureExtractor" &&
+          n.op_type != "Identity" && n.op_type != "Reshape")
+        blockers.push_back("node '" + n.name + "' (" + n.op_type + ") reads the string input '" + in.name +
+                           "': string inputs are supported only through OneHotEncoder / LabelEncoder (and column "
+                           "selections before them)");
   }
   if (!blockers.empty()) {
     if (blockers.size() == 1) return unimplemented(blockers[0]);
@@ -1822,6 +1917,66 @@ Result<FloatTensor> eval_array_feature_extractor(const OnnxNode& node, const Flo
   return out;
 }
 
+// OneHotEncoder (ai.onnx.ml): shape [..., C] for C categories; each value, cast to int64 as
+// onnxruntime does (truncated), gives 1 at its category's index; an unknown value gives zeros
+// (zeros = 1) or an error (zeros = 0).
+Result<FloatTensor> eval_one_hot(const OnnxNode& node, const FloatTensor& x, const OnnxGraph& g) {
+  std::vector<int64_t> c;
+  if (const Attribute* cats = node.attribute("cats_int64s")) {
+    c = cats->ints;
+  } else if (const Attribute* strs = node.attribute("cats_strings")) {
+    // strings are held as their codes in the graph's vocabulary
+    const std::vector<std::string> vocabulary = string_vocabulary(g);
+    for (const auto& str : strs->strings) c.push_back(static_cast<int64_t>(string_code(vocabulary, str)));
+  } else {
+    return node_error(StatusCode::kInvalidArgument, node, "cats_int64s or cats_strings is required");
+  }
+  std::vector<int64_t> shape = x.shape;
+  shape.push_back(static_cast<int64_t>(c.size()));
+  BLINDML_ASSIGN_OR_RETURN(FloatTensor y, make_tensor(node, shape));
+  const bool zeros = node.int_attr("zeros", 1) == 1;
+  for (size_t i = 0; i < x.data.size(); ++i) {
+    const double v = x.data[i];
+    const bool integral = std::isfinite(v) && std::fabs(v) < 9.2e18;
+    const auto it = integral ? std::find(c.begin(), c.end(), static_cast<int64_t>(v)) : c.end();
+    if (it != c.end()) {
+      y.data[i * c.size() + static_cast<size_t>(it - c.begin())] = 1.0;
+    } else if (!zeros) {
+      return node_error(StatusCode::kInvalidArgument, node, "value " + std::to_string(v) + " is not a category (zeros = 0)");
+    }
+  }
+  return y;
+}
+
+// Gather (default domain): X's slices at the integer indices along `axis` (negative indices count
+// from the end); shape X[:axis] + indices + X[axis+1:].
+Result<FloatTensor> eval_gather(const OnnxNode& node, const FloatTensor& x, const FloatTensor& idx) {
+  const int64_t rank = static_cast<int64_t>(x.shape.size());
+  const int64_t axis = normalize_axis(node.int_attr("axis", 0), rank);
+  if (rank == 0 || axis < 0 || axis >= rank)
+    return node_error(StatusCode::kInvalidArgument, node, "axis out of range for shape " + shape_string(x.shape));
+  int64_t outer = 1, inner = 1;
+  for (int64_t k = 0; k < axis; ++k) outer *= x.shape[k];
+  for (int64_t k = axis + 1; k < rank; ++k) inner *= x.shape[k];
+  const int64_t dim = x.shape[axis];
+  std::vector<int64_t> shape(x.shape.begin(), x.shape.begin() + axis);
+  shape.insert(shape.end(), idx.shape.begin(), idx.shape.end());
+  shape.insert(shape.end(), x.shape.begin() + axis + 1, x.shape.end());
+  BLINDML_ASSIGN_OR_RETURN(FloatTensor y, make_tensor(node, shape));
+  const int64_t m = static_cast<int64_t>(idx.data.size());
+  for (int64_t j = 0; j < m; ++j) {
+    double v = idx.data[j];
+    if (v < 0) v += static_cast<double>(dim);
+    if (!(v >= 0 && v < static_cast<double>(dim)))
+      return node_error(StatusCode::kInvalidArgument, node, "index " + std::to_string(idx.data[j]) + " outside [-" +
+                                                                std::to_string(dim) + ", " + std::to_string(dim) + ")");
+    const int64_t at = static_cast<int64_t>(v);
+    for (int64_t o = 0; o < outer; ++o)
+      std::copy_n(x.data.begin() + (o * dim + at) * inner, inner, y.data.begin() + (o * m + j) * inner);
+  }
+  return y;
+}
+
 Result<FloatTensor> eval_cast(const OnnxNode& node, const FloatTensor& x) {
   const int64_t to = node.int_attr("to", kFloat);
   FloatTensor y = x;
@@ -2065,6 +2220,19 @@ Status eval_node(const OnnxNode& node, const OnnxGraph& g, Values& values) {
   if (op == "BatchNormalization") return set(eval_batchnorm(node, *in[0], *in[1], *in[2], *in[3], *in[4]));
   if (op == "Cast") return set(eval_cast(node, *in[0]));
   if (op == "Normalizer") return set(eval_normalizer(node, *in[0]));
+  if (op == "OneHotEncoder") return set(eval_one_hot(node, *in[0], g));
+  if (op == "LabelEncoder") {
+    const std::vector<std::string> vocabulary = string_vocabulary(g);
+    BLINDML_ASSIGN_OR_RETURN(auto m, label_encoder_map(node, &vocabulary));
+    const auto& [keys, vals, fallback] = m;
+    FloatTensor y = *in[0];
+    for (double& v : y.data) {
+      auto it = std::find(keys.begin(), keys.end(), v);
+      v = it == keys.end() ? fallback : vals[static_cast<size_t>(it - keys.begin())];
+    }
+    return set(std::move(y));
+  }
+  if (op == "Gather") return set(eval_gather(node, *in[0], *in[1]));
   if (op == "SVMRegressor") {
     BLINDML_ASSIGN_OR_RETURN(auto rc, as_matrix(node, *in[0]));
     BLINDML_ASSIGN_OR_RETURN(auto wb, svm_linear_weights(node));
@@ -2085,7 +2253,7 @@ Status eval_node(const OnnxNode& node, const OnnxGraph& g, Values& values) {
     FloatTensor y = *in[0];
     for (int64_t r = 0; r < rc.first; ++r) {
       std::vector<double> row(y.data.begin() + r * rc.second, y.data.begin() + (r + 1) * rc.second);
-      pre.apply(row);
+      BLINDML_RETURN_IF_ERROR(pre.apply(row));
       // float32 as the runtime computes it
       for (int64_t k = 0; k < rc.second; ++k) y.data[r * rc.second + k] = static_cast<double>(static_cast<float>(row[k]));
     }
@@ -2125,11 +2293,16 @@ Result<std::map<std::string, FloatTensor>> evaluate_float(const OnnxGraph& graph
     FloatTensor v = t;
     // The file's dtype is what a runtime would hold: float32 inputs are rounded to float32
     // (tree thresholds are float32 and compare with float32 features), int64 must be integral.
+    const double codes = info.elem_type == kString ? static_cast<double>(string_vocabulary(graph).size()) : 0;
     for (double& x : v.data) {
       if (info.elem_type == kFloat) {
         x = static_cast<double>(static_cast<float>(x));
       } else if (info.elem_type == kInt64 && x != std::trunc(x)) {
         return invalid_argument("graph input '" + info.name + "' is int64 but holds " + std::to_string(x));
+      } else if (info.elem_type == kString && (x != std::trunc(x) || x < -1 || x >= codes)) {
+        return invalid_argument("graph input '" + info.name + "' is a string input: its values are codes in the graph's "
+                                "string vocabulary (-1 to " + std::to_string(static_cast<int64_t>(codes) - 1) + "), not " +
+                                std::to_string(x));
       }
     }
     values[info.name] = std::move(v);

@@ -2,8 +2,10 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstdio>
 #include <nlohmann/json.hpp>
 
+#include "blindml/base/checked.h"
 #include "blindml/base/json.h"
 
 namespace blindml::model {
@@ -50,16 +52,141 @@ int64_t ClientProcessing::input_width() const {
   return w;
 }
 
-void Preprocess::apply(std::vector<double>& row) const {
-  const size_t n = kind == Kind::kScaler ? std::min({row.size(), offset.size(), scale.size()})
-                                         : std::min(row.size(), imputed.size());
-  for (size_t j = 0; j < n; ++j) {
-    if (kind == Kind::kScaler) {
-      row[j] = (row[j] - offset[j]) * scale[j];
-    } else if (std::isnan(row[j]) || row[j] == replaced) {
-      row[j] = imputed[j];
+int64_t Preprocess::in_width() const {
+  switch (kind) {
+    case Kind::kScaler: return static_cast<int64_t>(offset.size());
+    case Kind::kImputer: return static_cast<int64_t>(imputed.size());
+    case Kind::kNormalizer:
+    case Kind::kOneHot:
+    case Kind::kMap: return width;
+    case Kind::kLinear: return static_cast<int64_t>(offset.size());
+    case Kind::kSelect: return 0;
+  }
+  return 0;
+}
+
+int64_t Preprocess::out_width() const {
+  switch (kind) {
+    case Kind::kLinear: return static_cast<int64_t>(bias.size());
+    case Kind::kOneHot: return width * static_cast<int64_t>(categories.size());
+    case Kind::kSelect: return static_cast<int64_t>(indices.size());
+    default: return in_width();
+  }
+}
+
+Status Preprocess::apply(std::vector<double>& row) const {
+  const int64_t n = static_cast<int64_t>(row.size());
+  const int64_t w = in_width();
+  if (kind != Kind::kSelect && (at < 0 || at > n || w > n - at))
+    return invalid_argument("a preprocessing step reads columns " + std::to_string(at) + ".." +
+                            std::to_string(at + w - 1) + " of a row of " + std::to_string(n));
+  double* x = row.data() + at;
+  switch (kind) {
+    case Kind::kScaler:
+      for (int64_t j = 0; j < w; ++j) x[j] = (x[j] - offset[j]) * scale[j];
+      return Status();
+    case Kind::kImputer:
+      for (int64_t j = 0; j < w; ++j)
+        if (std::isnan(x[j]) || x[j] == replaced) x[j] = imputed[j];
+      return Status();
+    case Kind::kNormalizer: {
+      double d = 0;
+      if (norm == Norm::kMax) {
+        d = w > 0 ? *std::max_element(x, x + w) : 0;
+      } else if (norm == Norm::kL1) {
+        for (int64_t j = 0; j < w; ++j) d += std::fabs(x[j]);
+      } else {
+        for (int64_t j = 0; j < w; ++j) d += x[j] * x[j];
+        d = std::sqrt(d);
+      }
+      if (d != 0)
+        for (int64_t j = 0; j < w; ++j) x[j] /= d;
+      return Status();
+    }
+    case Kind::kLinear: {
+      const int64_t k_out = out_width();
+      std::vector<double> y(bias.begin(), bias.end());
+      for (int64_t j = 0; j < w; ++j) {
+        const double v = x[j] - offset[j];
+        const double* m = matrix.data() + j * k_out;
+        for (int64_t k = 0; k < k_out; ++k) y[k] += v * m[k];
+      }
+      row.erase(row.begin() + at, row.begin() + at + w);
+      row.insert(row.begin() + at, y.begin(), y.end());
+      return Status();
+    }
+    case Kind::kOneHot: {
+      const size_t c = categories.size();
+      std::vector<double> y(static_cast<size_t>(w) * c, 0.0);
+      for (int64_t j = 0; j < w; ++j) {
+        // as onnxruntime: the value cast to int64 (truncated), then looked up
+        const double v = x[j];
+        const bool integral = std::isfinite(v) && std::fabs(v) < 9.2e18;
+        const auto it = integral ? std::find(categories.begin(), categories.end(), static_cast<int64_t>(v))
+                                 : categories.end();
+        if (it != categories.end()) {
+          y[static_cast<size_t>(j) * c + static_cast<size_t>(it - categories.begin())] = 1.0;
+        } else if (!zeros) {
+          char buf[64];
+          std::snprintf(buf, sizeof buf, "%.17g", v);
+          return invalid_argument("column " + std::to_string(at + j) + " holds " + buf +
+                                  ", which is not one of the one-hot encoder's " + std::to_string(c) +
+                                  " categories (the encoder was exported with handle_unknown='error')");
+        }
+      }
+      row.erase(row.begin() + at, row.begin() + at + w);
+      row.insert(row.begin() + at, y.begin(), y.end());
+      return Status();
+    }
+    case Kind::kMap:
+      for (int64_t j = 0; j < w; ++j) {
+        const auto it = std::find(keys.begin(), keys.end(), x[j]);
+        x[j] = it == keys.end() ? fallback : values[static_cast<size_t>(it - keys.begin())];
+      }
+      return Status();
+    case Kind::kSelect: {
+      std::vector<double> y(indices.size());
+      for (size_t k = 0; k < indices.size(); ++k) {
+        if (indices[k] < 0 || indices[k] >= n)
+          return invalid_argument("a column selection reads column " + std::to_string(indices[k]) + " of a row of " +
+                                  std::to_string(n));
+        y[k] = row[static_cast<size_t>(indices[k])];
+      }
+      row = std::move(y);
+      return Status();
     }
   }
+  return Status();
+}
+
+double ClientProcessing::string_code(std::string_view s) const {
+  auto it = std::lower_bound(vocabulary.begin(), vocabulary.end(), s);
+  return it != vocabulary.end() && *it == s ? static_cast<double>(it - vocabulary.begin()) : -1.0;
+}
+
+Result<std::vector<double>> ClientProcessing::preprocess_row(std::span<const double> raw) const {
+  if (static_cast<int64_t>(raw.size()) != feature_count())
+    return invalid_argument("the model takes " + std::to_string(feature_count()) + " features, the row has " +
+                            std::to_string(raw.size()));
+  for (const RawInput& in : inputs)
+    for (int64_t j = in.first; (in.integer || in.text) && j < in.first + in.width && j < static_cast<int64_t>(raw.size()); ++j) {
+      if (in.integer && raw[j] != std::trunc(raw[j]))
+        return invalid_argument("column " + std::to_string(j) + " (input '" + in.name + "', an int64 input) holds " +
+                                std::to_string(raw[j]) + ", not an integer");
+      if (in.text && (raw[j] != std::trunc(raw[j]) || raw[j] < -1 || raw[j] >= static_cast<double>(vocabulary.size())))
+        return invalid_argument("column " + std::to_string(j) + " (input '" + in.name + "', a string input) holds " +
+                                std::to_string(raw[j]) + ", not a vocabulary code (-1 to " +
+                                std::to_string(static_cast<int64_t>(vocabulary.size()) - 1) + ")");
+    }
+  std::vector<double> row(raw.begin(), raw.end());
+  for (size_t i = 0; i < preprocess.size(); ++i) {
+    Status st = preprocess[i].apply(row);
+    if (!st.ok()) return Status(st.code(), "preprocessing step " + std::to_string(i) + ": " + st.message());
+  }
+  if (row.size() != features.size())
+    return invalid_argument("the preprocessing gives " + std::to_string(row.size()) + " values, the encoders take " +
+                            std::to_string(features.size()));
+  return row;
 }
 
 bool FeatureEncoder::in_range(double x) const {
@@ -73,12 +200,11 @@ RangeCount ClientProcessing::count_out_of_range(std::span<const std::vector<doub
   RangeCount c;
   c.per_feature.assign(features.size(), 0);
   for (const auto& raw : rows) {
-    if (raw.size() != features.size()) continue;
-    std::vector<double> row = raw;
-    for (const auto& pre : preprocess) pre.apply(row);
+    auto row = preprocess_row(raw);
+    if (!row.ok()) continue;  // encode_row reports it
     bool any = false;
-    for (size_t j = 0; j < row.size(); ++j)
-      if (!features[j].in_range(row[j])) {
+    for (size_t j = 0; j < row->size(); ++j)
+      if (!features[j].in_range((*row)[j])) {
         ++c.per_feature[j];
         ++c.values;
         any = true;
@@ -119,13 +245,9 @@ std::vector<double> apply_post_transform(PostTransform post, std::span<const dou
 }
 
 Result<circuit::Tensor> ClientProcessing::encode_row(std::span<const double> raw) const {
-  if (static_cast<int64_t>(raw.size()) != feature_count())
-    return invalid_argument("the model takes " + std::to_string(feature_count()) + " features, the row has " +
-                            std::to_string(raw.size()));
+  BLINDML_ASSIGN_OR_RETURN(const std::vector<double> row, preprocess_row(raw));
   const int64_t width = input_width();
   circuit::Tensor t{{width}, std::vector<int64_t>(static_cast<size_t>(width))};
-  std::vector<double> row(raw.begin(), raw.end());
-  for (const auto& pre : preprocess) pre.apply(row);
   int64_t at = 0;
   for (size_t j = 0; j < row.size(); ++j) {
     if (!std::isfinite(row[j])) return invalid_argument("feature " + std::to_string(j) + " is not a finite number");
@@ -161,6 +283,49 @@ Result<Prediction> ClientProcessing::decode(const circuit::Tensor& output) const
   return p;
 }
 
+namespace {
+
+const char* norm_name(Preprocess::Norm n) {
+  return n == Preprocess::Norm::kMax ? "MAX" : n == Preprocess::Norm::kL1 ? "L1" : "L2";
+}
+
+json preprocess_to_json(const Preprocess& p) {
+  json e;
+  switch (p.kind) {
+    case Preprocess::Kind::kScaler:
+      e = {{"op", "scaler"}, {"offset", p.offset}, {"scale", p.scale}};
+      break;
+    case Preprocess::Kind::kImputer:
+      e = {{"op", "imputer"}, {"imputed", p.imputed}};
+      if (!std::isnan(p.replaced)) e["replaced"] = p.replaced;
+      break;
+    case Preprocess::Kind::kNormalizer:
+      e = {{"op", "normalizer"}, {"norm", norm_name(p.norm)}, {"width", p.width}};
+      break;
+    case Preprocess::Kind::kLinear: {
+      const size_t k = p.bias.size();
+      json m = json::array();
+      for (size_t r = 0; r < p.offset.size(); ++r)
+        m.push_back(std::vector<double>(p.matrix.begin() + r * k, p.matrix.begin() + (r + 1) * k));
+      e = {{"op", "linear"}, {"offset", p.offset}, {"matrix", m}, {"bias", p.bias}};
+      break;
+    }
+    case Preprocess::Kind::kOneHot:
+      e = {{"op", "onehot"}, {"width", p.width}, {"categories", p.categories}, {"zeros", p.zeros}};
+      break;
+    case Preprocess::Kind::kSelect:
+      e = {{"op", "select"}, {"indices", p.indices}};
+      break;
+    case Preprocess::Kind::kMap:
+      e = {{"op", "map"}, {"width", p.width}, {"keys", p.keys}, {"values", p.values}, {"default", p.fallback}};
+      break;
+  }
+  if (p.kind != Preprocess::Kind::kSelect && p.at != 0) e["at"] = p.at;
+  return e;
+}
+
+}  // namespace
+
 std::string ClientProcessing::to_json() const {
   json j;
   j["model_kind"] = kind == ModelKind::kClassifier ? "classifier" : "regressor";
@@ -195,17 +360,17 @@ std::string ClientProcessing::to_json() const {
   j["class_labels"] = class_labels;
   if (!preprocess.empty()) {
     json pre = json::array();
-    for (const auto& p : preprocess) {
-      if (p.kind == Preprocess::Kind::kScaler) {
-        pre.push_back({{"op", "scaler"}, {"offset", p.offset}, {"scale", p.scale}});
-      } else {
-        json e = {{"op", "imputer"}, {"imputed", p.imputed}};
-        if (!std::isnan(p.replaced)) e["replaced"] = p.replaced;
-        pre.push_back(e);
-      }
-    }
+    for (const auto& p : preprocess) pre.push_back(preprocess_to_json(p));
     j["preprocess"] = pre;
   }
+  if (row_width > 0) j["row_width"] = row_width;
+  if (!inputs.empty()) {
+    json ins = json::array();
+    for (const auto& in : inputs)
+      ins.push_back({{"name", in.name}, {"columns", in.width}, {"dtype", in.text ? "string" : in.integer ? "int64" : "float"}});
+    j["inputs"] = ins;
+  }
+  if (!vocabulary.empty()) j["vocabulary"] = vocabulary;
   return j.dump(2);
 }
 
@@ -293,6 +458,203 @@ Status doubles_from_json(const json& obj, const std::string& where, const char* 
   return Status();
 }
 
+// Preprocessing: at most kMaxSteps steps; every width the row takes on (raw, between steps) at
+// most kMaxRowWidth; a linear step's F·K and a one-hot step's width·categories proven with
+// checked products before anything is allocated; the chain must end at the encoders' count.
+constexpr size_t kMaxSteps = 1024;
+constexpr int64_t kMaxRowWidth = int64_t{1} << 20;
+constexpr uint64_t kMaxMatrix = uint64_t{1} << 24;
+constexpr size_t kMaxCategories = 65535;
+constexpr size_t kMaxInputs = 4096;
+constexpr size_t kMaxNameBytes = 1024;
+// The string vocabulary: entries, bytes per entry, bytes in all.
+constexpr size_t kMaxVocabulary = size_t{1} << 20;
+constexpr size_t kMaxStringBytes = 1024;
+constexpr size_t kMaxVocabularyBytes = size_t{64} << 20;
+
+template <typename T>
+Status numbers_from_json(const json& obj, const std::string& where, const char* field, size_t max, std::vector<T>* out) {
+  const json* a = nullptr;
+  BLINDML_RETURN_IF_ERROR(json_get_array(obj, where, field, max, &a));
+  if (a->empty()) return corrupted(where + ": field '" + field + "' is empty");
+  out->reserve(a->size());
+  for (size_t i = 0; i < a->size(); ++i) {
+    T v{};
+    BLINDML_RETURN_IF_ERROR(json_as((*a)[i], where, std::string(field) + "[" + std::to_string(i) + "]", &v));
+    if constexpr (std::is_floating_point_v<T>)
+      if (!std::isfinite(v)) return corrupted(where + ": field '" + field + "' holds a non-finite number");
+    out->push_back(v);
+  }
+  return Status();
+}
+
+Status step_from_json(const json& e, const std::string& w, Preprocess* out) {
+  std::string op;
+  BLINDML_RETURN_IF_ERROR(json_get(e, w, "op", &op));
+  Preprocess s;
+  const size_t kMax = static_cast<size_t>(kMaxRowWidth);
+  if (op == "scaler") {
+    s.kind = Preprocess::Kind::kScaler;
+    BLINDML_RETURN_IF_ERROR(numbers_from_json(e, w, "offset", kMax, &s.offset));
+    BLINDML_RETURN_IF_ERROR(numbers_from_json(e, w, "scale", kMax, &s.scale));
+    if (s.offset.size() != s.scale.size())
+      return corrupted(w + ": fields 'offset' and 'scale' differ in length (" + std::to_string(s.offset.size()) +
+                       " and " + std::to_string(s.scale.size()) + ")");
+  } else if (op == "imputer") {
+    s.kind = Preprocess::Kind::kImputer;
+    BLINDML_RETURN_IF_ERROR(numbers_from_json(e, w, "imputed", kMax, &s.imputed));
+    if (e.contains("replaced")) BLINDML_RETURN_IF_ERROR(json_get(e, w, "replaced", &s.replaced));
+  } else if (op == "normalizer") {
+    s.kind = Preprocess::Kind::kNormalizer;
+    std::string norm;
+    BLINDML_RETURN_IF_ERROR(json_get(e, w, "norm", &norm));
+    if (norm == "MAX") s.norm = Preprocess::Norm::kMax;
+    else if (norm == "L1") s.norm = Preprocess::Norm::kL1;
+    else if (norm == "L2") s.norm = Preprocess::Norm::kL2;
+    else return corrupted(w + ": field 'norm' = \"" + norm + "\" is not MAX, L1 or L2");
+    BLINDML_RETURN_IF_ERROR(json_get_in<int64_t>(e, w, "width", 1, kMaxRowWidth, &s.width));
+  } else if (op == "linear") {
+    s.kind = Preprocess::Kind::kLinear;
+    BLINDML_RETURN_IF_ERROR(numbers_from_json(e, w, "offset", kMax, &s.offset));
+    BLINDML_RETURN_IF_ERROR(numbers_from_json(e, w, "bias", kMax, &s.bias));
+    const json* m = nullptr;
+    BLINDML_RETURN_IF_ERROR(json_get_array(e, w, "matrix", kMax, &m));
+    const size_t F = s.offset.size(), K = s.bias.size();
+    const auto fk = checked_product(F, K);
+    if (!fk || *fk > kMaxMatrix)
+      return corrupted(w + ": a linear map of " + std::to_string(F) + " x " + std::to_string(K) +
+                       " exceeds the limit of " + std::to_string(kMaxMatrix) + " coefficients");
+    if (m->size() != F)
+      return corrupted(w + ": field 'matrix' has " + std::to_string(m->size()) + " rows, 'offset' " +
+                       std::to_string(F) + " values");
+    s.matrix.reserve(static_cast<size_t>(*fk));
+    for (size_t r = 0; r < F; ++r) {
+      const json& row = (*m)[r];
+      const std::string field = "matrix[" + std::to_string(r) + "]";
+      if (!row.is_array() || row.size() != K)
+        return corrupted(w + ": field '" + field + "' must be an array of " + std::to_string(K) +
+                         " numbers (one per 'bias' value)");
+      for (size_t k = 0; k < K; ++k) {
+        double v = 0;
+        BLINDML_RETURN_IF_ERROR(json_as(row[k], w, field + "[" + std::to_string(k) + "]", &v));
+        s.matrix.push_back(v);
+      }
+    }
+  } else if (op == "onehot") {
+    s.kind = Preprocess::Kind::kOneHot;
+    BLINDML_RETURN_IF_ERROR(json_get_in<int64_t>(e, w, "width", 1, kMaxRowWidth, &s.width));
+    BLINDML_RETURN_IF_ERROR(numbers_from_json(e, w, "categories", kMaxCategories, &s.categories));
+    BLINDML_RETURN_IF_ERROR(json_get_optional(e, w, "zeros", &s.zeros));
+    const auto out = checked_product(static_cast<uint64_t>(s.width), s.categories.size());
+    if (!out || *out > static_cast<uint64_t>(kMaxRowWidth))
+      return corrupted(w + ": " + std::to_string(s.width) + " columns of " + std::to_string(s.categories.size()) +
+                       " categories exceed the row limit of " + std::to_string(kMaxRowWidth) + " values");
+  } else if (op == "select") {
+    s.kind = Preprocess::Kind::kSelect;
+    BLINDML_RETURN_IF_ERROR(numbers_from_json(e, w, "indices", kMax, &s.indices));
+  } else if (op == "map") {
+    s.kind = Preprocess::Kind::kMap;
+    BLINDML_RETURN_IF_ERROR(json_get_in<int64_t>(e, w, "width", 1, kMaxRowWidth, &s.width));
+    BLINDML_RETURN_IF_ERROR(numbers_from_json(e, w, "keys", kMaxVocabulary, &s.keys));
+    BLINDML_RETURN_IF_ERROR(numbers_from_json(e, w, "values", kMaxVocabulary, &s.values));
+    BLINDML_RETURN_IF_ERROR(json_get(e, w, "default", &s.fallback));
+    if (s.keys.size() != s.values.size())
+      return corrupted(w + ": fields 'keys' and 'values' differ in length (" + std::to_string(s.keys.size()) + " and " +
+                       std::to_string(s.values.size()) + ")");
+  } else {
+    return corrupted(w + ": field 'op' = \"" + op +
+                     "\" is not one of scaler, imputer, normalizer, linear, onehot, select, map");
+  }
+  if (s.kind != Preprocess::Kind::kSelect)
+    if (e.contains("at")) BLINDML_RETURN_IF_ERROR(json_get_in<int64_t>(e, w, "at", 0, kMaxRowWidth, &s.at));
+  *out = std::move(s);
+  return Status();
+}
+
+Status preprocess_from_json(const json& j, const std::string& where, ClientProcessing* p) {
+  const int64_t encoders = p->encoder_count();
+  if (j.contains("row_width"))
+    BLINDML_RETURN_IF_ERROR(json_get_in<int64_t>(j, where, "row_width", 1, kMaxRowWidth, &p->row_width));
+  int64_t width = p->row_width > 0 ? p->row_width : encoders;
+  if (j.contains("inputs")) {
+    const json* ins = nullptr;
+    BLINDML_RETURN_IF_ERROR(json_get_array(j, where, "inputs", kMaxInputs, &ins));
+    int64_t first = 0;
+    for (size_t i = 0; i < ins->size(); ++i) {
+      const std::string w = where + ": inputs[" + std::to_string(i) + "]";
+      RawInput in;
+      std::string dtype;
+      BLINDML_RETURN_IF_ERROR(json_get((*ins)[i], w, "name", &in.name));
+      if (in.name.size() > kMaxNameBytes) return corrupted(w + ": field 'name' is longer than " + std::to_string(kMaxNameBytes) + " bytes");
+      BLINDML_RETURN_IF_ERROR(json_get_in<int64_t>((*ins)[i], w, "columns", 1, kMaxRowWidth, &in.width));
+      BLINDML_RETURN_IF_ERROR(json_get((*ins)[i], w, "dtype", &dtype));
+      if (dtype != "float" && dtype != "int64" && dtype != "string")
+        return corrupted(w + ": field 'dtype' = \"" + dtype + "\" is not \"float\", \"int64\" or \"string\"");
+      in.integer = dtype == "int64";
+      in.text = dtype == "string";
+      in.first = first;
+      first += in.width;  // at most kMaxInputs·kMaxRowWidth: no overflow
+      p->inputs.push_back(std::move(in));
+    }
+    if (first != width)
+      return corrupted(where + ": the inputs have " + std::to_string(first) + " columns in all, the row " +
+                       std::to_string(width));
+  }
+  if (j.contains("vocabulary")) {
+    const json* voc = nullptr;
+    BLINDML_RETURN_IF_ERROR(json_get_array(j, where, "vocabulary", kMaxVocabulary, &voc));
+    size_t bytes = 0;
+    for (size_t i = 0; i < voc->size(); ++i) {
+      std::string v;
+      BLINDML_RETURN_IF_ERROR(json_as((*voc)[i], where, "vocabulary[" + std::to_string(i) + "]", &v));
+      if (v.size() > kMaxStringBytes)
+        return corrupted(where + ": vocabulary[" + std::to_string(i) + "] has " + std::to_string(v.size()) +
+                         " bytes, more than the " + std::to_string(kMaxStringBytes) + " allowed");
+      bytes += v.size();
+      if (bytes > kMaxVocabularyBytes)
+        return corrupted(where + ": the vocabulary holds more than " + std::to_string(kMaxVocabularyBytes) + " bytes");
+      if (!p->vocabulary.empty() && !(p->vocabulary.back() < v))
+        return corrupted(where + ": field 'vocabulary' is not sorted and distinct (at " + std::to_string(i) + ")");
+      p->vocabulary.push_back(std::move(v));
+    }
+  }
+  if (!j.contains("preprocess")) {
+    if (width != encoders)
+      return corrupted(where + ": the row has " + std::to_string(width) + " values, the encoders take " +
+                       std::to_string(encoders) + " (and no preprocessing changes the width)");
+    return Status();
+  }
+  const json* pre = nullptr;
+  BLINDML_RETURN_IF_ERROR(json_get_array(j, where, "preprocess", kMaxSteps, &pre));
+  uint64_t held = 0;  // numbers the steps hold in all (coefficients, categories, keys, indices)
+  for (size_t i = 0; i < pre->size(); ++i) {
+    const std::string w = where + ": preprocess[" + std::to_string(i) + "]";
+    Preprocess s;
+    BLINDML_RETURN_IF_ERROR(step_from_json((*pre)[i], w, &s));
+    held += s.offset.size() + s.scale.size() + s.imputed.size() + s.matrix.size() + s.bias.size() +
+            s.categories.size() + s.indices.size() + s.keys.size() + s.values.size();
+    if (held > kMaxMatrix)
+      return corrupted(w + ": the preprocessing steps hold more than " + std::to_string(kMaxMatrix) + " numbers in all");
+    if (s.kind == Preprocess::Kind::kSelect) {
+      for (size_t k = 0; k < s.indices.size(); ++k)
+        if (s.indices[k] < 0 || s.indices[k] >= width)
+          return corrupted(w + ": indices[" + std::to_string(k) + "] = " + std::to_string(s.indices[k]) +
+                           " is outside the row of " + std::to_string(width) + " values");
+    } else if (s.at + s.in_width() > width) {  // both at most kMaxRowWidth
+      return corrupted(w + ": reads columns " + std::to_string(s.at) + ".." + std::to_string(s.at + s.in_width() - 1) +
+                       " of a row of " + std::to_string(width) + " values");
+    }
+    width = width - (s.kind == Preprocess::Kind::kSelect ? width : s.in_width()) + s.out_width();
+    if (width < 1 || width > kMaxRowWidth)
+      return corrupted(w + ": gives a row of " + std::to_string(width) + " values (1.." + std::to_string(kMaxRowWidth) + ")");
+    p->preprocess.push_back(std::move(s));
+  }
+  if (width != encoders)
+    return corrupted(where + ": the preprocessing gives " + std::to_string(width) + " values, the encoders take " +
+                     std::to_string(encoders));
+  return Status();
+}
+
 }  // namespace
 
 Result<ClientProcessing> ClientProcessing::from_json(std::string_view text) {
@@ -347,42 +709,7 @@ Result<ClientProcessing> ClientProcessing::from_json(std::string_view text) {
       p.class_labels.push_back(v);
     }
   }
-  if (j.contains("preprocess")) {
-    const json* pre = nullptr;
-    BLINDML_RETURN_IF_ERROR(json_get_array(j, where, "preprocess", 16, &pre));
-    for (size_t i = 0; i < pre->size(); ++i) {
-      const std::string w = where + ": preprocess[" + std::to_string(i) + "]";
-      const json& e = (*pre)[i];
-      std::string op;
-      BLINDML_RETURN_IF_ERROR(json_get(e, w, "op", &op));
-      Preprocess s;
-      std::vector<double>* lists[2] = {nullptr, nullptr};
-      const char* names[2] = {"", ""};
-      if (op == "scaler") {
-        s.kind = Preprocess::Kind::kScaler;
-        lists[0] = &s.offset;
-        lists[1] = &s.scale;
-        names[0] = "offset";
-        names[1] = "scale";
-      } else if (op == "imputer") {
-        s.kind = Preprocess::Kind::kImputer;
-        lists[0] = &s.imputed;
-        names[0] = "imputed";
-        if (e.contains("replaced")) BLINDML_RETURN_IF_ERROR(json_get(e, w, "replaced", &s.replaced));
-      } else {
-        return corrupted(w + ": field 'op' = \"" + op + "\" is neither \"scaler\" nor \"imputer\"");
-      }
-      for (int k = 0; k < 2 && lists[k]; ++k) {
-        BLINDML_RETURN_IF_ERROR(doubles_from_json(e, w, names[k], lists[k]));
-        if (lists[k]->size() != p.features.size())
-          return corrupted(w + ": field '" + names[k] + "' has " + std::to_string(lists[k]->size()) + " values for " +
-                           std::to_string(p.features.size()) + " features");
-        for (double v : *lists[k])
-          if (!std::isfinite(v)) return corrupted(w + ": field '" + names[k] + "' holds a non-finite number");
-      }
-      p.preprocess.push_back(std::move(s));
-    }
-  }
+  BLINDML_RETURN_IF_ERROR(preprocess_from_json(j, where, &p));
   if (p.kind == ModelKind::kClassifier) {
     const size_t classes = p.binary_single_score ? 2 : p.output_scale.size();
     if (p.binary_single_score && p.output_scale.size() != 1)

@@ -203,4 +203,74 @@ ok
 expect_fail 1 "row 1, feature 0.*outside the calibration range" blindml -q predict "$MLP/art" --mode clear \
   --input "$WORK/far.csv" --refuse-out-of-range
 
+# Issue 13 part 3: a ColumnTransformer on two graph inputs (num float [N, 3], cat int64 [N, 2]):
+# a CSV row holds the inputs' columns in graph-input order; the scaler and one-hot encoders run
+# on the client. FHE equals clear; the labels are the estimator's; a non-integer in the int64
+# input is refused naming it.
+CT="$WORK/column_transformer"
+CT_ONNX="$DATA/corpus/skl2onnx_column_transformer_onehot_logreg_mixed.onnx"
+mkdir -p "$CT"
+head -n 6 "$DATA/mixed/test.csv" >"$CT/rows.csv"
+blindml -q check "$CT_ONNX" --calibration "$DATA/mixed/train.csv" >"$CT/check.out" || fail "check on a ColumnTransformer"
+grep -q "inputs (a row holds their columns in this order): num \[3 float\] cat \[2 int64\]" "$CT/check.out" ||
+  fail "check: inputs not listed: $(head -n 3 "$CT/check.out")"
+ok
+blindml -q compile "$CT_ONNX" --calibration "$DATA/mixed/train.csv" --out "$CT/art" >"$CT/report.txt"
+grep -q "client row: 5 values" "$CT/report.txt" || fail "compile report: no client row line"
+blindml -q predict "$CT/art" --mode clear --input "$CT/rows.csv" --out "$CT/clear.csv"
+blindml -q predict "$CT/art" --mode fhe --input "$CT/rows.csv" --out "$CT/fhe.csv" --threads "$THREADS"
+diff "$CT/clear.csv" "$CT/fhe.csv" || fail "ColumnTransformer: FHE differs from clear"
+ok
+diff <(cut -d, -f1 "$CT/clear.csv" | tail -n +2) \
+  <(head -n 6 "$DATA/corpus/skl2onnx_column_transformer_onehot_logreg_mixed.expected.csv" | tail -n +2 | cut -d, -f1) ||
+  fail "ColumnTransformer: labels differ from the estimator's"
+ok
+blindml -q predict "$CT/art" --mode float --model "$CT_ONNX" --input "$CT/rows.csv" --out "$CT/float.csv"
+diff <(cut -d, -f1 "$CT/float.csv") <(cut -d, -f1 "$CT/clear.csv") || fail "ColumnTransformer: float and clear differ"
+ok
+head -n 2 "$CT/rows.csv" >"$CT/half.csv"
+printf '0.1,10.2,-2.0,1.5,0,1\n' >>"$CT/half.csv"
+expect_fail 1 "row 1.*input 'cat'.*not an integer" blindml -q predict "$CT/art" --mode clear --input "$CT/half.csv"
+cut -d, -f1-4 "$CT/rows.csv" >"$CT/narrow.csv"
+expect_fail 1 "narrow.csv.*4 columns.*5 features" blindml -q predict "$CT/art" --mode clear --input "$CT/narrow.csv"
+
+# ... and with a string input: the CSV's cat cells are words (tests/data/mixed_strings), mapped
+# to their vocabulary codes by the reader; an unknown word one-hot encodes to zeros.
+CS="$WORK/column_transformer_strings"
+CS_ONNX="$DATA/corpus/skl2onnx_column_transformer_onehot_strings_logreg_mixed.onnx"
+mkdir -p "$CS"
+head -n 6 "$DATA/mixed_strings/test.csv" >"$CS/rows.csv"
+blindml -q check "$CS_ONNX" >"$CS/check.out" || fail "check on a string-input ColumnTransformer"
+grep -q "cat \[2 string\]" "$CS/check.out" || fail "check: string input not listed: $(head -n 3 "$CS/check.out")"
+ok
+blindml -q compile "$CS_ONNX" --calibration "$DATA/mixed_strings/train.csv" --out "$CS/art" >/dev/null
+blindml -q predict "$CS/art" --mode clear --input "$CS/rows.csv" --out "$CS/clear.csv"
+blindml -q predict "$CS/art" --mode fhe --input "$CS/rows.csv" --out "$CS/fhe.csv" --threads "$THREADS"
+diff "$CS/clear.csv" "$CS/fhe.csv" || fail "string ColumnTransformer: FHE differs from clear"
+ok
+diff <(cut -d, -f1 "$CS/clear.csv") <(cut -d, -f1 "$CT/clear.csv") ||
+  fail "string ColumnTransformer: labels differ from the int64 one's"
+ok
+head -n 2 "$CS/rows.csv" >"$CS/unknown.csv"
+printf '0.1,10.2,-2.0,purple,small,1\n' >>"$CS/unknown.csv"
+blindml -q predict "$CS/art" --mode clear --input "$CS/unknown.csv" --out "$CS/unknown_out.csv" ||
+  fail "an unknown word (handle_unknown='ignore') was refused"
+ok
+
+# A PCA before a decision tree (the linear map runs on the client: 30 columns in, 5 features to
+# the trees): FHE equals clear and the labels are the estimator's.
+PT="$WORK/pca_tree"
+PT_NAME=skl2onnx_pipeline_pca_decision_tree_breast_cancer
+mkdir -p "$PT"
+head -n 6 "$DATA/breast_cancer/test.csv" >"$PT/rows.csv"
+blindml -q compile "$DATA/corpus/$PT_NAME.onnx" --calibration "$DATA/breast_cancer/train.csv" --out "$PT/art" >"$PT/report.txt"
+grep -q "client row: 30 values.*5 features for the model" "$PT/report.txt" || fail "PCA tree: no client row line"
+blindml -q predict "$PT/art" --mode clear --input "$PT/rows.csv" --out "$PT/clear.csv"
+blindml -q predict "$PT/art" --mode fhe --input "$PT/rows.csv" --out "$PT/fhe.csv" --threads "$THREADS"
+diff "$PT/clear.csv" "$PT/fhe.csv" || fail "PCA tree: FHE differs from clear"
+ok
+diff <(cut -d, -f1 "$PT/clear.csv" | tail -n +2) <(head -n 6 "$DATA/corpus/$PT_NAME.expected.csv" | tail -n +2 | cut -d, -f1) ||
+  fail "PCA tree: labels differ from the estimator's"
+ok
+
 echo "PASS: $checks checks"

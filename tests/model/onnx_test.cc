@@ -773,6 +773,9 @@ TEST(OnnxBlockers, AllListedTogether) {
   b.node("SVMClassifier", {"S"}, {"L", "P"}, "svc", "ai.onnx.ml");
   auto* norm = b.node("Normalizer", {"P"}, {"Y"}, "norm", "ai.onnx.ml");
   ModelBuilder::attr_s(norm, "norm", "L3");
+  // OneHotEncoder itself is supported; zeros = 2 is not
+  ModelBuilder::attr_strings(b.m.mutable_graph()->mutable_node(0), "cats_strings", {"a", "b"});
+  ModelBuilder::attr_i(b.m.mutable_graph()->mutable_node(0), "zeros", 2);
   auto r = b.load();
   expect_error(r, StatusCode::kUnimplemented,
                {"4 things stand in the way", "opset 22", "node 'onehot' (OneHotEncoder)", "ColumnTransformer",

@@ -79,7 +79,13 @@ struct CompiledModel {
 // Rows: one vector of doubles per sample, features in the model's order.
 using Rows = std::vector<std::vector<double>>;
 
+// Rows: the graph inputs' columns concatenated in graph-input order (one input: its features);
+// leading preprocessing runs on the client (docs/models.md "Client processing").
 Result<CompiledModel> compile_model(const OnnxGraph& graph, const Rows& calibration, const CompileOptions& options = {});
+
+// Values of a raw row for this graph: the graph inputs' declared columns summed (-1 when an
+// input does not declare its width).
+int64_t graph_row_width(const OnnxGraph& graph);
 
 // How the predict functions treat inputs outside the calibration range (the encoders clip them,
 // ClientProcessing::count_out_of_range): counted into *range when set; refused (invalid_argument,

@@ -16,6 +16,7 @@
 #include <span>
 #include <utility>
 #include <string>
+#include <tuple>
 #include <vector>
 
 #include "blindml/base/status.h"
@@ -92,6 +93,17 @@ Result<std::pair<std::vector<double>, double>> svm_linear_weights(const OnnxNode
 // The preprocessing a leading Scaler / Imputer node applies (processing.h), for `features`
 // columns; invalid_argument on other ops or mismatched lengths.
 Result<Preprocess> preprocess_of(const OnnxNode& node, int64_t features);
+
+// The strings of a graph's string-keyed encoders (OneHotEncoder cats_strings, LabelEncoder
+// keys_strings), sorted and distinct. A string input's values are held as codes in it (the index;
+// -1 for a string not in it): evaluate_float takes string inputs so, and the client maps its
+// string cells so (ClientProcessing::vocabulary).
+std::vector<std::string> string_vocabulary(const OnnxGraph& graph);
+
+// A LabelEncoder (ai.onnx.ml) as a numeric map: keys (string keys as their codes in `vocabulary`,
+// or their positions when it is null), values and the default; string values are refused.
+Result<std::tuple<std::vector<double>, std::vector<double>, double>> label_encoder_map(
+    const OnnxNode& node, const std::vector<std::string>* vocabulary);
 
 // The float reference: runs the graph on one batch (inputs by graph-input name, shape [batch,
 // features] or as declared) and returns every value computed (by name), including the graph

@@ -87,16 +87,51 @@ struct Prediction {
 };
 
 // Preprocessing from the graph, run on the client in the clear before the encoders (a
-// Pipeline's leading StandardScaler / SimpleImputer, exported as ai.onnx.ml Scaler / Imputer):
-//   scaler   x_j = (x_j - offset_j)·scale_j
-//   imputer  x_j = imputed_j where x_j is NaN or equals `replaced`
+// Pipeline's leading steps, a ColumnTransformer; docs/models.md "Client processing"). The client
+// starts from the raw row (ClientProcessing::row_width values: the graph inputs' columns
+// concatenated in graph-input order) and applies the steps in order; each acts on the `width`
+// columns starting at `at` (the others pass through) and may change the row's width:
+//   scaler      x_j = (x_j - offset_j)·scale_j                          width kept
+//   imputer     x_j = imputed_j where x_j is NaN or equals `replaced`   width kept
+//   normalizer  x = x / ‖x‖ (MAX: max_j x_j, L1, L2; a zero norm leaves x)   width kept
+//   linear      y_k = Σ_j (x_j - offset_j)·matrix[j·K + k] + bias_k    F = offset.size() -> K
+//               (a PCA / TruncatedSVD before trees or an MLP)
+//   onehot      each of the `width` columns x -> |categories| indicators [trunc(x) == c]
+//               (ai.onnx.ml OneHotEncoder: an unknown value gives zeros when `zeros`, else an
+//               error naming the column and the value)                   F -> F·|categories|
+//   select      y = x[indices] over the whole row (Gather / ArrayFeatureExtractor / Concat)
+//   map         x_j = values[k] where x_j == keys[k], else `fallback` (LabelEncoder; string keys
+//               as vocabulary codes)                                    width kept
 struct Preprocess {
-  enum class Kind : uint8_t { kScaler, kImputer };
+  enum class Kind : uint8_t { kScaler, kImputer, kNormalizer, kLinear, kOneHot, kSelect, kMap };
+  enum class Norm : uint8_t { kMax, kL1, kL2 };
   Kind kind = Kind::kScaler;
-  std::vector<double> offset, scale;  // kScaler, one per feature
-  std::vector<double> imputed;        // kImputer, one per feature
+  int64_t at = 0;                     // first column acted on (kSelect: 0, the whole row)
+  std::vector<double> offset, scale;  // kScaler (one per column); kLinear: offset, F values
+  std::vector<double> imputed;        // kImputer, one per column
   double replaced = std::numeric_limits<double>::quiet_NaN();
-  void apply(std::vector<double>& row) const;
+  Norm norm = Norm::kMax;             // kNormalizer
+  int64_t width = 0;                  // kNormalizer, kOneHot: columns acted on
+  std::vector<double> matrix, bias;   // kLinear: F·K row-major, K
+  std::vector<int64_t> categories;    // kOneHot
+  bool zeros = true;                  // kOneHot: unknown values give all zeros (else an error)
+  std::vector<int64_t> indices;       // kSelect
+  std::vector<double> keys, values;   // kMap (width columns)
+  double fallback = -1;               // kMap: for a value that is no key
+  // Columns read (starting at `at`; kSelect: the whole row, so 0 = any) and written.
+  int64_t in_width() const;
+  int64_t out_width() const;
+  // invalid_argument when the row is too short or (kOneHot, zeros = false) a value is not a
+  // category, naming the column (of the row this step sees) and the value.
+  Status apply(std::vector<double>& row) const;
+};
+
+// One graph input as the client's raw row holds it: `width` columns starting at `first`.
+struct RawInput {
+  std::string name;
+  int64_t first = 0, width = 0;
+  bool integer = false;  // int64 in the graph: the values must be integral
+  bool text = false;     // string in the graph: the values are codes in `vocabulary` (-1: unknown)
 };
 
 // Values outside the calibration range (FeatureEncoder::in_range) over a set of rows.
@@ -116,9 +151,22 @@ struct ClientProcessing {
   bool normalize_l1 = false;
   std::vector<int64_t> class_labels;
   std::vector<Preprocess> preprocess;       // applied in order before the encoders
+  // Values of the raw row (before preprocess); 0 = features.size() (no step changes the width).
+  int64_t row_width = 0;
+  std::vector<RawInput> inputs;             // optional: the graph inputs in the raw row, in order
+  // String inputs' cells are mapped to their index in this sorted list (-1 when absent) before
+  // anything else: the row readers do it (string_code), the rest sees numbers.
+  std::vector<std::string> vocabulary;
+  double string_code(std::string_view s) const;
 
-  // Features of a row (what encode_row takes).
-  int64_t feature_count() const { return static_cast<int64_t>(features.size()); }
+  // Values of a raw row (what encode_row and count_out_of_range take, what the CLI and Python
+  // read): row_width, or the encoders' count when no preprocessing changes the width.
+  int64_t feature_count() const { return row_width > 0 ? row_width : encoder_count(); }
+  // Values the encoders take (the row after preprocess).
+  int64_t encoder_count() const { return static_cast<int64_t>(features.size()); }
+  // The raw row through the preprocess steps (what the encoders read); invalid_argument on a
+  // wrong length, a non-integral value of an int64 input, or a step's refusal.
+  Result<std::vector<double>> preprocess_row(std::span<const double> raw) const;
   // Values of the circuit input (what encode_row returns): Σ features[j].width().
   int64_t input_width() const;
   int64_t output_count() const { return static_cast<int64_t>(output_scale.size()); }

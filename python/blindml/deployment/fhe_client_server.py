@@ -4,7 +4,7 @@ import hashlib
 import os
 import threading
 
-from .._arrays import as_bytes, as_rows
+from .._arrays import as_bytes, as_rows, string_columns
 from .._native import native
 from ..errors import InvalidArgumentError
 
@@ -59,6 +59,7 @@ class FHEModelClient:
         proc = self.client.processing
         self.kind = proc["kind"]
         self.n_features = int(proc["n_features"])
+        self._strings = string_columns(proc)  # string inputs: words map to the vocabulary's codes
         self.n_outputs = int(proc["n_outputs"])
         self.class_labels = list(proc["class_labels"])
 
@@ -93,7 +94,7 @@ class FHEModelClient:
         """Quantizes and encrypts rows x [rows, features] (float64) into the bytes the server runs."""
         if self._evaluation_keys is None:
             self.generate_private_and_evaluation_keys()
-        return self.client.encrypt(as_rows(x, self.n_features, what="x"))
+        return self.client.encrypt(as_rows(x, self.n_features, what="x", strings=self._strings))
 
     def deserialize_decrypt(self, serialized_encrypted_quantized_result):
         """The model's dequantized scores before post-processing, [rows, outputs]. (Concrete ML
