@@ -230,7 +230,9 @@ Result<LinearForm> from_svm_classifier(const OnnxGraph& g, const OnnxNode& n, in
   };
   std::optional<size_t> chosen;
   for (const ValueInfo& out : g.outputs) {
-    const FloatTensor& t = values.at(out.name);
+    auto it = values.find(out.name);
+    if (it == values.end()) return unsupported(n, "graph output '" + out.name + "' was not computed");
+    const FloatTensor& t = it->second;
     if (matches(t, [&](int64_t r, size_t) { return static_cast<double>(label[r]); }, 1)) continue;
     bool found = false;
     for (size_t k = 0; k < kinds.size() && !found; ++k) {

@@ -456,11 +456,15 @@ Result<std::vector<Prediction>> predict_float_svm(const OnnxGraph& graph, const 
   for (const auto& node : graph.nodes)
     if (node.op_type == "SVMClassifier") svm = &node;
   if (svm == nullptr) return invalid_argument("the client processing is an SVMClassifier's, the graph has none");
-  const FloatTensor& label = values.at(svm->outputs[0]);
+  auto label_it = values.find(svm->outputs[0]);
+  if (label_it == values.end()) return invalid_argument("the SVMClassifier's label output was not computed");
+  const FloatTensor& label = label_it->second;
   const size_t width = static_cast<size_t>(processing.ovo->score_count());
   const FloatTensor* scores = nullptr;
-  for (auto it = graph.outputs.rbegin(); it != graph.outputs.rend() && !scores; ++it)
-    if (values.at(it->name).data.size() == n * width) scores = &values.at(it->name);
+  for (auto it = graph.outputs.rbegin(); it != graph.outputs.rend() && !scores; ++it) {
+    auto v = values.find(it->name);
+    if (v != values.end() && v->second.data.size() == n * width) scores = &v->second;
+  }
   if (label.data.size() != n) return invalid_argument("the SVMClassifier's label output does not split into rows");
   std::vector<Prediction> out(n);
   for (size_t r = 0; r < n; ++r) {

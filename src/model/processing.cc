@@ -242,6 +242,11 @@ Result<Prediction> ClientProcessing::decode(const circuit::Tensor& output) const
     p.values[c] = output_scale[c] * static_cast<double>(output.data[c]) + output_offset[c];
   if (kind == ModelKind::kRegressor) return p;
   if (ovo) {
+    if (static_cast<int64_t>(p.values.size()) != ovo->pairs() ||
+        (ovo->kind == OvoScores::Kind::kPlatt &&
+         (static_cast<int64_t>(ovo->prob_a.size()) != ovo->pairs() || ovo->prob_b.size() != ovo->prob_a.size())))
+      return invalid_argument("the SVM's one-vs-one block of " + std::to_string(ovo->classes) +
+                              " classes does not match its " + std::to_string(p.values.size()) + " outputs");
     int64_t best = 0;
     ovo->answer(p.values, &best, &p.proba);
     p.label = best < static_cast<int64_t>(class_labels.size()) ? class_labels[best] : best;
