@@ -437,7 +437,7 @@ TEST(SvmClassifier, MutatedExportsNeverCrash) {
   ASSERT_TRUE(load_onnx(seed).ok());
   std::mt19937_64 rng(13);
   int loaded = 0;
-  for (int round = 0; round < 600; ++round) {
+  for (int round = 0; round < 2000; ++round) {
     std::vector<uint8_t> b = seed;
     for (int k = 0; k < 1 + static_cast<int>(rng() % 4); ++k) b[rng() % b.size()] = static_cast<uint8_t>(rng());
     auto g = load_onnx(b);
