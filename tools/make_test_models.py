@@ -1204,10 +1204,11 @@ def _svc_nodes(svc, x, ovr=False):
     return (nodes, inits) if ovr else nodes
 
 
-def _check_svc_graph(svc, X, labels, scores):
+def _check_svc_graph(svc, X, labels, scores, ovr=True):
     """The exported attributes read as onnxruntime's SVMClassifier reads them (kernel values, the
     one-vs-one sums per pair, votes, [-d, d] for two classes, Platt + pairwise coupling with
-    prob_a) give scikit-learn's predict and decision_function / predict_proba: an independent
+    prob_a; skl2onnx's one-vs-rest tail unless ovr=False) give scikit-learn's predict and
+    decision_function / predict_proba: an independent
     check of the sign conventions (written from onnxruntime's and libsvm's documented behaviour,
     in numpy; not blindml's code)."""
     a = _svc_attrs(svc)
@@ -1250,6 +1251,8 @@ def _check_svc_graph(svc, X, labels, scores):
         want = np.array(out)
     elif k == 2:
         want = np.concatenate([-d, d], axis=1)
+    elif not ovr:
+        want = d  # decision_function_shape='ovo': no tail, onnxruntime's raw scores
     else:
         # skl2onnx's tail: scikit-learn's _ovr_decision_function(d < 0, -d, k)
         want = np.zeros((len(X), k))
@@ -1528,6 +1531,18 @@ def build_corpus(out_dir):
                       "with its one-vs-rest decision tail", 21, 5, inits),
          lambda p: write_expected_classifier(
              p, svc3.predict(iris.Xte), svc3.decision_function(iris.Xte)))
+
+    svco = SVC(kernel="linear", decision_function_shape="ovo")
+    svco.fit(iris.Xtr, iris.ytr)
+    nodes = _svc_nodes(svco, "X")
+    _check_svc_graph(svco, iris.Xte, svco.predict(iris.Xte),
+                     svco.decision_function(iris.Xte), ovr=False)
+    save("skl2onnx_svc_linear_ovo_iris",
+         _opset_model("svc", nodes, [input_X(iris.Xtr.shape[1])],
+                      _svc_outputs(), "SVC(kernel='linear', "
+                      "decision_function_shape='ovo'), skl2onnx shape", 21, 5),
+         lambda p: write_expected_classifier(
+             p, svco.predict(iris.Xte), svco.decision_function(iris.Xte)))
 
     svcp = SVC(kernel="linear", probability=True, random_state=0)
     svcp.fit(iris.Xtr, iris.ytr)

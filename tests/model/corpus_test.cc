@@ -44,10 +44,12 @@ const CorpusCase kCorpus[] = {
     {"skl2onnx_random_forest_100_trees_breast_cancer", "breast_cancer", true, 0.99, 0},
     {"onnxmltools_lightgbm_100_trees_breast_cancer", "breast_cancer", true, 0.99, 0},
     // Issue 13 part 5: scikit-learn's SVC(kernel='linear') (SVMClassifier): binary in a Pipeline,
-    // multiclass with skl2onnx's one-vs-rest tail, and with probability=True.
+    // multiclass with skl2onnx's one-vs-rest tail, with probability=True, and with
+    // decision_function_shape='ovo' (no tail).
     {"skl2onnx_pipeline_scaler_svc_linear_breast_cancer", "breast_cancer", true, 0.99, 0},
     {"skl2onnx_svc_linear_iris", "iris", true, 0.99, 0},
     {"skl2onnx_svc_linear_probability_iris", "iris", true, 0.99, 0},
+    {"skl2onnx_svc_linear_ovo_iris", "iris", true, 0.99, 0},
 };
 
 TEST(Corpus, CompilesAndAgreesWithTheEstimators) {

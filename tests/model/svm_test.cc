@@ -147,6 +147,27 @@ TEST(SvmClassifier, OneVsRestScoresAsScikitLearn) {
   EXPECT_NEAR(s[2], -0.21212121, 1e-8);
 }
 
+TEST(SvmClassifier, FourClassesSixPairs) {
+  // Pairs (0,1), (0,2), (0,3), (1,2), (1,3), (2,3): votes 0, 2, 0, 2, 1, 3 → classes 0 and 2 tie
+  // at 2 → the label is 0; scikit-learn 1.2's _ovr_decision_function(d < 0, -d, 4) gives
+  // (2.05555556, 0.9047619, 2.125, 0.9047619), whose argmax is 2.
+  const std::vector<double> d = {0.3, -0.2, 0.1, -0.5, 0.4, -0.1};
+  OvoScores o;
+  o.classes = 4;
+  EXPECT_EQ(o.pairs(), 6);
+  int64_t label = -1;
+  std::vector<double> s;
+  o.answer(d, &label, &s);
+  EXPECT_EQ(label, 0);
+  EXPECT_EQ(s, d);  // raw: the decision values themselves
+  o.kind = OvoScores::Kind::kOvr;
+  o.answer(d, &label, &s);
+  EXPECT_EQ(label, 0);
+  const std::vector<double> want = {2.05555556, 0.9047619, 2.125, 0.9047619};
+  ASSERT_EQ(s.size(), want.size());
+  for (size_t c = 0; c < want.size(); ++c) EXPECT_NEAR(s[c], want[c], 1e-8) << c;
+}
+
 TEST(SvmClassifier, PlattProbabilitiesForTwoClasses) {
   OnnxNode n = binary_svm();
   n.attributes["prob_a"] = floats({-2});
