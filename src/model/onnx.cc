@@ -884,6 +884,36 @@ Result<std::pair<std::vector<double>, double>> svm_linear_weights(const OnnxNode
   return std::make_pair(w, b);
 }
 
+namespace {
+
+// d_ij(x) = Σ_{s in class i} c[(j-1)·V + s]·<x, sv_s> + Σ_{s in class j} c[i·V + s]·<x, sv_s> + rho_ij
+//         = <x, w_ij> + rho_ij (libsvm's sv_coef layout, which skl2onnx copies from dual_coef_): the
+// w_ij, [pairs, features] in pair order. The sizes were checked by svm_classifier_form.
+std::vector<double> fold_svm_pairs(const std::vector<double>& sv, const std::vector<double>& coef,
+                                   const std::vector<int64_t>& per_class, const std::vector<uint64_t>& start,
+                                   uint64_t features) {
+  const size_t k = per_class.size();
+  const uint64_t vectors = start.back() + static_cast<uint64_t>(per_class.back());
+  std::vector<double> w(k * (k - 1) / 2 * features, 0.0);
+  uint64_t p = 0;
+  for (size_t i = 0; i < k; ++i)
+    for (size_t j = i + 1; j < k; ++j, ++p) {
+      double* wp = w.data() + p * features;
+      auto fold = [&](size_t cls, uint64_t row) {
+        for (uint64_t s = start[cls]; s < start[cls] + static_cast<uint64_t>(per_class[cls]); ++s) {
+          const double c = coef[row * vectors + s];
+          const double* x = sv.data() + s * features;
+          for (uint64_t f = 0; f < features; ++f) wp[f] += c * x[f];
+        }
+      };
+      fold(i, j - 1);
+      fold(j, i);
+    }
+  return w;
+}
+
+}  // namespace
+
 // SVMClassifier (docs/onnx.md): the checks run in this order, each count bounded before it is
 // multiplied or used to allocate; the attributes themselves are already in memory (bounded by the
 // file size).
@@ -970,25 +1000,8 @@ Result<SvmClassifierForm> svm_classifier_form(const OnnxNode& node) {
     return node_error(StatusCode::kResourceExhausted, node,
                       std::to_string(pairs) + " pairs x " + std::to_string(f.features) + " features exceed the limit of " +
                           std::to_string(kMaxWeights) + " folded weights");
-  // d_ij(x) = Σ_{s in class i} c[(j-1)·V + s]·<x, sv_s> + Σ_{s in class j} c[i·V + s]·<x, sv_s> + rho_ij
-  //         = <x, w_ij> + rho_ij (libsvm's sv_coef layout, which skl2onnx copies from dual_coef_).
-  const uint64_t F = static_cast<uint64_t>(f.features);
-  f.w.assign(*n_w, 0.0);
+  f.w = fold_svm_pairs(sv->floats, coef->floats, per_class->ints, start, static_cast<uint64_t>(f.features));
   f.b = rho->floats;
-  uint64_t p = 0;
-  for (size_t i = 0; i < n_labels; ++i)
-    for (size_t j = i + 1; j < n_labels; ++j, ++p) {
-      double* w = f.w.data() + p * F;
-      auto fold = [&](size_t cls, uint64_t row) {
-        for (uint64_t s = start[cls]; s < start[cls] + static_cast<uint64_t>(per_class->ints[cls]); ++s) {
-          const double c = coef->floats[row * vectors + s];
-          const double* x = sv->floats.data() + s * F;
-          for (uint64_t k = 0; k < F; ++k) w[k] += c * x[k];
-        }
-      };
-      fold(i, j - 1);
-      fold(j, i);
-    }
   if (n_pa) {
     f.prob_a = pa->floats;
     f.prob_b = pb->floats;
