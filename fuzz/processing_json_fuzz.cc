@@ -16,5 +16,9 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   if (p->feature_count() <= 64) {
     (void)p->encode_row(std::vector<double>(p->feature_count(), -1.25));
   }
+  if (p->output_count() <= 4096) {  // the answer path too (an SVM's votes and scores, ...)
+    circuit::Tensor out{{p->output_count()}, std::vector<int64_t>(static_cast<size_t>(p->output_count()), -3)};
+    (void)p->decode(out);
+  }
   return 0;
 }

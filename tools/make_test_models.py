@@ -1098,6 +1098,203 @@ def _mlp_nodes(net, prefix="", gemm=False):
     return nodes, inits, x
 
 
+def _svc_attrs(svc):
+    """SVMClassifier attributes as skl2onnx writes them for an SVC: the binary case negates
+    dual_coef_ and intercept_ (scikit-learn flips them for two classes; the runtime votes for the
+    pair's first class when the decision value is positive, as libsvm does)."""
+    coef = svc.dual_coef_.ravel()
+    rho = svc.intercept_
+    if len(svc.classes_) == 2:
+        coef, rho = -coef, -rho
+    a = dict(kernel_type=svc.kernel.upper(),
+             kernel_params=[float(v) for v in (svc._gamma, svc.coef0,
+                                               svc.degree)],
+             support_vectors=f32list(svc.support_vectors_.ravel()),
+             coefficients=f32list(coef), rho=f32list(rho),
+             post_transform="NONE",
+             vectors_per_class=[int(v) for v in svc.n_support_],
+             classlabels_ints=[int(c) for c in svc.classes_])
+    if len(svc.probA_) > 0:
+        a["prob_a"] = f32list(svc.probA_)
+        a["prob_b"] = f32list(svc.probB_)
+    return a
+
+
+def _svc_outputs():
+    return [helper.make_tensor_value_info("output_label", TensorProto.INT64,
+                                          [None]), zipmap_output_type()]
+
+
+def _svc_nodes(svc, x, ovr=False):
+    """skl2onnx's SVC graph: SVMClassifier -> Cast(scores), the label Cast and ZipMap; with
+    ovr=True (decision_function_shape='ovr', no probabilities, more than two classes) the scores
+    go through skl2onnx's _ovr_decision_function tail (Less, Neg, ArrayFeatureExtractor, Sum,
+    Concat, Abs, Add, Mul, Div); returns (nodes, initializers) then."""
+    k = len(svc.classes_)
+    ml = "ai.onnx.ml"
+    scores = "before_ovr" if ovr else "probabilities"
+    nodes = [helper.make_node("SVMClassifier", [x], ["label", "SVM02"],
+                              name="SVMc", domain=ml, **_svc_attrs(svc)),
+             helper.make_node("Cast", ["SVM02"], [scores], name="Cast",
+                              to=TensorProto.FLOAT)]
+    inits = []
+    if ovr:
+        inits += [_init("cst0", 0.0), _init("cst3", 3.0), _init("cst1", 1.0)]
+        nodes += [
+            helper.make_node("Less", ["before_ovr", "cst0"], ["negative"],
+                             name="Less"),
+            helper.make_node("Cast", ["negative"], ["inegative"],
+                             name="Cast1", to=TensorProto.FLOAT),
+            helper.make_node("Neg", ["before_ovr"], ["neg"], name="Neg"),
+            helper.make_node("Identity", ["inegative"], ["prob_sign"],
+                             name="Identity"),
+            helper.make_node("Identity", ["neg"], ["prob_sign1"],
+                             name="Identity1")]
+        sumc = {i: [] for i in range(k)}
+        vote = {i: [] for i in range(k)}
+        p = 0
+        for i in range(k):
+            for j in range(i + 1, k):
+                inits.append(_init("Cind_%d" % p, p, np.int64))
+                nodes += [
+                    helper.make_node("ArrayFeatureExtractor",
+                                     ["prob_sign1", "Cind_%d" % p],
+                                     ["Csvc_%d" % p], domain=ml,
+                                     name="ArrayFeatureExtractor_c%d" % p),
+                    helper.make_node("Neg", ["Csvc_%d" % p], ["Cneg_%d" % p],
+                                     name="Neg_c%d" % p),
+                    helper.make_node("ArrayFeatureExtractor",
+                                     ["prob_sign", "Cind_%d" % p],
+                                     ["Vsvcv_%d" % p], domain=ml,
+                                     name="ArrayFeatureExtractor_v%d" % p),
+                    helper.make_node("Neg", ["Vsvcv_%d" % p], ["Vnegv_%d" % p],
+                                     name="Neg_v%d" % p),
+                    helper.make_node("Add", ["Vnegv_%d" % p, "cst1"],
+                                     ["Vnegv1_%d" % p],
+                                     name="AddCl_%d_%d" % (i, j))]
+                sumc[j].append("Csvc_%d" % p)
+                sumc[i].append("Cneg_%d" % p)
+                vote[j].append("Vsvcv_%d" % p)
+                vote[i].append("Vnegv1_%d" % p)
+                p += 1
+        for i in range(k):
+            nodes.append(helper.make_node("Sum", sumc[i], ["svcsumc_%d" % i],
+                                          name="Sum_c%d" % i))
+        for i in range(k):
+            nodes.append(helper.make_node("Sum", vote[i], ["svcvote_%d" % i],
+                                          name="Sum_v%d" % i))
+        nodes += [
+            helper.make_node("Concat", ["svcsumc_%d" % i for i in range(k)],
+                             ["Csvcconc"], name="Concat", axis=1),
+            helper.make_node("Concat", ["svcvote_%d" % i for i in range(k)],
+                             ["Vsvcconcv"], name="Concat1", axis=1),
+            helper.make_node("Abs", ["Csvcconc"], ["Cabs"], name="Abs"),
+            helper.make_node("Add", ["Cabs", "cst1"], ["Cconc_abs1"],
+                             name="AddF0"),
+            helper.make_node("Mul", ["Cconc_abs1", "cst3"], ["Cconc_abs3"],
+                             name="Mul"),
+            helper.make_node("Div", ["Csvcconc", "Cconc_abs3"], ["Csvcfinal"],
+                             name="Div"),
+            helper.make_node("Add", ["Vsvcconcv", "Csvcfinal"], ["ovr_output"],
+                             name="AddF1"),
+            helper.make_node("Identity", ["ovr_output"], ["probabilities"],
+                             name="Identity2")]
+    tail, _ = classifier_tail(k)
+    nodes += tail
+    return (nodes, inits) if ovr else nodes
+
+
+def _check_svc_graph(svc, X, labels, scores, ovr=True):
+    """The exported attributes read as onnxruntime's SVMClassifier reads them (kernel values, the
+    one-vs-one sums per pair, votes, [-d, d] for two classes, Platt + pairwise coupling with
+    prob_a; skl2onnx's one-vs-rest tail unless ovr=False) give scikit-learn's predict and
+    decision_function / predict_proba: an independent
+    check of the sign conventions (written from onnxruntime's and libsvm's documented behaviour,
+    in numpy; not blindml's code)."""
+    a = _svc_attrs(svc)
+    k = len(a["classlabels_ints"])
+    nv = a["vectors_per_class"]
+    start = np.concatenate([[0], np.cumsum(nv)])
+    V = int(start[-1])
+    sv = np.array(a["support_vectors"]).reshape(V, -1)
+    coef = np.array(a["coefficients"]).reshape(k - 1, V)
+    rho = np.array(a["rho"])
+    K = X.astype(np.float32).astype(np.float64) @ sv.T
+    d, votes = [], np.zeros((len(X), k))
+    p = 0
+    for i in range(k):
+        for j in range(i + 1, k):
+            si, sj = slice(start[i], start[i + 1]), slice(start[j], start[j + 1])
+            v = K[:, si] @ coef[j - 1, si] + K[:, sj] @ coef[i, sj] + rho[p]
+            d.append(v)
+            votes[v > 0, i] += 1
+            votes[~(v > 0), j] += 1
+            p += 1
+    d = np.stack(d, axis=1)
+    got = np.array(a["classlabels_ints"])[np.argmax(votes, axis=1)]
+    if not np.array_equal(got, labels):
+        raise Fail("SVC export: votes differ from predict on %d rows"
+                   % int(np.sum(got != labels)))
+    if "prob_a" in a:
+        out = []
+        A, B = np.array(a["prob_a"]), np.array(a["prob_b"])
+        for row in d:
+            r = np.zeros((k, k))
+            p = 0
+            for i in range(k):
+                for j in range(i + 1, k):
+                    r[i, j] = min(max(1 / (1 + np.exp(row[p] * A[p] + B[p])),
+                                      1e-7), 1 - 1e-7)
+                    r[j, i] = 1 - r[i, j]
+                    p += 1
+            out.append(_pairwise_coupling(r))
+        want = np.array(out)
+    elif k == 2:
+        want = np.concatenate([-d, d], axis=1)
+    elif not ovr:
+        want = d  # decision_function_shape='ovo': no tail, onnxruntime's raw scores
+    else:
+        # skl2onnx's tail: scikit-learn's _ovr_decision_function(d < 0, -d, k)
+        want = np.zeros((len(X), k))
+        conf = np.zeros((len(X), k))
+        p = 0
+        for i in range(k):
+            for j in range(i + 1, k):
+                want[d[:, p] >= 0, i] += 1
+                want[d[:, p] < 0, j] += 1
+                conf[:, i] += d[:, p]
+                conf[:, j] -= d[:, p]
+                p += 1
+        want += conf / (3 * (np.abs(conf) + 1))
+    err = np.max(np.abs(want - scores))
+    if err > 1e-4:
+        raise Fail("SVC export: scores differ from scikit-learn by %g" % err)
+
+
+def _pairwise_coupling(r):
+    """libsvm's multiclass_probability (Wu, Lin and Weng 2004, method 2), in numpy."""
+    k = len(r)
+    Q = np.zeros((k, k))
+    for t in range(k):
+        Q[t, t] = sum(r[j, t] ** 2 for j in range(k) if j != t)
+        for j in range(k):
+            if j != t:
+                Q[t, j] = -r[j, t] * r[t, j]
+    p = np.full(k, 1.0 / k)
+    for _ in range(max(100, k)):
+        Qp = Q @ p
+        pQp = p @ Qp
+        if np.max(np.abs(Qp - pQp)) < 0.005 / k:
+            break
+        for t in range(k):
+            diff = (pQp - Qp[t]) / Q[t, t]
+            p[t] += diff
+            pQp = (pQp + diff * (diff * Q[t, t] + 2 * Qp[t])) / (1 + diff) ** 2
+            Qp = (Qp + diff * Q[t, :]) / (1 + diff)
+            p /= 1 + diff
+    return p
+
+
 def build_corpus(out_dir):
     from sklearn.neural_network import MLPClassifier
     from sklearn.pipeline import make_pipeline
@@ -1501,6 +1698,62 @@ def build_corpus(out_dir):
                        zipmap_output_type()],
                       "MultinomialNB, skl2onnx shape", 17, 3, inits),
          clf_expected(mnb, iris.Xte))
+    # 15. skl2onnx SVC(kernel='linear') (issue 13, part 5): SVMClassifier with its support vectors,
+    #    binary inside a Pipeline(StandardScaler, SVC), multiclass with skl2onnx's one-vs-rest tail
+    #    (decision_function_shape='ovr', the default) and with probability=True (prob_a / prob_b).
+    from sklearn.svm import SVC
+    svc_pipe = make_pipeline(StandardScaler(), SVC(kernel="linear"))
+    svc_pipe.fit(bc.Xtr, bc.ytr)
+    ssc, svc2 = svc_pipe.steps[0][1], svc_pipe.steps[1][1]
+    nodes = [helper.make_node("Scaler", ["X"], ["variable"], name="Scaler",
+                              domain="ai.onnx.ml", offset=f32list(ssc.mean_),
+                              scale=f32list(1.0 / ssc.scale_))]
+    nodes += _svc_nodes(svc2, "variable")
+    df = svc_pipe.decision_function(bc.Xte)
+    _check_svc_graph(svc2, ssc.transform(bc.Xte), svc_pipe.predict(bc.Xte),
+                     np.stack([df, -df], axis=1))
+    save("skl2onnx_pipeline_scaler_svc_linear_breast_cancer",
+         _opset_model("svc", nodes, [input_X(bc.Xtr.shape[1])],
+                      _svc_outputs(), "Pipeline(StandardScaler, "
+                      "SVC(kernel='linear')), skl2onnx shape", 21, 5),
+         lambda p: write_expected_classifier(
+             p, svc_pipe.predict(bc.Xte), np.stack([df, -df], axis=1)))
+
+    svc3 = SVC(kernel="linear")
+    svc3.fit(iris.Xtr, iris.ytr)
+    nodes, inits = _svc_nodes(svc3, "X", ovr=True)
+    _check_svc_graph(svc3, iris.Xte, svc3.predict(iris.Xte),
+                     svc3.decision_function(iris.Xte))
+    save("skl2onnx_svc_linear_iris",
+         _opset_model("svc", nodes, [input_X(iris.Xtr.shape[1])],
+                      _svc_outputs(), "SVC(kernel='linear'), skl2onnx shape "
+                      "with its one-vs-rest decision tail", 21, 5, inits),
+         lambda p: write_expected_classifier(
+             p, svc3.predict(iris.Xte), svc3.decision_function(iris.Xte)))
+
+    svco = SVC(kernel="linear", decision_function_shape="ovo")
+    svco.fit(iris.Xtr, iris.ytr)
+    nodes = _svc_nodes(svco, "X")
+    _check_svc_graph(svco, iris.Xte, svco.predict(iris.Xte),
+                     svco.decision_function(iris.Xte), ovr=False)
+    save("skl2onnx_svc_linear_ovo_iris",
+         _opset_model("svc", nodes, [input_X(iris.Xtr.shape[1])],
+                      _svc_outputs(), "SVC(kernel='linear', "
+                      "decision_function_shape='ovo'), skl2onnx shape", 21, 5),
+         lambda p: write_expected_classifier(
+             p, svco.predict(iris.Xte), svco.decision_function(iris.Xte)))
+
+    svcp = SVC(kernel="linear", probability=True, random_state=0)
+    svcp.fit(iris.Xtr, iris.ytr)
+    nodes = _svc_nodes(svcp, "X")
+    _check_svc_graph(svcp, iris.Xte, svcp.predict(iris.Xte),
+                     svcp.predict_proba(iris.Xte))
+    save("skl2onnx_svc_linear_probability_iris",
+         _opset_model("svc", nodes, [input_X(iris.Xtr.shape[1])],
+                      _svc_outputs(), "SVC(kernel='linear', probability=True),"
+                      " skl2onnx shape", 21, 5),
+         lambda p: write_expected_classifier(
+             p, svcp.predict(iris.Xte), svcp.predict_proba(iris.Xte)))
     print("corpus: %d models in %s" % (len(written), out_dir))
     return written
 

@@ -5,8 +5,11 @@
 // V_jc ≈ t_c·Q_jc (symmetric, n_bits signed):
 //   y_c ≈ t_c·Σ_j Q_jc·q_j + (b_c - t_c·Σ_j Q_jc·z_j)
 // The circuit computes Σ_j Q_jc·q_j; the client's dequantizer applies t_c and the offset.
+#include <algorithm>
 #include <cmath>
 #include <cstdio>
+#include <functional>
+#include <optional>
 
 #include "internal/lowering.h"
 
@@ -23,6 +26,7 @@ struct LinearForm {
   bool binary_single_score = false;
   bool normalize_l1 = false;
   std::vector<int64_t> labels;
+  std::optional<OvoScores> ovo;  // an SVMClassifier: the outputs are its one-vs-one decision values
 };
 
 Status unsupported(const OnnxNode& n, const std::string& what) {
@@ -162,6 +166,97 @@ Result<LinearForm> from_gemm(const OnnxGraph& g) {
   return f;
 }
 
+// Which scores an SVMClassifier's client answers, read from the graph: every graph output must be
+// the label or the scores of one OvoScores kind (onnxruntime's raw scores, skl2onnx's one-vs-rest
+// tail, or the Platt probabilities), checked by running the float graph on up to 64 calibration
+// rows against our own answers from the folded weights w ([features, pairs]) — so a tail that
+// computes anything else is refused, not dropped.
+Result<OvoScores> ovo_scores_of(const OnnxGraph& g, const OnnxNode& n, const SvmClassifierForm& sf,
+                                const std::vector<double>& w, const Rows& calibration) {
+  if (g.inputs.size() != 1 || calibration.empty()) return unsupported(n, "needs one graph input and calibration rows");
+  const Rows rows(calibration.begin(), calibration.begin() + std::min<size_t>(calibration.size(), 64));
+  const int64_t N = static_cast<int64_t>(rows.size()), F = sf.features, P = sf.pairs();
+  FloatTensor x{{N, F}, {}};
+  for (const auto& r : rows) {
+    if (static_cast<int64_t>(r.size()) != F)
+      return invalid_argument("calibration rows have " + std::to_string(r.size()) + " values, the model takes " +
+                              std::to_string(F) + " features");
+    x.data.insert(x.data.end(), r.begin(), r.end());
+  }
+  BLINDML_ASSIGN_OR_RETURN(auto values, evaluate_float(g, {{g.inputs[0].name, x}}));
+  std::vector<OvoScores> kinds(sf.prob_a.empty() ? 2 : 1);
+  for (auto& o : kinds) o.classes = sf.classes;
+  if (!sf.prob_a.empty()) {
+    kinds[0].kind = OvoScores::Kind::kPlatt;
+    kinds[0].prob_a = sf.prob_a;
+    kinds[0].prob_b = sf.prob_b;
+  } else {
+    kinds[0].kind = OvoScores::Kind::kRaw;
+    kinds[1].kind = OvoScores::Kind::kOvr;
+  }
+  // Our answers on the rows (the inputs as the graph holds them: float32 when declared so).
+  std::vector<int64_t> label(static_cast<size_t>(N));
+  std::vector<std::vector<std::vector<double>>> scores(kinds.size(), std::vector<std::vector<double>>(N));
+  std::vector<double> d(static_cast<size_t>(P));
+  for (int64_t r = 0; r < N; ++r) {
+    for (int64_t p = 0; p < P; ++p) {
+      d[p] = sf.b[p];
+      for (int64_t j = 0; j < F; ++j)
+        d[p] += w[j * P + p] * (g.inputs[0].elem_type == 1 ? static_cast<double>(static_cast<float>(rows[r][j])) : rows[r][j]);
+    }
+    for (size_t k = 0; k < kinds.size(); ++k) kinds[k].answer(d, &label[r], &scores[k][r]);
+  }
+  auto matches = [&](const FloatTensor& t, const std::function<double(int64_t, size_t)>& want, size_t width) {
+    if (t.data.size() != static_cast<size_t>(N) * width) return false;
+    for (int64_t r = 0; r < N; ++r)
+      for (size_t c = 0; c < width; ++c) {
+        const double a = t.data[r * width + c], b = want(r, c);
+        if (!(std::fabs(a - b) <= 1e-5 * std::max(1.0, std::fabs(b)))) return false;
+      }
+    return true;
+  };
+  std::optional<size_t> chosen;
+  for (const ValueInfo& out : g.outputs) {
+    auto it = values.find(out.name);
+    if (it == values.end()) return unsupported(n, "graph output '" + out.name + "' was not computed");
+    if (matches(it->second, [&](int64_t r, size_t) { return static_cast<double>(label[r]); }, 1)) continue;
+    bool found = false;
+    for (size_t k = 0; k < kinds.size() && !found; ++k) {
+      if (chosen && *chosen != k) continue;
+      found = matches(it->second, [&](int64_t r, size_t c) { return scores[k][r][c]; },
+                      static_cast<size_t>(kinds[k].score_count()));
+      if (found) chosen = k;
+    }
+    if (!found)
+      return unsupported(n, "graph output '" + out.name + "' is neither the label nor the scores onnxruntime's " +
+                                "SVMClassifier and skl2onnx's one-vs-rest tail compute (checked on " + std::to_string(N) +
+                                " calibration rows); blindml cannot run what the graph does after the SVM on the client");
+  }
+  return kinds[chosen.value_or(0)];
+}
+
+// A linear-kernel SVMClassifier (skl2onnx's SVC): one output per one-vs-one pair, d_p = <w_p, x> +
+// b_p; the client votes and answers the graph's scores (OvoScores).
+Result<LinearForm> from_svm_classifier(const OnnxGraph& g, const OnnxNode& n, int64_t declared, const Rows& calibration) {
+  BLINDML_ASSIGN_OR_RETURN(SvmClassifierForm sf, svm_classifier_form(n));
+  if (sf.string_labels) return unsupported(n, "string class labels are not supported (use integers)");
+  if (declared > 0 && sf.features != declared)
+    return invalid_argument("node '" + n.name + "': the support vectors have " + std::to_string(sf.features) +
+                            " features, the graph input has " + std::to_string(declared));
+  LinearForm f;
+  f.kind = ModelKind::kClassifier;
+  f.features = sf.features;
+  f.outputs = sf.pairs();
+  f.w.assign(static_cast<size_t>(f.features * f.outputs), 0.0);
+  for (int64_t p = 0; p < f.outputs; ++p)
+    for (int64_t j = 0; j < f.features; ++j) f.w[j * f.outputs + p] = sf.w[p * f.features + j];
+  f.b = sf.b;
+  f.labels = sf.labels;
+  BLINDML_ASSIGN_OR_RETURN(OvoScores o, ovo_scores_of(g, n, sf, f.w, calibration));
+  f.ovo = std::move(o);
+  return f;
+}
+
 }  // namespace
 
 Result<Lowered> lower_linear(const OnnxGraph& graph, const Rows& calibration, const CompileOptions& options) {
@@ -173,6 +268,7 @@ Result<Lowered> lower_linear(const OnnxGraph& graph, const Rows& calibration, co
   Result<LinearForm> form = unimplemented("no linear node");
   for (const auto& n : graph.nodes) {
     if (n.op_type == "LinearClassifier" || n.op_type == "LinearRegressor") form = from_onnx_ml(graph, n, declared);
+    if (n.op_type == "SVMClassifier") form = from_svm_classifier(graph, n, declared, calibration);
     if (n.op_type == "SVMRegressor") {
       // A linear-kernel SVR: its support vectors folded into one weight vector (onnx.h).
       auto wb = svm_linear_weights(n);
@@ -202,6 +298,7 @@ Result<Lowered> lower_linear(const OnnxGraph& graph, const Rows& calibration, co
   p.binary_single_score = f.binary_single_score;
   p.normalize_l1 = f.normalize_l1;
   p.class_labels = f.labels;
+  p.ovo = f.ovo;
   for (int64_t j = 0; j < f.features; ++j) {
     FeatureEncoder e;
     e.kind = FeatureEncoder::Kind::kQuantize;
@@ -249,6 +346,10 @@ Result<Lowered> lower_linear(const OnnxGraph& graph, const Rows& calibration, co
                 "leveled only\n",
                 n_bits, n_bits);
   out.notes = buf;
+  if (f.ovo)
+    out.notes += "SVMClassifier: " + std::to_string(f.outputs) + " one-vs-one decision value(s) for " +
+                 std::to_string(f.ovo->classes) + " classes; the client counts the votes and computes the scores (" +
+                 ovo_kind_name(f.ovo->kind) + ")\n";
   if (n_constant > 0)
     out.notes += std::to_string(n_constant) +
                  " feature(s) constant over the calibration rows: folded into the offset (their value is taken as "

@@ -67,7 +67,8 @@ Result<Family> detect_family(const OnnxGraph& graph) {
   bool activation_between = false;
   for (const auto& n : graph.nodes) {
     if (n.op_type == "TreeEnsembleClassifier" || n.op_type == "TreeEnsembleRegressor") return Family::kTrees;
-    if (n.op_type == "LinearClassifier" || n.op_type == "LinearRegressor" || n.op_type == "SVMRegressor")
+    if (n.op_type == "LinearClassifier" || n.op_type == "LinearRegressor" || n.op_type == "SVMRegressor" ||
+        n.op_type == "SVMClassifier")
       return Family::kLinear;
     if (n.op_type == "Gemm" || n.op_type == "MatMul") ++linear_layers;
     // A final Sigmoid (tf2onnx's Dense(1, sigmoid), a logistic regression as MatMul+Add+Sigmoid)
@@ -451,6 +452,35 @@ Result<std::vector<Prediction>> predict_with(const CompiledModel& model, const R
   return out;
 }
 
+// An SVMClassifier's float answers: the label from its label output (the class index with the most
+// votes), the scores from the graph output of the width the client answers (compile_model checked
+// that it is the graph's score output).
+Result<std::vector<Prediction>> predict_float_svm(const OnnxGraph& graph, const ClientProcessing& processing,
+                                                  const std::map<std::string, FloatTensor>& values, size_t n) {
+  const OnnxNode* svm = nullptr;
+  for (const auto& node : graph.nodes)
+    if (node.op_type == "SVMClassifier") svm = &node;
+  if (svm == nullptr) return invalid_argument("the client processing is an SVMClassifier's, the graph has none");
+  auto label_it = values.find(svm->outputs[0]);
+  if (label_it == values.end()) return invalid_argument("the SVMClassifier's label output was not computed");
+  const FloatTensor& label = label_it->second;
+  const size_t width = static_cast<size_t>(processing.ovo->score_count());
+  const FloatTensor* scores = nullptr;
+  for (auto it = graph.outputs.rbegin(); it != graph.outputs.rend() && !scores; ++it) {
+    auto v = values.find(it->name);
+    if (v != values.end() && v->second.data.size() == n * width) scores = &v->second;
+  }
+  if (label.data.size() != n) return invalid_argument("the SVMClassifier's label output does not split into rows");
+  std::vector<Prediction> out(n);
+  for (size_t r = 0; r < n; ++r) {
+    const auto c = static_cast<size_t>(label.data[r]);
+    out[r].label = c < processing.class_labels.size() ? processing.class_labels[c] : static_cast<int64_t>(c);
+    if (scores) out[r].proba.assign(scores->data.begin() + r * width, scores->data.begin() + (r + 1) * width);
+    out[r].values = out[r].proba;
+  }
+  return out;
+}
+
 }  // namespace
 
 Result<std::vector<Prediction>> predict_float(const OnnxGraph& graph, const ClientProcessing& processing,
@@ -486,6 +516,7 @@ Result<std::vector<Prediction>> predict_float(const OnnxGraph& graph, const Clie
     for (size_t r = 0; r < n; ++r) out[r].values.assign(y.data.begin() + r * cols, y.data.begin() + (r + 1) * cols);
     return out;
   }
+  if (processing.ovo) return predict_float_svm(graph, processing, values, n);
   const size_t classes = processing.class_labels.size();
   bool probabilities = false;  // the graph computes probabilities itself
   for (const auto& node : graph.nodes)

@@ -76,8 +76,8 @@ const char* const kSupportedOps =
     "Flatten, Reshape, Transpose, Concat, Constant, BatchNormalization, Cast, ArgMax, Pow, Exp, ReduceSum, "
     "ReduceLogSumExp, Gather (constant indices); ai.onnx.ml: OneHotEncoder, LabelEncoder (numeric values), "
     "LinearClassifier, LinearRegressor, TreeEnsembleClassifier, TreeEnsembleRegressor, TreeEnsemble (ml 5), "
-    "Normalizer, "
-    "ZipMap, ArrayFeatureExtractor, Scaler, Imputer (floats), SVMRegressor (LINEAR kernel)";
+    "Normalizer, ZipMap, ArrayFeatureExtractor, Scaler, Imputer (floats), SVMRegressor (LINEAR kernel), "
+    "SVMClassifier (LINEAR kernel; with its skl2onnx tail: Less, Neg, Abs, Sum)";
 
 std::string dtype_name(int32_t t) {
   switch (t) {
@@ -689,6 +689,11 @@ const std::map<std::string, OpSpec>& default_domain_ops() {
       {"ArgMax", {1, 1, 1, 1, {{"axis", Kind::kInt}, {"keepdims", Kind::kInt}, {"select_last_index", Kind::kInt}}}},  // saturate: opset 19, float8 only
       // skl2onnx's column selection before a OneHotEncoder (constant int64 indices)
       {"Gather", {2, 2, 1, 1, {{"axis", Kind::kInt}}}},
+      // skl2onnx's SVC tail (decision_function_shape='ovr'): elementwise, in a model only there
+      {"Less", {2, 2, 1, 1, {}}},
+      {"Neg", {1, 1, 1, 1, {}}},
+      {"Abs", {1, 1, 1, 1, {}}},
+      {"Sum", {1, 1 << 20, 1, 1, {}}},
   };
   return *ops;
 }
@@ -733,6 +738,12 @@ const std::map<std::string, OpSpec>& ml_domain_ops() {
         {{"coefficients", Kind::kFloats}, {"kernel_params", Kind::kFloats}, {"kernel_type", Kind::kString},
          {"n_supports", Kind::kInt}, {"one_class", Kind::kInt}, {"post_transform", Kind::kString},
          {"rho", Kind::kFloats}, {"support_vectors", Kind::kFloats}}}},
+      {"SVMClassifier",
+       {1, 1, 1, 2,
+        {{"classlabels_ints", Kind::kInts}, {"classlabels_strings", Kind::kStrings}, {"coefficients", Kind::kFloats},
+         {"kernel_params", Kind::kFloats}, {"kernel_type", Kind::kString}, {"post_transform", Kind::kString},
+         {"prob_a", Kind::kFloats}, {"prob_b", Kind::kFloats}, {"rho", Kind::kFloats},
+         {"support_vectors", Kind::kFloats}, {"vectors_per_class", Kind::kInts}}}},
       {"Imputer",
        {1, 1, 1, 1,
         {{"imputed_value_floats", Kind::kFloats}, {"replaced_value_float", Kind::kFloat},
@@ -863,6 +874,9 @@ Status validate_node(const OnnxNode& node, const OnnxGraph& g) {
   } else if (op == "SVMRegressor") {
     BLINDML_ASSIGN_OR_RETURN(auto w, svm_linear_weights(node));
     (void)w;
+  } else if (op == "SVMClassifier") {
+    BLINDML_ASSIGN_OR_RETURN(auto f, svm_classifier_form(node));
+    (void)f;
   } else if (op == "Scaler") {
     const Attribute* off = node.attribute("offset");
     const Attribute* sc = node.attribute("scale");
@@ -1182,6 +1196,131 @@ std::vector<std::string> string_vocabulary(const OnnxGraph& graph) {
   std::sort(v.begin(), v.end());
   v.erase(std::unique(v.begin(), v.end()), v.end());
   return v;
+}
+
+namespace {
+
+// d_ij(x) = Σ_{s in class i} c[(j-1)·V + s]·<x, sv_s> + Σ_{s in class j} c[i·V + s]·<x, sv_s> + rho_ij
+//         = <x, w_ij> + rho_ij (libsvm's sv_coef layout, which skl2onnx copies from dual_coef_): the
+// w_ij, [pairs, features] in pair order. The sizes were checked by svm_classifier_form.
+std::vector<double> fold_svm_pairs(const std::vector<double>& sv, const std::vector<double>& coef,
+                                   const std::vector<int64_t>& per_class, const std::vector<uint64_t>& start,
+                                   uint64_t features) {
+  const size_t k = per_class.size();
+  const uint64_t vectors = start.back() + static_cast<uint64_t>(per_class.back());
+  std::vector<double> w(k * (k - 1) / 2 * features, 0.0);
+  uint64_t p = 0;
+  for (size_t i = 0; i < k; ++i)
+    for (size_t j = i + 1; j < k; ++j, ++p) {
+      double* wp = w.data() + p * features;
+      auto fold = [&](size_t cls, uint64_t row) {
+        for (uint64_t s = start[cls]; s < start[cls] + static_cast<uint64_t>(per_class[cls]); ++s) {
+          const double c = coef[row * vectors + s];
+          const double* x = sv.data() + s * features;
+          for (uint64_t f = 0; f < features; ++f) wp[f] += c * x[f];
+        }
+      };
+      fold(i, j - 1);
+      fold(j, i);
+    }
+  return w;
+}
+
+}  // namespace
+
+// SVMClassifier (docs/onnx.md): the checks run in this order, each count bounded before it is
+// multiplied or used to allocate; the attributes themselves are already in memory (bounded by the
+// file size).
+Result<SvmClassifierForm> svm_classifier_form(const OnnxNode& node) {
+  constexpr int64_t kMaxClasses = 256;             // 32640 one-vs-one pairs
+  constexpr uint64_t kMaxWeights = uint64_t{1} << 24;  // pairs × features (128 MiB of doubles)
+  auto bad = [&](const std::string& what) { return node_error(StatusCode::kInvalidArgument, node, what); };
+  const std::string kernel = node.string_attr("kernel_type", "LINEAR");
+  if (kernel != "LINEAR")
+    return node_error(StatusCode::kUnimplemented, node,
+                      "kernel_type " + kernel + " is not supported: only LINEAR kernels lower to a leveled linear "
+                      "model (RBF, POLY and SIGMOID kernels need lookups per support vector; docs/models.md, "
+                      "'Estimators not lowered yet: the plan')");
+  const std::string post = node.string_attr("post_transform", "NONE");
+  if (post != "NONE")
+    return node_error(StatusCode::kUnimplemented, node,
+                      "attribute 'post_transform' = '" + post + "' is not supported (supported: NONE, as skl2onnx writes)");
+  SvmClassifierForm f;
+  const Attribute* ints = node.attribute("classlabels_ints");
+  const Attribute* strings = node.attribute("classlabels_strings");
+  if ((ints != nullptr) == (strings != nullptr))
+    return bad("exactly one of classlabels_ints and classlabels_strings is required");
+  f.string_labels = strings != nullptr;
+  const size_t n_labels = ints ? ints->ints.size() : strings->strings.size();
+  if (n_labels < 2 || n_labels > static_cast<size_t>(kMaxClasses))
+    return bad(std::to_string(n_labels) + " class labels (supported: 2 to " + std::to_string(kMaxClasses) + ")");
+  f.classes = static_cast<int64_t>(n_labels);
+  if (ints) f.labels = ints->ints;
+  const uint64_t pairs = static_cast<uint64_t>(f.pairs());
+  if (const Attribute* kp = node.attribute("kernel_params")) {
+    if (!kp->floats.empty() && kp->floats.size() != 3)
+      return bad("kernel_params has " + std::to_string(kp->floats.size()) + " values (gamma, coef0, degree: 3 or none)");
+    for (double v : kp->floats)
+      if (!std::isfinite(v)) return bad("kernel_params holds a non-finite value");
+  }
+  const Attribute* per_class = node.attribute("vectors_per_class");
+  if (per_class == nullptr || per_class->ints.empty())
+    return node_error(StatusCode::kUnimplemented, node,
+                      "an SVMClassifier without vectors_per_class (liblinear mode: one coefficient row per class) is "
+                      "not supported; skl2onnx writes scikit-learn's SVC with support vectors, and LinearSVC as a "
+                      "LinearClassifier");
+  if (per_class->ints.size() != n_labels)
+    return bad("vectors_per_class has " + std::to_string(per_class->ints.size()) + " entries for " +
+               std::to_string(n_labels) + " classes");
+  uint64_t vectors = 0;
+  std::vector<uint64_t> start;
+  start.reserve(n_labels);
+  for (int64_t n : per_class->ints) {
+    if (n < 0) return bad("vectors_per_class holds a negative count (" + std::to_string(n) + ")");
+    start.push_back(vectors);
+    auto sum = checked_add(vectors, static_cast<uint64_t>(n));
+    if (!sum) return bad("vectors_per_class sums beyond 2^64");
+    vectors = *sum;
+  }
+  const Attribute* sv = node.attribute("support_vectors");
+  const Attribute* coef = node.attribute("coefficients");
+  const Attribute* rho = node.attribute("rho");
+  const size_t n_sv = sv ? sv->floats.size() : 0;
+  if (vectors == 0) return bad("vectors_per_class counts no support vector");
+  if (n_sv == 0 || n_sv % vectors != 0)
+    return bad("support_vectors holds " + std::to_string(n_sv) + " values, not a positive multiple of the " +
+               std::to_string(vectors) + " support vectors vectors_per_class counts");
+  f.features = static_cast<int64_t>(n_sv / vectors);
+  const auto n_coef = checked_mul(static_cast<uint64_t>(n_labels - 1), vectors);
+  if (!coef || !n_coef || coef->floats.size() != *n_coef)
+    return bad("coefficients holds " + std::to_string(coef ? coef->floats.size() : 0) + " values; (classes - 1) x " +
+               "support vectors = " + std::to_string(n_labels - 1) + " x " + std::to_string(vectors) + " expected");
+  if (!rho || rho->floats.size() != pairs)
+    return bad("rho holds " + std::to_string(rho ? rho->floats.size() : 0) + " values; one per pair of classes (" +
+               std::to_string(pairs) + ") expected");
+  const Attribute* pa = node.attribute("prob_a");
+  const Attribute* pb = node.attribute("prob_b");
+  const size_t n_pa = pa ? pa->floats.size() : 0, n_pb = pb ? pb->floats.size() : 0;
+  if (n_pa != n_pb) return bad("prob_a and prob_b differ in length (" + std::to_string(n_pa) + " and " + std::to_string(n_pb) + ")");
+  if (n_pa != 0 && n_pa != pairs)
+    return bad("prob_a and prob_b hold " + std::to_string(n_pa) + " values; none or one per pair of classes (" +
+               std::to_string(pairs) + ") expected");
+  for (const Attribute* a : {sv, coef, rho, pa, pb})
+    if (a)
+      for (double v : a->floats)
+        if (!std::isfinite(v)) return bad("a non-finite value in support_vectors, coefficients, rho, prob_a or prob_b");
+  const auto n_w = checked_mul(pairs, static_cast<uint64_t>(f.features));
+  if (!n_w || *n_w > kMaxWeights)
+    return node_error(StatusCode::kResourceExhausted, node,
+                      std::to_string(pairs) + " pairs x " + std::to_string(f.features) + " features exceed the limit of " +
+                          std::to_string(kMaxWeights) + " folded weights");
+  f.w = fold_svm_pairs(sv->floats, coef->floats, per_class->ints, start, static_cast<uint64_t>(f.features));
+  f.b = rho->floats;
+  if (n_pa) {
+    f.prob_a = pa->floats;
+    f.prob_b = pb->floats;
+  }
+  return f;
 }
 
 Result<Preprocess> preprocess_of(const OnnxNode& node, int64_t features) {
@@ -2153,6 +2292,42 @@ Status eval_trees(const OnnxNode& node, const FloatTensor& x, Values& values) {
   return Status::ok_status();
 }
 
+// SVMClassifier as onnxruntime computes it (linear kernel): the label output is the class index
+// with the most one-vs-one votes, the score output [-d, d] for two classes, the k(k-1)/2 decision
+// values for more, or with prob_a / prob_b the k coupled probabilities (processing.h, OvoScores).
+Status eval_svm_classifier(const OnnxNode& node, const FloatTensor& x, Values& values) {
+  BLINDML_ASSIGN_OR_RETURN(auto f, svm_classifier_form(node));
+  BLINDML_ASSIGN_OR_RETURN(auto rc, as_matrix(node, x));
+  const auto [rows, cols] = rc;
+  if (cols != f.features)
+    return node_error(StatusCode::kInvalidArgument, node, "the support vectors have " + std::to_string(f.features) +
+                                                              " features, the input " + std::to_string(cols));
+  OvoScores ovo;
+  ovo.classes = f.classes;
+  ovo.kind = f.prob_a.empty() ? OvoScores::Kind::kRaw : OvoScores::Kind::kPlatt;
+  ovo.prob_a = f.prob_a;
+  ovo.prob_b = f.prob_b;
+  const int64_t pairs = f.pairs(), width = ovo.score_count();
+  FloatTensor labels{{rows}, std::vector<double>(static_cast<size_t>(rows))};
+  BLINDML_ASSIGN_OR_RETURN(FloatTensor scores, make_tensor(node, {rows, width}));
+  std::vector<double> d(static_cast<size_t>(pairs)), row_scores;
+  for (int64_t r = 0; r < rows; ++r) {
+    const double* xr = x.data.data() + r * cols;
+    for (int64_t p = 0; p < pairs; ++p) {
+      double s = f.b[p];
+      for (int64_t k = 0; k < cols; ++k) s += f.w[p * cols + k] * xr[k];
+      d[p] = s;
+    }
+    int64_t label = 0;
+    ovo.answer(d, &label, &row_scores);
+    labels.data[r] = static_cast<double>(label);
+    std::copy(row_scores.begin(), row_scores.end(), scores.data.begin() + r * width);
+  }
+  values[node.outputs[0]] = std::move(labels);
+  if (node.outputs.size() > 1 && !node.outputs[1].empty()) values[node.outputs[1]] = std::move(scores);
+  return Status::ok_status();
+}
+
 Status eval_node(const OnnxNode& node, const OnnxGraph& g, Values& values) {
   std::vector<const FloatTensor*> in;
   for (const auto& name : node.inputs) {
@@ -2246,6 +2421,18 @@ Status eval_node(const OnnxNode& node, const OnnxGraph& g, Values& values) {
       y.data[r] = s;
     }
     return set(std::move(y));
+  }
+  if (op == "SVMClassifier") return eval_svm_classifier(node, *in[0], values);
+  if (op == "Less") return arith([](double a, double b) { return a < b ? 1.0 : 0.0; });
+  if (op == "Neg") return set(unary_op(*in[0], [](double v) { return -v; }));
+  if (op == "Abs") return set(unary_op(*in[0], [](double v) { return std::fabs(v); }));
+  if (op == "Sum") {
+    FloatTensor acc = *in[0];
+    for (size_t k = 1; k < in.size(); ++k) {
+      if (in[k] == nullptr) return node_error(StatusCode::kInvalidArgument, node, "empty input name");
+      BLINDML_ASSIGN_OR_RETURN(acc, binary_op(node, acc, *in[k], [](double a, double b) { return a + b; }));
+    }
+    return set(std::move(acc));
   }
   if (op == "Scaler" || op == "Imputer") {
     BLINDML_ASSIGN_OR_RETURN(auto rc, as_matrix(node, *in[0]));

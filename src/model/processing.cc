@@ -244,6 +244,105 @@ std::vector<double> apply_post_transform(PostTransform post, std::span<const dou
   return out;
 }
 
+const char* ovo_kind_name(OvoScores::Kind k) {
+  switch (k) {
+    case OvoScores::Kind::kRaw: return "raw";
+    case OvoScores::Kind::kOvr: return "ovr";
+    case OvoScores::Kind::kPlatt: return "platt";
+  }
+  return "?";
+}
+
+int64_t OvoScores::score_count() const {
+  if (kind == Kind::kRaw) return classes == 2 ? 2 : pairs();
+  return classes;
+}
+
+namespace {
+
+// libsvm's multiclass_probability (Wu, Lin and Weng 2004, method 2): the p minimising
+// Σ_i Σ_{j≠i} (r_ji·p_i − r_ij·p_j)² with Σ p = 1, by coordinate descent on Q·p = (pᵀQp)·1,
+// stopping when every |(Qp)_t − pᵀQp| < 0.005/k or after max(100, k) sweeps. r is k×k, row-major.
+void couple_pairwise(int64_t k, const std::vector<double>& r, double* p) {
+  std::vector<double> q(static_cast<size_t>(k * k), 0.0), qp(static_cast<size_t>(k));
+  for (int64_t t = 0; t < k; ++t) {
+    p[t] = 1.0 / static_cast<double>(k);
+    for (int64_t j = 0; j < k; ++j) {
+      if (j == t) continue;
+      q[t * k + t] += r[j * k + t] * r[j * k + t];
+      q[t * k + j] = -r[j * k + t] * r[t * k + j];
+    }
+  }
+  const double eps = 0.005 / static_cast<double>(k);
+  const int64_t sweeps = std::max<int64_t>(100, k);
+  for (int64_t it = 0; it < sweeps; ++it) {
+    double pqp = 0;
+    for (int64_t t = 0; t < k; ++t) {
+      qp[t] = 0;
+      for (int64_t j = 0; j < k; ++j) qp[t] += q[t * k + j] * p[j];
+      pqp += p[t] * qp[t];
+    }
+    double worst = 0;
+    for (int64_t t = 0; t < k; ++t) worst = std::max(worst, std::fabs(qp[t] - pqp));
+    if (worst < eps) break;
+    for (int64_t t = 0; t < k; ++t) {
+      const double diff = (pqp - qp[t]) / q[t * k + t];
+      p[t] += diff;
+      pqp = (pqp + diff * (diff * q[t * k + t] + 2 * qp[t])) / (1 + diff) / (1 + diff);
+      for (int64_t j = 0; j < k; ++j) {
+        qp[j] = (qp[j] + diff * q[t * k + j]) / (1 + diff);
+        p[j] /= 1 + diff;
+      }
+    }
+  }
+}
+
+}  // namespace
+
+void OvoScores::answer(std::span<const double> d, int64_t* label, std::vector<double>* scores) const {
+  const int64_t k = classes;
+  std::vector<int64_t> votes(static_cast<size_t>(k), 0);
+  size_t p = 0;
+  for (int64_t i = 0; i < k; ++i)
+    for (int64_t j = i + 1; j < k; ++j, ++p) ++votes[d[p] > 0 ? i : j];
+  *label = std::max_element(votes.begin(), votes.end()) - votes.begin();  // the first maximum
+  scores->clear();
+  switch (kind) {
+    case Kind::kRaw:
+      if (k == 2) *scores = {-d[0], d[0]};
+      else scores->assign(d.begin(), d.begin() + pairs());
+      break;
+    case Kind::kOvr: {
+      std::vector<double> v(static_cast<size_t>(k), 0.0), s(static_cast<size_t>(k), 0.0);
+      p = 0;
+      for (int64_t i = 0; i < k; ++i)
+        for (int64_t j = i + 1; j < k; ++j, ++p) {
+          v[d[p] < 0 ? j : i] += 1;
+          s[i] += d[p];
+          s[j] -= d[p];
+        }
+      scores->resize(static_cast<size_t>(k));
+      for (int64_t c = 0; c < k; ++c) (*scores)[c] = v[c] + s[c] / (3 * (std::fabs(s[c]) + 1));
+      break;
+    }
+    case Kind::kPlatt: {
+      std::vector<double> r(static_cast<size_t>(k * k), 0.0);
+      p = 0;
+      for (int64_t i = 0; i < k; ++i)
+        for (int64_t j = i + 1; j < k; ++j, ++p) {
+          const double f = d[p] * prob_a[p] + prob_b[p];
+          // 1/(1 + e^f), written so that neither branch overflows
+          const double sig = f >= 0 ? std::exp(-f) / (1 + std::exp(-f)) : 1 / (1 + std::exp(f));
+          r[i * k + j] = std::clamp(sig, 1e-7, 1 - 1e-7);
+          r[j * k + i] = 1 - r[i * k + j];
+        }
+      scores->resize(static_cast<size_t>(k));
+      couple_pairwise(k, r, scores->data());
+      break;
+    }
+  }
+}
+
 Result<circuit::Tensor> ClientProcessing::encode_row(std::span<const double> raw) const {
   BLINDML_ASSIGN_OR_RETURN(const std::vector<double> row, preprocess_row(raw));
   const int64_t width = input_width();
@@ -266,6 +365,17 @@ Result<Prediction> ClientProcessing::decode(const circuit::Tensor& output) const
   for (size_t c = 0; c < output.data.size(); ++c)
     p.values[c] = output_scale[c] * static_cast<double>(output.data[c]) + output_offset[c];
   if (kind == ModelKind::kRegressor) return p;
+  if (ovo) {
+    if (static_cast<int64_t>(p.values.size()) != ovo->pairs() ||
+        (ovo->kind == OvoScores::Kind::kPlatt &&
+         (static_cast<int64_t>(ovo->prob_a.size()) != ovo->pairs() || ovo->prob_b.size() != ovo->prob_a.size())))
+      return invalid_argument("the SVM's one-vs-one block of " + std::to_string(ovo->classes) +
+                              " classes does not match its " + std::to_string(p.values.size()) + " outputs");
+    int64_t best = 0;
+    ovo->answer(p.values, &best, &p.proba);
+    p.label = best < static_cast<int64_t>(class_labels.size()) ? class_labels[best] : best;
+    return p;
+  }
   if (binary_single_score) {
     const double v = apply_post_transform(post, p.values)[0];
     p.proba = {1.0 - v, v};
@@ -358,6 +468,14 @@ std::string ClientProcessing::to_json() const {
   j["binary_single_score"] = binary_single_score;
   j["normalize_l1"] = normalize_l1;
   j["class_labels"] = class_labels;
+  if (ovo) {
+    json o = {{"classes", ovo->classes}, {"scores", ovo_kind_name(ovo->kind)}};
+    if (ovo->kind == OvoScores::Kind::kPlatt) {
+      o["prob_a"] = ovo->prob_a;
+      o["prob_b"] = ovo->prob_b;
+    }
+    j["ovo"] = o;
+  }
   if (!preprocess.empty()) {
     json pre = json::array();
     for (const auto& p : preprocess) pre.push_back(preprocess_to_json(p));
@@ -655,6 +773,35 @@ Status preprocess_from_json(const json& j, const std::string& where, ClientProce
   return Status();
 }
 
+// An SVMClassifier's one-vs-one block: {"classes": k, "scores": "raw" | "ovr" | "platt",
+// "prob_a": [...], "prob_b": [...] (platt only, one per pair)}.
+constexpr int64_t kMaxOvoClasses = 256;  // 32640 pairs
+
+Status ovo_from_json(const json& e, const std::string& where, OvoScores* out) {
+  OvoScores o;
+  BLINDML_RETURN_IF_ERROR(json_get_in<int64_t>(e, where, "classes", 2, kMaxOvoClasses, &o.classes));
+  std::string kind;
+  BLINDML_RETURN_IF_ERROR(json_get(e, where, "scores", &kind));
+  if (kind == "raw") {
+    o.kind = OvoScores::Kind::kRaw;
+  } else if (kind == "ovr") {
+    o.kind = OvoScores::Kind::kOvr;
+  } else if (kind == "platt") {
+    o.kind = OvoScores::Kind::kPlatt;
+    BLINDML_RETURN_IF_ERROR(doubles_from_json(e, where, "prob_a", &o.prob_a));
+    BLINDML_RETURN_IF_ERROR(doubles_from_json(e, where, "prob_b", &o.prob_b));
+    if (static_cast<int64_t>(o.prob_a.size()) != o.pairs() || static_cast<int64_t>(o.prob_b.size()) != o.pairs())
+      return corrupted(where + ": fields 'prob_a' and 'prob_b' need one value per pair (" + std::to_string(o.pairs()) +
+                       "), got " + std::to_string(o.prob_a.size()) + " and " + std::to_string(o.prob_b.size()));
+  } else {
+    return corrupted(where + ": field 'scores' = \"" + kind + "\" is not \"raw\", \"ovr\" or \"platt\"");
+  }
+  if (o.kind != OvoScores::Kind::kPlatt && (e.contains("prob_a") || e.contains("prob_b")))
+    return corrupted(where + ": fields 'prob_a' / 'prob_b' belong to scores \"platt\" only");
+  *out = std::move(o);
+  return Status();
+}
+
 }  // namespace
 
 Result<ClientProcessing> ClientProcessing::from_json(std::string_view text) {
@@ -710,7 +857,24 @@ Result<ClientProcessing> ClientProcessing::from_json(std::string_view text) {
     }
   }
   BLINDML_RETURN_IF_ERROR(preprocess_from_json(j, where, &p));
-  if (p.kind == ModelKind::kClassifier) {
+  if (j.contains("ovo")) {
+    const json* o = nullptr;
+    BLINDML_RETURN_IF_ERROR(json_get_object(j, where, "ovo", &o));
+    OvoScores ovo;
+    BLINDML_RETURN_IF_ERROR(ovo_from_json(*o, where + ": ovo", &ovo));
+    if (p.kind != ModelKind::kClassifier || p.binary_single_score || p.post != PostTransform::kNone || p.normalize_l1)
+      return corrupted(where + ": ovo belongs to a classifier without binary_single_score, post_transform or "
+                       "normalize_l1");
+    if (static_cast<int64_t>(p.output_scale.size()) != ovo.pairs())
+      return corrupted(where + ": ovo with " + std::to_string(ovo.classes) + " classes needs " +
+                       std::to_string(ovo.pairs()) + " outputs (one per pair), got " +
+                       std::to_string(p.output_scale.size()));
+    if (static_cast<int64_t>(p.class_labels.size()) != ovo.classes)
+      return corrupted(where + ": ovo with " + std::to_string(ovo.classes) + " classes needs as many class_labels, got " +
+                       std::to_string(p.class_labels.size()));
+    p.ovo = std::move(ovo);
+  }
+  if (p.kind == ModelKind::kClassifier && !p.ovo) {
     const size_t classes = p.binary_single_score ? 2 : p.output_scale.size();
     if (p.binary_single_score && p.output_scale.size() != 1)
       return corrupted(where + ": binary_single_score needs one output");

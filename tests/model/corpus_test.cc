@@ -62,6 +62,13 @@ const CorpusCase kCorpus[] = {
     // ... and on a string input (the categories as words, tests/data/mixed_strings).
     {"skl2onnx_column_transformer_onehot_strings_logreg_mixed", "mixed_strings", true, 0.99, 0},
     {"skl2onnx_column_transformer_ordinal_strings_decision_tree_mixed", "mixed_strings", true, 0.99, 0},
+    // Issue 13 part 5: scikit-learn's SVC(kernel='linear') (SVMClassifier): binary in a Pipeline,
+    // multiclass with skl2onnx's one-vs-rest tail, with probability=True, and with
+    // decision_function_shape='ovo' (no tail).
+    {"skl2onnx_pipeline_scaler_svc_linear_breast_cancer", "breast_cancer", true, 0.99, 0},
+    {"skl2onnx_svc_linear_iris", "iris", true, 0.99, 0},
+    {"skl2onnx_svc_linear_probability_iris", "iris", true, 0.99, 0},
+    {"skl2onnx_svc_linear_ovo_iris", "iris", true, 0.99, 0},
 };
 
 // A split whose cells may be words (a string input): a word becomes its code in the graph's

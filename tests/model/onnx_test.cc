@@ -79,6 +79,13 @@ bool tensor_from_file(const fs::path& p, FloatTensor* out, std::string* name) {
         for (int64_t v : t.int64_data()) out->data.push_back(static_cast<double>(v));
       }
       return true;
+    case onnx::TensorProto::BOOL:  // one byte per value raw, else int32_data
+      if (t.has_raw_data()) {
+        for (unsigned char c : raw) out->data.push_back(c != 0 ? 1.0 : 0.0);
+      } else {
+        for (int32_t v : t.int32_data()) out->data.push_back(v != 0 ? 1.0 : 0.0);
+      }
+      return true;
     default:
       return false;
   }
@@ -162,6 +169,9 @@ const char* const kRequiredNodeTests[] = {
     "test_reduce_sum_do_not_keepdims_random", "test_reduce_sum_negative_axes_keepdims_random",
     "test_reduce_sum_empty_axes_input_noop_random", "test_reduce_log_sum_exp_do_not_keepdims_random",
     "test_reduce_log_sum_exp_negative_axes_keepdims_random",
+    // skl2onnx's SVC one-vs-rest tail (issue 13 part 5)
+    "test_less", "test_less_bcast", "test_neg", "test_neg_example", "test_abs", "test_sum_example",
+    "test_sum_one_input", "test_sum_two_inputs",
 };
 
 TEST(OnnxNodeTests, SupportedOperatorsMatchOnnxReference) {
@@ -770,7 +780,8 @@ TEST(OnnxBlockers, AllListedTogether) {
   b.input("X", {-1, 2});
   b.output("Y", {-1, 2});
   b.node("OneHotEncoder", {"X"}, {"S"}, "onehot", "ai.onnx.ml");
-  b.node("SVMClassifier", {"S"}, {"L", "P"}, "svc", "ai.onnx.ml");
+  auto* svc = b.node("SVMClassifier", {"S"}, {"L", "P"}, "svc", "ai.onnx.ml");
+  ModelBuilder::attr_s(svc, "kernel_type", "RBF");  // linear SVCs load (issue 13 part 5), RBF ones do not
   auto* norm = b.node("Normalizer", {"P"}, {"Y"}, "norm", "ai.onnx.ml");
   ModelBuilder::attr_s(norm, "norm", "L3");
   // OneHotEncoder itself is supported; zeros = 2 is not

@@ -90,6 +90,22 @@ Result<OnnxGraph> load_onnx_file(const std::string& path, uint64_t max_bytes = u
 // An SVMRegressor with a LINEAR kernel as a linear map (weights, intercept): Σ_i c_i·s_i and rho.
 Result<std::pair<std::vector<double>, double>> svm_linear_weights(const OnnxNode& node);
 
+// An SVMClassifier with a LINEAR kernel (skl2onnx's SVC(kernel="linear")): one decision value per
+// one-vs-one pair of classes, d_p(x) = <w_p, x> + b_p, the support vectors folded into w_p
+// (docs/onnx.md). Pairs in libsvm's order (0,1), (0,2), ..., (0,k-1), (1,2), ...; d_p > 0 votes for
+// the pair's first class. Validates every attribute and bounds every count first.
+struct SvmClassifierForm {
+  int64_t classes = 0;   // k >= 2
+  int64_t features = 0;
+  std::vector<double> w;  // [pairs, features], pairs = k(k-1)/2
+  std::vector<double> b;  // [pairs]: rho
+  std::vector<double> prob_a, prob_b;  // empty, or one per pair (probability=True: Platt scaling)
+  std::vector<int64_t> labels;         // classlabels_ints (empty when the labels are strings)
+  bool string_labels = false;
+  int64_t pairs() const { return classes * (classes - 1) / 2; }
+};
+Result<SvmClassifierForm> svm_classifier_form(const OnnxNode& node);
+
 // The preprocessing a leading Scaler / Imputer node applies (processing.h), for `features`
 // columns; invalid_argument on other ops or mismatched lengths.
 Result<Preprocess> preprocess_of(const OnnxNode& node, int64_t features);

@@ -23,6 +23,8 @@
 //              classifiers with one score column and two classes answer [1 - p, p];
 //              normalize_l1 divides the probabilities by their sum (skl2onnx's Normalizer)
 //   labels     classifiers: the class labels; label = labels[argmax(proba)]
+//   ovo        SVMClassifiers: the outputs are one-vs-one decision values; votes give the label
+//              and OvoScores the proba (below)
 //
 // Regressors answer like scikit-learn's predict (values), classifiers like predict_proba
 // (proba) and predict (label).
@@ -47,6 +49,34 @@ namespace blindml::model {
 enum class ModelKind : uint8_t { kRegressor, kClassifier };
 enum class PostTransform : uint8_t { kNone, kLogistic, kSoftmax, kSoftmaxZero };
 const char* post_transform_name(PostTransform p);
+
+// An SVMClassifier's one-vs-one answer, computed on the client from the circuit's k(k-1)/2 decision
+// values d (pairs in libsvm's order (0,1), (0,2), ..., (1,2), ...), as onnxruntime's SVMClassifier
+// and scikit-learn's SVC compute it (docs/models.md, "SVMClassifier"):
+//   label   d_p > 0 is a vote for the pair's first class, otherwise for its second; the label is
+//           the first class with the most votes (libsvm's rule, ties to the lower index)
+//   scores  kRaw:   onnxruntime's score output without probabilities: [-d, d] for two classes,
+//                   d itself for more (decision_function_shape='ovo')
+//           kOvr:   scikit-learn's decision_function_shape='ovr', which skl2onnx appends as a
+//                   graph tail: votes'_c + s_c / (3·(|s_c| + 1)) with s_c the sum of d_p over the
+//                   pairs c is first in minus the pairs it is second in, and votes' counting
+//                   d_p >= 0 for the first class (scikit-learn's `dec < 0` test)
+//           kPlatt: probability=True: r_p = 1/(1 + exp(A_p·d_p + B_p)) clipped to
+//                   [1e-7, 1 - 1e-7], coupled into k probabilities by libsvm's
+//                   multiclass_probability (Wu, Lin and Weng 2004, method 2)
+struct OvoScores {
+  enum class Kind : uint8_t { kRaw, kOvr, kPlatt };
+  int64_t classes = 0;                 // k >= 2
+  Kind kind = Kind::kRaw;
+  std::vector<double> prob_a, prob_b;  // kPlatt: one per pair
+  int64_t pairs() const { return classes * (classes - 1) / 2; }
+  // Width of the scores: 2 (k = 2, kRaw), pairs() (kRaw), k (kOvr, kPlatt).
+  int64_t score_count() const;
+  // The label's class index and the scores for decision values d (pairs() of them).
+  void answer(std::span<const double> d, int64_t* label, std::vector<double>* scores) const;
+};
+const char* ovo_kind_name(OvoScores::Kind k);
+
 
 struct FeatureEncoder {
   enum class Kind : uint8_t { kQuantize, kBin, kCompare };
@@ -149,6 +179,9 @@ struct ClientProcessing {
   PostTransform post = PostTransform::kNone;
   bool binary_single_score = false;
   bool normalize_l1 = false;
+  // An SVMClassifier: the outputs are its one-vs-one decision values, answered by ovo->answer
+  // (votes, scores) instead of post / class_labels[argmax] (class_labels still names the classes).
+  std::optional<OvoScores> ovo;
   std::vector<int64_t> class_labels;
   std::vector<Preprocess> preprocess;       // applied in order before the encoders
   // Values of the raw row (before preprocess); 0 = features.size() (no step changes the width).
