@@ -1754,6 +1754,52 @@ def build_corpus(out_dir):
                       " skl2onnx shape", 21, 5),
          lambda p: write_expected_classifier(
              p, svcp.predict(iris.Xte), svcp.predict_proba(iris.Xte)))
+    # 16. String class labels (a classifier fitted on the iris species' names): skl2onnx writes
+    #     classlabels_strings, a string label output (no Cast) and ZipMap's classlabels_strings.
+    #     The expected CSV's label column is the class's index in the estimator's classes_
+    #     (sorted names), its proba columns predict_proba.
+    names = np.array(["setosa", "versicolor", "virginica"])
+
+    def with_string_labels(model, classes):
+        g = model.graph
+        nodes = []
+        for n in g.node:
+            if n.op_type == "Cast" and list(n.output) == ["output_label"]:
+                n = helper.make_node("Identity", list(n.input), list(n.output), name=n.name)
+            for a in list(n.attribute):
+                if a.name in ("classlabels_ints", "classlabels_int64s"):
+                    n.attribute.remove(a)
+                    n.attribute.extend([helper.make_attribute("classlabels_strings",
+                                                              [str(c) for c in classes])])
+            nodes.append(n)
+        t = onnx.TypeProto()
+        m = t.sequence_type.elem_type.map_type
+        m.key_type = TensorProto.STRING
+        m.value_type.CopyFrom(helper.make_tensor_type_proto(TensorProto.FLOAT, None))
+        outputs = [helper.make_tensor_value_info("output_label", TensorProto.STRING, [None]),
+                   helper.make_value_info("output_probability", t)]
+        return _opset_model(g.name, nodes, list(g.input), outputs,
+                            model.doc_string + ", string class labels", 21, 5,
+                            list(g.initializer))
+
+    def index_expected(est, X):
+        proba = est.predict_proba(X)
+        idx = np.searchsorted(est.classes_, est.predict(X))
+        return lambda p: write_expected_classifier(p, idx, proba)
+
+    ys = names[iris.ytr]
+    lr_s = LogisticRegression(max_iter=5000, random_state=0)
+    lr_s.fit(iris.Xtr, ys)
+    save("skl2onnx_logreg_string_labels_iris",
+         with_string_labels(export_logistic_regression(lr_s.coef_, lr_s.intercept_, 3, True, "lr"),
+                            lr_s.classes_),
+         index_expected(lr_s, iris.Xte))
+    rf_s = RandomForestClassifier(n_estimators=10, max_depth=4, random_state=0)
+    rf_s.fit(iris.Xtr, ys)
+    save("skl2onnx_random_forest_string_labels_iris",
+         with_string_labels(export_random_forest_classifier(rf_s, iris.Xtr.shape[1], "rf"),
+                            rf_s.classes_),
+         index_expected(rf_s, iris.Xte))
     print("corpus: %d models in %s" % (len(written), out_dir))
     return written
 

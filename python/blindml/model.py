@@ -36,10 +36,14 @@ class FHEModel:
         self._strings = string_columns(proc)  # string inputs: the columns holding words, the vocabulary
         self.n_outputs = int(proc["n_outputs"])
         self.class_labels = list(proc["class_labels"])
+        self.class_names = list(proc.get("class_names", []))  # string labels
         self.classes_ = None
         if self.kind == "classifier":
             classes = getattr(info, "classes", None) if info is not None else None
-            self.classes_ = np.asarray(classes) if classes is not None else np.asarray(self.class_labels)
+            if classes is not None:
+                self.classes_ = np.asarray(classes)
+            else:
+                self.classes_ = np.asarray(self.class_names if self.class_names else self.class_labels)
         self.notes = list(getattr(info, "notes", []) or []) if info is not None else []
         self._lock = threading.Lock()
         self._fhe = None  # (Client, Server, EvaluationKeys), made by the first execute

@@ -235,6 +235,7 @@ py::dict processing_to_dict(const model::ClientProcessing& proc) {
   d["n_outputs"] = proc.output_count();
   d["post_transform"] = std::string(model::post_transform_name(proc.post));
   d["class_labels"] = proc.class_labels;
+  d["class_names"] = proc.class_names;  // string labels: the classes' names (class_labels are their indices)
   return d;
 }
 

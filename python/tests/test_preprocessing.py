@@ -69,3 +69,26 @@ def test_string_input_through_the_deployment_classes(tmp_path):
     server.load()
     res = server.run(client.quantize_encrypt_serialize(test), client.get_serialized_evaluation_keys())
     np.testing.assert_array_equal(client.deserialize_decrypt_predict(res), model.predict(test, fhe="disable"))
+
+
+def test_string_class_labels(tmp_path):
+    # a LogisticRegression fitted on the iris species' names: predict answers the names, in
+    # clear and FHE, and so does the deployment client (the expected CSV holds their indices)
+    from blindml.deployment import FHEModelClient, FHEModelDev, FHEModelServer
+    names = np.array(["setosa", "versicolor", "virginica"])
+    train = _csv(os.path.join(DATA, "iris", "train.csv"))[:, :-1]
+    test = _csv(os.path.join(DATA, "iris", "test.csv"))[:, :-1]
+    name = "skl2onnx_logreg_string_labels_iris"
+    expected = _csv(os.path.join(DATA, "corpus", name + ".expected.csv"))
+    model = blindml.compile(os.path.join(DATA, "corpus", name + ".onnx"), train)
+    assert list(model.classes_) == list(names)
+    labels = model.predict(test, fhe="disable")
+    np.testing.assert_array_equal(labels, names[expected[:, 0].astype(np.int64)])
+    np.testing.assert_array_equal(model.predict(test[:3], fhe="execute"), labels[:3])
+    FHEModelDev(tmp_path / "model", model).save()
+    client = FHEModelClient(tmp_path / "model", key_dir=tmp_path / "keys")
+    client.generate_private_and_evaluation_keys()
+    server = FHEModelServer(tmp_path / "model")
+    server.load()
+    res = server.run(client.quantize_encrypt_serialize(test[:3]), client.get_serialized_evaluation_keys())
+    np.testing.assert_array_equal(client.deserialize_decrypt_predict(res), labels[:3])

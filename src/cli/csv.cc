@@ -191,6 +191,18 @@ std::string format_double(double v) {
   return std::string(buf, ptr);
 }
 
+namespace {
+
+// A name as one CSV field: quoted (with doubled quotes) when it holds a comma, a quote or a line break.
+std::string csv_field(const std::string& s) {
+  if (s.find_first_of(",\"\r\n") == std::string::npos) return s;
+  std::string q = "\"";
+  for (char c : s) q += c == '"' ? std::string("\"\"") : std::string(1, c);
+  return q + "\"";
+}
+
+}  // namespace
+
 std::string format_predictions(const model::ClientProcessing& processing,
                                const std::vector<model::Prediction>& predictions) {
   std::string out;
@@ -200,11 +212,16 @@ std::string format_predictions(const model::ClientProcessing& processing,
     out += "label";
     for (size_t c = 0; c < classes; ++c) {
       out += ",proba_";
-      out += c < processing.class_labels.size() ? std::to_string(processing.class_labels[c]) : std::to_string(c);
+      out += c < processing.class_names.size()    ? csv_field(processing.class_names[c])
+             : c < processing.class_labels.size() ? std::to_string(processing.class_labels[c])
+                                                   : std::to_string(c);
     }
     out += '\n';
     for (const auto& p : predictions) {
-      out += std::to_string(p.label);
+      // String labels: the class's name (the label is its index).
+      out += p.label >= 0 && static_cast<size_t>(p.label) < processing.class_names.size()
+                 ? csv_field(processing.class_names[static_cast<size_t>(p.label)])
+                 : std::to_string(p.label);
       for (double q : p.proba) {
         out += ',';
         out += format_double(q);

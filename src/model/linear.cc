@@ -69,10 +69,10 @@ Result<LinearForm> from_onnx_ml(const OnnxGraph& g, const OnnxNode& n, int64_t f
   BLINDML_ASSIGN_OR_RETURN(f.post, post_of(n));
   if (n.op_type == "LinearClassifier") {
     f.kind = ModelKind::kClassifier;
-    if (n.attribute("classlabels_strings")) return unsupported(n, "string class labels are not supported (use integers)");
-    const Attribute* labels = n.attribute("classlabels_ints");
-    if (!labels || labels->ints.empty()) return unsupported(n, "no classlabels_ints");
-    f.labels = labels->ints;
+    // String labels: the circuit and the processing use the class index; compile_model attaches
+    // the names (ClientProcessing::class_names).
+    f.labels = class_ids(n, "classlabels_ints");
+    if (f.labels.empty()) return unsupported(n, "no classlabels_ints or classlabels_strings");
     if (f.outputs == 1 && f.labels.size() == 2) {
       f.binary_single_score = true;
     } else if (static_cast<int64_t>(f.labels.size()) != f.outputs) {
@@ -239,7 +239,6 @@ Result<OvoScores> ovo_scores_of(const OnnxGraph& g, const OnnxNode& n, const Svm
 // b_p; the client votes and answers the graph's scores (OvoScores).
 Result<LinearForm> from_svm_classifier(const OnnxGraph& g, const OnnxNode& n, int64_t declared, const Rows& calibration) {
   BLINDML_ASSIGN_OR_RETURN(SvmClassifierForm sf, svm_classifier_form(n));
-  if (sf.string_labels) return unsupported(n, "string class labels are not supported (use integers)");
   if (declared > 0 && sf.features != declared)
     return invalid_argument("node '" + n.name + "': the support vectors have " + std::to_string(sf.features) +
                             " features, the graph input has " + std::to_string(declared));
@@ -251,7 +250,7 @@ Result<LinearForm> from_svm_classifier(const OnnxGraph& g, const OnnxNode& n, in
   for (int64_t p = 0; p < f.outputs; ++p)
     for (int64_t j = 0; j < f.features; ++j) f.w[j * f.outputs + p] = sf.w[p * f.features + j];
   f.b = sf.b;
-  f.labels = sf.labels;
+  f.labels = sf.string_labels ? class_ids(n, "classlabels_ints") : sf.labels;
   BLINDML_ASSIGN_OR_RETURN(OvoScores o, ovo_scores_of(g, n, sf, f.w, calibration));
   f.ovo = std::move(o);
   return f;

@@ -46,6 +46,24 @@ bool is_label_op(const OnnxNode& node) {
   return node.op_type == "ArgMax" || node.op_type == "ArrayFeatureExtractor" || node.op_type == "Reshape";
 }
 
+std::vector<int64_t> class_ids(const OnnxNode& n, const char* ints_key) {
+  std::vector<int64_t> ids;
+  if (const Attribute* s = n.attribute("classlabels_strings")) {
+    for (size_t k = 0; k < s->strings.size(); ++k) ids.push_back(static_cast<int64_t>(k));
+  } else if (const Attribute* i = n.attribute(ints_key)) {
+    ids = i->ints;
+  }
+  return ids;
+}
+
+std::optional<std::vector<std::string>> string_class_labels(const OnnxGraph& graph) {
+  for (const auto& n : graph.nodes) {
+    if (n.op_type != "LinearClassifier" && n.op_type != "TreeEnsembleClassifier" && n.op_type != "SVMClassifier") continue;
+    if (const Attribute* s = n.attribute("classlabels_strings")) return s->strings;
+  }
+  return std::nullopt;
+}
+
 std::optional<std::vector<int64_t>> label_initializer(const OnnxGraph& graph, int64_t classes) {
   for (const auto& n : graph.nodes) {
     if (n.op_type != "ArrayFeatureExtractor" || n.inputs.empty()) continue;
@@ -252,9 +270,31 @@ Result<CompiledModel> compile_after_preprocessing(const OnnxGraph& graph, const 
   return compile_without_preprocessing(graph, calibration, options);
 }
 
+// String class labels: the circuit and the processing count classes by index; the names travel in
+// ClientProcessing::class_names and are what the client answers.
+Status attach_class_names(const OnnxGraph& graph, ClientProcessing* p) {
+  auto names = internal::string_class_labels(graph);
+  if (!names || p->kind != ModelKind::kClassifier) return Status();
+  if (names->size() != p->class_labels.size())
+    return internal_error(std::to_string(names->size()) + " class names for " + std::to_string(p->class_labels.size()) +
+                          " classes");
+  p->class_names = std::move(*names);
+  return Status();
+}
+
+Result<CompiledModel> compile_model_by_index(const OnnxGraph& graph, const Rows& calibration, const CompileOptions& options);
+
 }  // namespace
 
 Result<CompiledModel> compile_model(const OnnxGraph& graph, const Rows& calibration, const CompileOptions& options) {
+  BLINDML_ASSIGN_OR_RETURN(CompiledModel m, compile_model_by_index(graph, calibration, options));
+  BLINDML_RETURN_IF_ERROR(attach_class_names(graph, &m.processing));
+  return m;
+}
+
+namespace {
+
+Result<CompiledModel> compile_model_by_index(const OnnxGraph& graph, const Rows& calibration, const CompileOptions& options) {
   const int64_t width = calibration.empty() ? 0 : static_cast<int64_t>(calibration[0].size());
   BLINDML_ASSIGN_OR_RETURN(auto prefix, internal::split_client_prefix(graph, width));
   if (!prefix) return compile_after_preprocessing(graph, calibration, options);
@@ -291,6 +331,8 @@ Result<CompiledModel> compile_model(const OnnxGraph& graph, const Rows& calibrat
   m.report = prefix->notes + m.report;
   return m;
 }
+
+}  // namespace
 
 int64_t graph_row_width(const OnnxGraph& graph) {
   auto inputs = internal::raw_inputs(graph, 0);

@@ -468,6 +468,7 @@ std::string ClientProcessing::to_json() const {
   j["binary_single_score"] = binary_single_score;
   j["normalize_l1"] = normalize_l1;
   j["class_labels"] = class_labels;
+  if (!class_names.empty()) j["class_names"] = class_names;
   if (ovo) {
     json o = {{"classes", ovo->classes}, {"scores", ovo_kind_name(ovo->kind)}};
     if (ovo->kind == OvoScores::Kind::kPlatt) {
@@ -855,6 +856,30 @@ Result<ClientProcessing> ClientProcessing::from_json(std::string_view text) {
       BLINDML_RETURN_IF_ERROR(json_as((*labels)[i], where, "class_labels[" + std::to_string(i) + "]", &v));
       p.class_labels.push_back(v);
     }
+  }
+  if (j.contains("class_names")) {
+    // String labels: one name per class, the class_labels then being the indices 0..n-1.
+    const json* names = nullptr;
+    BLINDML_RETURN_IF_ERROR(json_get_array(j, where, "class_names", kMaxOutputs, &names));
+    size_t bytes = 0;
+    for (size_t i = 0; i < names->size(); ++i) {
+      std::string v;
+      BLINDML_RETURN_IF_ERROR(json_as((*names)[i], where, "class_names[" + std::to_string(i) + "]", &v));
+      bytes += v.size();
+      if (v.size() > kMaxStringBytes || bytes > kMaxVocabularyBytes)
+        return corrupted(where + ": class_names[" + std::to_string(i) + "] has " + std::to_string(v.size()) +
+                         " bytes (at most " + std::to_string(kMaxStringBytes) + " each, " +
+                         std::to_string(kMaxVocabularyBytes) + " in all)");
+      p.class_names.push_back(std::move(v));
+    }
+    if (p.kind != ModelKind::kClassifier) return corrupted(where + ": class_names belong to a classifier");
+    if (p.class_names.size() != p.class_labels.size())
+      return corrupted(where + ": " + std::to_string(p.class_names.size()) + " class_names for " +
+                       std::to_string(p.class_labels.size()) + " class_labels");
+    for (size_t i = 0; i < p.class_labels.size(); ++i)
+      if (p.class_labels[i] != static_cast<int64_t>(i))
+        return corrupted(where + ": with class_names, class_labels must be the indices 0..n-1 (class_labels[" +
+                         std::to_string(i) + "] = " + std::to_string(p.class_labels[i]) + ")");
   }
   BLINDML_RETURN_IF_ERROR(preprocess_from_json(j, where, &p));
   if (j.contains("ovo")) {

@@ -460,9 +460,8 @@ Result<Lowered> lower_trees(const OnnxGraph& graph, const Rows& calibration, con
   int64_t columns = 0;
   bool binary_single = false;
   if (classifier) {
-    if (n.attribute("classlabels_strings")) return unsupported(n, "string class labels are not supported (use integers)");
-    labels = ints("classlabels_int64s");
-    if (labels.empty()) return unsupported(n, "no classlabels_int64s");
+    labels = class_ids(n, "classlabels_int64s");  // string labels: their indices (compile_model names them)
+    if (labels.empty()) return unsupported(n, "no classlabels_int64s or classlabels_strings");
     std::set<int64_t> used(w_col.begin(), w_col.end());
     if (labels.size() == 2 && used.size() <= 1) {
       binary_single = true;  // the ONNX-ML binary case: one score column for class 1

@@ -273,4 +273,27 @@ diff <(cut -d, -f1 "$PT/clear.csv" | tail -n +2) <(head -n 6 "$DATA/corpus/$PT_N
   fail "PCA tree: labels differ from the estimator's"
 ok
 
+# String class labels (a LogisticRegression fitted on the iris species' names): the CSV names the
+# classes, in clear, FHE and float mode alike.
+SL="$WORK/string_labels"
+SL_ONNX="$DATA/corpus/skl2onnx_logreg_string_labels_iris.onnx"
+mkdir -p "$SL"
+head -n 6 "$DATA/iris/test.csv" >"$SL/rows.csv"
+blindml -q compile "$SL_ONNX" --calibration "$DATA/iris/train.csv" --out "$SL/art" >/dev/null
+blindml -q predict "$SL/art" --mode clear --input "$SL/rows.csv" --out "$SL/clear.csv"
+[[ $(head -n 1 "$SL/clear.csv") == "label,proba_setosa,proba_versicolor,proba_virginica" ]] ||
+  fail "string labels: CSV header $(head -n 1 "$SL/clear.csv")"
+ok
+# The iris test rows' estimator labels, as indices in the expected CSV, named.
+diff <(tail -n +2 "$SL/clear.csv" | cut -d, -f1) \
+  <(head -n 6 "$DATA/corpus/skl2onnx_logreg_string_labels_iris.expected.csv" | tail -n +2 | cut -d, -f1 |
+    sed 's/^0$/setosa/; s/^1$/versicolor/; s/^2$/virginica/') || fail "string labels: names differ from the estimator's"
+ok
+blindml -q predict "$SL/art" --mode fhe --input "$SL/rows.csv" --out "$SL/fhe.csv" --threads "$THREADS"
+diff "$SL/clear.csv" "$SL/fhe.csv" || fail "string labels: FHE differs from clear"
+ok
+blindml -q predict "$SL/art" --mode float --model "$SL_ONNX" --input "$SL/rows.csv" --out "$SL/float.csv"
+diff <(cut -d, -f1 "$SL/clear.csv") <(cut -d, -f1 "$SL/float.csv") || fail "string labels: float mode's labels differ"
+ok
+
 echo "PASS: $checks checks"

@@ -69,6 +69,9 @@ const CorpusCase kCorpus[] = {
     {"skl2onnx_svc_linear_iris", "iris", true, 0.99, 0},
     {"skl2onnx_svc_linear_probability_iris", "iris", true, 0.99, 0},
     {"skl2onnx_svc_linear_ovo_iris", "iris", true, 0.99, 0},
+    // String class labels (the iris species' names): answered by index, named by class_names.
+    {"skl2onnx_logreg_string_labels_iris", "iris", true, 0.97, 0},
+    {"skl2onnx_random_forest_string_labels_iris", "iris", true, 0.97, 0},
 };
 
 // A split whose cells may be words (a string input): a word becomes its code in the graph's
@@ -196,6 +199,44 @@ TEST(Corpus, CompilesAndAgreesWithTheEstimators) {
   std::printf("corpus: %d/%zu compile at default flags; %d/%d rows (%.2f%%) agree with the estimators\n", compiled,
               std::size(kCorpus), rows_agree, rows_total, 100.0 * rows_agree / std::max(1, rows_total));
   EXPECT_EQ(compiled, static_cast<int>(std::size(kCorpus)));
+}
+
+}  // namespace
+}  // namespace blindml::model
+
+namespace blindml::model {
+namespace {
+
+// String class labels: the classes are counted by index (what the circuit and the expected CSV
+// hold) and named by the graph's classlabels_strings, which survive the processing JSON; a
+// tampered JSON is refused by field.
+TEST(Corpus, StringClassLabelsAreNamed) {
+  testing::DataSet train;
+  ASSERT_TRUE(testing::load_split("iris", "train", train));
+  for (const char* name : {"skl2onnx_logreg_string_labels_iris", "skl2onnx_random_forest_string_labels_iris"}) {
+    SCOPED_TRACE(name);
+    auto g = load_onnx_file(testing::data_dir() + "/corpus/" + name + ".onnx");
+    ASSERT_TRUE(g.ok()) << g.status().to_string();
+    auto m = compile_model(*g, train.features);
+    ASSERT_TRUE(m.ok()) << m.status().to_string();
+    const ClientProcessing& p = m->processing;
+    EXPECT_EQ(p.class_names, (std::vector<std::string>{"setosa", "versicolor", "virginica"}));
+    EXPECT_EQ(p.class_labels, (std::vector<int64_t>{0, 1, 2}));
+    auto back = ClientProcessing::from_json(p.to_json());
+    ASSERT_TRUE(back.ok()) << back.status().to_string();
+    EXPECT_EQ(back->class_names, p.class_names);
+    const std::string text = p.to_json();
+    for (auto [from, to] : {std::pair<std::string, std::string>{"\"virginica\"", "\"virginica\", \"extra\""},
+                            {"\"class_labels\": [\n    0,", "\"class_labels\": [\n    7,"}}) {
+      const size_t at = text.find(from);
+      ASSERT_NE(at, std::string::npos) << from;
+      std::string t = text;
+      t.replace(at, from.size(), to);
+      auto r = ClientProcessing::from_json(t);
+      ASSERT_FALSE(r.ok()) << to;
+      EXPECT_NE(r.status().message().find("class_"), std::string::npos) << r.status().message();
+    }
+  }
 }
 
 }  // namespace

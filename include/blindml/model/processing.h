@@ -183,6 +183,9 @@ struct ClientProcessing {
   // (votes, scores) instead of post / class_labels[argmax] (class_labels still names the classes).
   std::optional<OvoScores> ovo;
   std::vector<int64_t> class_labels;
+  // Classifiers whose labels are strings: the name of each class (class_labels are then the
+  // indices 0..n-1; the answer's label indexes this list). Empty: the labels are the integers.
+  std::vector<std::string> class_names;
   std::vector<Preprocess> preprocess;       // applied in order before the encoders
   // Values of the raw row (before preprocess); 0 = features.size() (no step changes the width).
   int64_t row_width = 0;

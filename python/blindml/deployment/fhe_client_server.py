@@ -4,6 +4,8 @@ import hashlib
 import os
 import threading
 
+import numpy as np
+
 from .._arrays import as_bytes, as_rows, string_columns
 from .._native import native
 from ..errors import InvalidArgumentError
@@ -62,6 +64,7 @@ class FHEModelClient:
         self._strings = string_columns(proc)  # string inputs: words map to the vocabulary's codes
         self.n_outputs = int(proc["n_outputs"])
         self.class_labels = list(proc["class_labels"])
+        self.class_names = list(proc.get("class_names", []))  # string labels: labels index these
 
     def generate_private_and_evaluation_keys(self, force=False):
         """Generates the secret key and the evaluation keys, or with key_dir holding keys
@@ -117,6 +120,8 @@ class FHEModelClient:
         if self.kind != "classifier":
             v = out["values"]
             return v[:, 0] if v.shape[1] == 1 else v
+        if self.class_names:
+            return np.asarray(self.class_names)[out["labels"]]
         return out["labels"]
 
 

@@ -44,6 +44,13 @@ bool is_label_op(const OnnxNode& node);
 // entries (skl2onnx's label tail), if the graph has one.
 std::optional<std::vector<int64_t>> label_initializer(const OnnxGraph& graph, int64_t classes);
 
+// A classifier node's integer labels (`ints_key`), or 0..n-1 when it has classlabels_strings
+// (compile_model attaches the strings as ClientProcessing::class_names).
+std::vector<int64_t> class_ids(const OnnxNode& n, const char* ints_key);
+// The classifier's string labels, if its node has them (LinearClassifier, TreeEnsembleClassifier,
+// SVMClassifier).
+std::optional<std::vector<std::string>> string_class_labels(const OnnxGraph& graph);
+
 // A model rewritten as a linear model on each feature x_j and its centred square (x_j - centre_j)²,
 // interleaved (x_0, u_0², x_1, u_1², ...), with calibration rows to match (naive_bayes.cc).
 struct SquaredFeatures {
