@@ -129,6 +129,23 @@ def test_string_class_labels(iris):
     assert np.mean(pred == est.predict(Xte)) >= 0.9
 
 
+def test_naive_bayes(iris, breast_cancer):
+    # GaussianNB (bare and after a scaler, folded) and MultinomialNB: the exported graph answers
+    # predict_proba; compiled, leveled (no PBS), the labels agree and FHE equals the clear model
+    from sklearn.naive_bayes import GaussianNB, MultinomialNB
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+    for (Xtr, Xte, ytr, yte), est in ((iris, GaussianNB()), (breast_cancer, GaussianNB()),
+                                      (breast_cancer, make_pipeline(StandardScaler(), GaussianNB())),
+                                      (iris, MultinomialNB())):
+        est.fit(Xtr, ytr)
+        check_classifier(est, Xte, tol=1e-4)
+        model = blindml.compile(est, Xtr)
+        assert model.family == "linear" and model.compile_report["pbs_count"] == 0
+        assert agreement(model, est, Xte) >= 0.97, est
+        np.testing.assert_array_equal(model.predict(Xte[:3], fhe="execute"), model.predict(Xte[:3]))
+
+
 # --- trees -------------------------------------------------------------------------------------
 
 def _tree_classifiers():

@@ -169,3 +169,73 @@ def dense_network(layers, activation, final, name, doc):
     out = helper.make_tensor_value_info("output", onnx.TensorProto.FLOAT, [None, int(n_out)])
     n_in = np.asarray(layers[0][0]).shape[0]
     return make_model(name, nodes, [input_x(n_in)], [out], doc, inits)
+
+
+def _naive_bayes_tails(labels):
+    """skl2onnx's naive-Bayes tails on the joint log-likelihood "jll" [N, C]: the label (ArgMax ->
+    ArrayFeatureExtractor(classes) -> Cast -> Reshape -> Cast) and the probabilities
+    exp(jll - logsumexp(jll)) (ReduceLogSumExp -> Reshape -> Sub -> Exp -> ZipMap)."""
+    onnx = _onnx()
+    helper, T = onnx.helper, onnx.TensorProto
+    nodes = [
+        helper.make_node("ArgMax", ["jll"], ["argmax_output"], name="ArgMax", axis=1),
+        helper.make_node("ReduceLogSumExp", ["jll"], ["log_sum"], name="ReduceLogSumExp", axes=[1], keepdims=0),
+        helper.make_node("Reshape", ["log_sum", "log_prob_shape"], ["reshaped_log_sum"], name="Reshape_lse"),
+        helper.make_node("Sub", ["jll", "reshaped_log_sum"], ["log_prob"], name="Sub_lse"),
+        helper.make_node("Exp", ["log_prob"], ["probabilities"], name="Exp"),
+        helper.make_node("ArrayFeatureExtractor", ["classes", "argmax_output"], ["label_at"],
+                         name="ArrayFeatureExtractor", domain="ai.onnx.ml"),
+        helper.make_node("Cast", ["label_at"], ["label_float"], name="Cast_label", to=T.FLOAT),
+        helper.make_node("Reshape", ["label_float", "label_shape"], ["label_flat"], name="Reshape_label"),
+        helper.make_node("Cast", ["label_flat"], ["output_label"], name="Cast", to=T.INT64),
+        helper.make_node("ZipMap", ["probabilities"], ["output_probability"], name="ZipMap", domain="ai.onnx.ml",
+                         classlabels_int64s=[int(v) for v in labels]),
+    ]
+    inits = [onnx.numpy_helper.from_array(np.array([-1, 1], dtype=np.int64), "log_prob_shape"),
+             onnx.numpy_helper.from_array(np.asarray(labels, dtype=np.int32), "classes"),
+             onnx.numpy_helper.from_array(np.array([-1], dtype=np.int64), "label_shape")]
+    outputs = [helper.make_tensor_value_info("output_label", T.INT64, [None]), zipmap_output_type()]
+    return nodes, inits, outputs
+
+
+def gaussian_nb(theta, var, log_prior, labels, name, doc):
+    """theta, var [C, F], log_prior [C] -> skl2onnx's GaussianNB graph: jll = log_prior
+    - ½·Σ log(2π·var) - ½·Σ (x - theta)² / var, then the naive-Bayes tails."""
+    onnx = _onnx()
+    helper = onnx.helper
+    theta = np.asarray(theta, dtype=np.float64)
+    var = np.asarray(var, dtype=np.float64)
+    C, F = theta.shape
+    f32 = lambda a, n: onnx.numpy_helper.from_array(np.asarray(a, dtype=np.float32), n)  # noqa: E731
+    nodes = [
+        helper.make_node("Reshape", ["X", "reshape_shape"], ["reshaped_input"], name="Reshape"),
+        helper.make_node("Sub", ["reshaped_input", "theta"], ["subtracted_input"], name="Sub"),
+        helper.make_node("Pow", ["subtracted_input", "exponent"], ["pow_result"], name="Pow"),
+        helper.make_node("Div", ["pow_result", "sigma"], ["div_result"], name="Div"),
+        helper.make_node("ReduceSum", ["div_result", "axis"], ["reduced_sum"], name="ReduceSum", keepdims=0),
+        helper.make_node("Mul", ["reduced_sum", "prod_operand"], ["mul_result"], name="Mul"),
+        helper.make_node("Sub", ["sigma_sum_log", "mul_result"], ["part_log_likelihood"], name="Sub1"),
+        helper.make_node("Add", ["jointi", "part_log_likelihood"], ["jll"], name="Add"),
+    ]
+    inits = [onnx.numpy_helper.from_array(np.array([-1, 1, F], dtype=np.int64), "reshape_shape"),
+             f32(theta.reshape(1, C, F), "theta"), f32(var.reshape(1, C, F), "sigma"), f32(2.0, "exponent"),
+             onnx.numpy_helper.from_array(np.array([2], dtype=np.int64), "axis"), f32(0.5, "prod_operand"),
+             f32((-0.5 * np.sum(np.log(2.0 * np.pi * var), axis=1)).reshape(1, C), "sigma_sum_log"),
+             f32(np.asarray(log_prior).reshape(1, C), "jointi")]
+    tail, tail_inits, outputs = _naive_bayes_tails(labels)
+    return make_model(name, nodes + tail, [input_x(F)], outputs, doc, inits + tail_inits)
+
+
+def multinomial_nb(feature_log_prob, class_log_prior, labels, name, doc):
+    """feature_log_prob [C, F], class_log_prior [C] -> MatMul + Add, then the naive-Bayes tails."""
+    onnx = _onnx()
+    helper = onnx.helper
+    flp = np.asarray(feature_log_prob, dtype=np.float64)
+    C, F = flp.shape
+    nodes = [helper.make_node("MatMul", ["X", "feature_log_prob"], ["matmul_result"], name="MatMul"),
+             helper.make_node("Add", ["matmul_result", "class_log_prior"], ["jll"], name="Add")]
+    inits = [onnx.numpy_helper.from_array(flp.T.astype(np.float32), "feature_log_prob"),
+             onnx.numpy_helper.from_array(np.asarray(class_log_prior, dtype=np.float32).reshape(1, C),
+                                          "class_log_prior")]
+    tail, tail_inits, outputs = _naive_bayes_tails(labels)
+    return make_model(name, nodes + tail, [input_x(F)], outputs, doc, inits + tail_inits)

@@ -11,6 +11,7 @@ Debian). It writes the standard operators and attributes skl2onnx writes for the
   DecisionTree*, RandomForest*, ExtraTrees*, GradientBoosting* -> TreeEnsembleClassifier /
       TreeEnsembleRegressor, float32 thresholds by skl2onnx's rule (exact as sklearn compares)
   MLPClassifier / MLPRegressor -> Gemm layers with Relu / Tanh / Sigmoid, final Softmax / Sigmoid
+  GaussianNB / MultinomialNB -> skl2onnx's log-likelihood graph and its label / probability tails
   Pipeline(per-feature affine scalers..., one of the above): StandardScaler, MinMaxScaler,
       MaxAbsScaler, RobustScaler, ... are folded into the weights (linear, MLP) or the
       thresholds (trees).
@@ -322,6 +323,37 @@ def _mlp(est, affine, name):
 
 
 # --------------------------------------------------------------------------------------------
+# Naive Bayes.
+
+def _naive_bayes(est, affine, name):
+    """GaussianNB and MultinomialNB as skl2onnx writes them. A Pipeline's per-feature scaler
+    x' = a·x + b is folded in: GaussianNB's means become (θ - b)/a and variances σ/a² (the log
+    terms change by a constant per row, which the softmax and the argmax ignore); MultinomialNB's
+    x'·W = x·(a∘W) + b·W."""
+    from sklearn.naive_bayes import GaussianNB, MultinomialNB
+    classes = est.classes_
+    labels = _labels_for(classes)
+    doc = "%s (blindml.export, skl2onnx conventions)" % _name(est)
+    info = ExportInfo("classifier", int(est.n_features_in_), classes)
+    if isinstance(est, GaussianNB):
+        theta, var = np.asarray(est.theta_, dtype=np.float64), np.asarray(est.var_, dtype=np.float64)
+        if affine is not None:
+            a, b = affine
+            if np.any(a == 0):
+                raise UnsupportedModelError("the Pipeline's scaler maps a feature to a constant before GaussianNB")
+            theta, var = (theta - b[None, :]) / a[None, :], var / (a[None, :] ** 2)
+        return _onnx.gaussian_nb(theta, var, np.log(est.class_prior_), labels, name, doc), info
+    if isinstance(est, MultinomialNB):
+        flp = np.asarray(est.feature_log_prob_, dtype=np.float64)
+        prior = np.asarray(est.class_log_prior_, dtype=np.float64)
+        if affine is not None:
+            a, b = affine
+            flp, prior = flp * a[None, :], prior + flp @ b
+        return _onnx.multinomial_nb(flp, prior, labels, name, doc), info
+    raise UnsupportedModelError("%s: blindml exports GaussianNB and MultinomialNB" % _name(est))
+
+
+# --------------------------------------------------------------------------------------------
 
 def export(est, name="model"):
     """(onnx.ModelProto, ExportInfo) of a fitted estimator or Pipeline."""
@@ -336,7 +368,9 @@ def export(est, name="model"):
         return _trees(final, affine, name)
     if hasattr(final, "coef_") and (mod.startswith("sklearn.linear_model") or mod.startswith("sklearn.svm")):
         return _linear(final, affine, name)
+    if mod.startswith("sklearn.naive_bayes"):
+        return _naive_bayes(final, affine, name)
     raise UnsupportedModelError(
         "%s is not a family blindml exports (linear models, SVMs with a linear kernel, decision trees, random "
-        "forests, extra trees, gradient boosting, MLPs, and Pipelines of per-feature scalers before one of them); "
+        "forests, extra trees, gradient boosting, MLPs, GaussianNB / MultinomialNB, and Pipelines of per-feature scalers before one of them); "
         "export it to ONNX yourself and pass the file" % _name(final))
