@@ -90,8 +90,15 @@ int main(int argc, char** argv) {
 
   // Exporter-shaped corpus models whose decoders the ones above do not reach (issue 13 part 5:
   // SVMClassifier and skl2onnx's one-vs-rest tail; the client processing's one-vs-one block).
+  // Also: GaussianNB (square terms), string class labels (class_names), ai.onnx.ml 5's
+  // TreeEnsemble, a ColumnTransformer (several inputs, one-hot steps) and a PCA before trees.
   for (const auto& m : {ModelSpec{"skl2onnx_svc_linear_iris", "iris", true},
-                        ModelSpec{"skl2onnx_svc_linear_probability_iris", "iris", true}}) {
+                        ModelSpec{"skl2onnx_svc_linear_probability_iris", "iris", true},
+                        ModelSpec{"skl2onnx_gaussian_nb_breast_cancer", "breast_cancer", true},
+                        ModelSpec{"skl2onnx_logreg_string_labels_iris", "iris", true},
+                        ModelSpec{"onnx_ml5_tree_ensemble_random_forest_diabetes", "diabetes", false},
+                        ModelSpec{"skl2onnx_column_transformer_onehot_logreg_mixed", "mixed", true},
+                        ModelSpec{"skl2onnx_pipeline_pca_decision_tree_breast_cancer", "breast_cancer", true}}) {
     const std::string onnx = fuzz::source_dir() + "/tests/data/corpus/" + m.name + ".onnx";
     auto dev = deploy::Dev::compile(onnx, fuzz::read_rows(m.dataset), model::CompileOptions{});
     if (!dev.ok()) {

@@ -1800,6 +1800,71 @@ def build_corpus(out_dir):
          with_string_labels(export_random_forest_classifier(rf_s, iris.Xtr.shape[1], "rf"),
                             rf_s.classes_),
          index_expected(rf_s, iris.Xte))
+    # 17. ai.onnx.ml 5's TreeEnsemble (what converters move to; TreeEnsembleRegressor is
+    #     deprecated there): a DecisionTreeRegressor and a RandomForestRegressor written with
+    #     separate interior-node and leaf lists, modes as a uint8 tensor, splits and weights as
+    #     float32 tensors.
+    from sklearn.ensemble import RandomForestRegressor
+    from sklearn.tree import DecisionTreeRegressor
+
+    def tree_ensemble_v5(v3, doc):
+        tree = [n for n in v3.graph.node if n.op_type == "TreeEnsembleRegressor"][0]
+        a = {x.name: helper.get_attribute_value(x) for x in tree.attribute}
+        modes = [m.decode() for m in a["nodes_modes"]]
+        code = {"BRANCH_LEQ": 0, "BRANCH_LT": 1, "BRANCH_GTE": 2, "BRANCH_GT": 3,
+                "BRANCH_EQ": 4, "BRANCH_NEQ": 5}
+        key = list(zip(a["nodes_treeids"], a["nodes_nodeids"]))
+        interior = [k for k, m in zip(key, modes) if m != "LEAF"]
+        leaves = [k for k, m in zip(key, modes) if m == "LEAF"]
+        iidx = {k: i for i, k in enumerate(interior)}
+        lidx = {k: i for i, k in enumerate(leaves)}
+        at = {k: i for i, k in enumerate(key)}
+        weight = {(t, n): w for t, n, w in zip(a["target_treeids"], a["target_nodeids"],
+                                               a["target_weights"])}
+        splits, feats, mcodes, tids, tleaf, fids, fleaf = [], [], [], [], [], [], []
+        for k in interior:
+            i = at[k]
+            splits.append(a["nodes_values"][i])
+            feats.append(a["nodes_featureids"][i])
+            mcodes.append(code[modes[i]])
+            for ids, isleaf, child in ((tids, tleaf, a["nodes_truenodeids"][i]),
+                                       (fids, fleaf, a["nodes_falsenodeids"][i])):
+                c = (k[0], child)
+                ids.append(lidx[c] if c in lidx else iidx[c])
+                isleaf.append(1 if c in lidx else 0)
+        roots = sorted({t for t, _ in key})
+        node = helper.make_node(
+            "TreeEnsemble", ["X"], ["variable"], name="TreeEnsemble", domain="ai.onnx.ml",
+            nodes_splits=numpy_helper.from_array(np.array(splits, dtype=np.float32)),
+            nodes_featureids=feats,
+            nodes_modes=numpy_helper.from_array(np.array(mcodes, dtype=np.uint8)),
+            nodes_truenodeids=tids, nodes_trueleafs=tleaf,
+            nodes_falsenodeids=fids, nodes_falseleafs=fleaf,
+            leaf_targetids=[0] * len(leaves),
+            leaf_weights=numpy_helper.from_array(
+                np.array([weight[k] for k in leaves], dtype=np.float32)),
+            tree_roots=[iidx[(t, 0)] for t in roots], n_targets=1,
+            aggregate_function=1, post_transform=0)
+        return _opset_model("te5", [node], list(v3.graph.input), list(v3.graph.output),
+                            doc, 21, 5)
+
+    dtr = DecisionTreeRegressor(max_depth=5, random_state=0)
+    dtr.fit(diab.Xtr, diab.ytr)
+    pred_dtr = dtr.predict(diab.Xte)
+    save("onnx_ml5_tree_ensemble_decision_tree_diabetes",
+         tree_ensemble_v5(export_decision_tree_regressor(dtr, diab.Xtr.shape[1], "dt"),
+                          "DecisionTreeRegressor as ai.onnx.ml 5's TreeEnsemble"),
+         lambda p: write_expected_regressor(p, pred_dtr))
+    rfr = RandomForestRegressor(n_estimators=10, max_depth=4, random_state=0)
+    rfr.fit(diab.Xtr, diab.ytr)
+    rf_attrs = empty_tree_attrs(False)
+    for t, e in enumerate(rfr.estimators_):
+        add_sklearn_tree(rf_attrs, False, e.tree_, t, 1.0 / len(rfr.estimators_), 0, False)
+    pred_rfr = rfr.predict(diab.Xte)
+    save("onnx_ml5_tree_ensemble_random_forest_diabetes",
+         tree_ensemble_v5(export_tree_regressor(rf_attrs, diab.Xtr.shape[1], "rf", "rf"),
+                          "RandomForestRegressor as ai.onnx.ml 5's TreeEnsemble"),
+         lambda p: write_expected_regressor(p, pred_rfr))
     print("corpus: %d models in %s" % (len(written), out_dir))
     return written
 

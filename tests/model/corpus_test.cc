@@ -72,6 +72,10 @@ const CorpusCase kCorpus[] = {
     // String class labels (the iris species' names): answered by index, named by class_names.
     {"skl2onnx_logreg_string_labels_iris", "iris", true, 0.97, 0},
     {"skl2onnx_random_forest_string_labels_iris", "iris", true, 0.97, 0},
+    // ai.onnx.ml 5's TreeEnsemble (interior nodes and leaves listed apart), read as a
+    // TreeEnsembleRegressor.
+    {"onnx_ml5_tree_ensemble_decision_tree_diabetes", "diabetes", false, 0, 0.03},
+    {"onnx_ml5_tree_ensemble_random_forest_diabetes", "diabetes", false, 0, 0.03},
 };
 
 // A split whose cells may be words (a string input): a word becomes its code in the graph's
