@@ -1566,6 +1566,12 @@ def build_corpus(out_dir):
         save("skl2onnx_column_transformer_onehot_%s_mixed" % est_name,
              _export_column_transformer(ct, est_name),
              clf_expected(ct, mixed.Xte))
+    # ... and with OneHotEncoder(drop="first", handle_unknown="error"): a Gather(axis=-1) of the
+    #    kept categories after each encoder; the dropped category encodes to zeros, no error.
+    ct = _column_transformer(LogisticRegression(max_iter=5000, random_state=0), drop="first")
+    ct.fit(mixed.Xtr, mixed.ytr)
+    save("skl2onnx_column_transformer_onehot_drop_first_logreg_mixed",
+         _export_column_transformer(ct, "logreg"), clf_expected(ct, mixed.Xte))
     # 12. The same ColumnTransformer on a string input `cat` [N, 2] (the categories as words,
     #    tests/data/mixed_strings): OneHotEncoder(cats_strings) per column; and an
     #    OrdinalEncoder (ArrayFeatureExtractor -> LabelEncoder(keys_strings) -> Reshape, Concat,
@@ -1990,7 +1996,7 @@ def _mixed_dataset(out):
                    2)
 
 
-def _column_transformer(est, categories=None):
+def _column_transformer(est, categories=None, drop=None):
     from sklearn.compose import ColumnTransformer
     from sklearn.pipeline import Pipeline
     from sklearn.preprocessing import OneHotEncoder, StandardScaler
@@ -1998,8 +2004,8 @@ def _column_transformer(est, categories=None):
         categories = [list(range(c)) for c in MIXED_CATEGORIES]
     ct = ColumnTransformer([
         ("num", StandardScaler(), [0, 1, 2]),
-        ("cat", OneHotEncoder(handle_unknown="ignore",
-                              categories=categories), [3, 4])])
+        ("cat", OneHotEncoder(handle_unknown="error" if drop else "ignore",
+                              categories=categories, drop=drop), [3, 4])])
     return Pipeline([("prep", ct), ("est", est)])
 
 
@@ -2029,9 +2035,22 @@ def _export_column_transformer(pipe, est_name, strings=False):
                 helper.make_node("OneHotEncoder", ["cat%d_cast" % k],
                                  ["cat%d_out" % k], name="OneHotEncoder%d" % k,
                                  domain="ai.onnx.ml",
-                                 cats_int64s=[int(c) for c in cats], zeros=1)]
-        encoded.append("cat%d_out" % k)
-    width = sum(len(c) for c in ohe.categories_)
+                                 cats_int64s=[int(c) for c in cats],
+                                 zeros=1 if ohe.handle_unknown == "ignore" else 0)]
+        drop_idx = getattr(ohe, "drop_idx_", None)
+        if drop_idx is not None and drop_idx[k] is not None:
+            # skl2onnx: Gather(axis=-1) of the kept categories on the encoder's output
+            keep = np.delete(np.arange(len(cats)), drop_idx[k])
+            inits.append(_init("cat_keep%d" % k, keep, np.int64))
+            nodes.append(helper.make_node("Gather", ["cat%d_out" % k, "cat_keep%d" % k],
+                                          ["cat%d_kept" % k], name="Gather_keep%d" % k,
+                                          axis=-1))
+            encoded.append("cat%d_kept" % k)
+        else:
+            encoded.append("cat%d_out" % k)
+    drops = getattr(ohe, "drop_idx_", None)
+    width = sum(len(c) - (1 if drops is not None and drops[k] is not None else 0)
+                for k, c in enumerate(ohe.categories_))
     inits.append(_init("cat_shape", [-1, width], np.int64))
     nodes += [
         helper.make_node("Concat", encoded, ["cat_concat"], name="Concat_cat",

@@ -397,6 +397,34 @@ Result<bool> Tracer::absorb_gather(size_t i, int k) {
   const Segment seg = layout_[static_cast<size_t>(k)];
   const std::string& out = n.outputs[0];
   const bool one_dim = seg.dims.size() == 1;
+  // OneHotEncoder(drop=...): skl2onnx gathers the kept categories on the encoder's last axis. The
+  // step just emitted for this value keeps only those; the dropped ones encode to all zeros.
+  if (op == "Gather" && seg.dims.size() == 2 && n.inputs.size() == 2 && last_value_ == n.inputs[0] &&
+      !steps_.empty() && steps_.back().kind == Preprocess::Kind::kOneHot && left_.at(n.inputs[0]) == 1) {
+    const int64_t axis = n.int_attr("axis", 0);
+    const FloatTensor* idx = constant(n.inputs[1]);
+    Preprocess& p = steps_.back();
+    const int64_t c = static_cast<int64_t>(p.categories.size());
+    if ((axis != -1 && axis != 2) || !idx || idx->shape.size() != 1 || seg.dims[0] != p.width || seg.dims[1] != c)
+      return false;
+    std::vector<char> kept(static_cast<size_t>(c), 0);
+    std::vector<int64_t> keep;
+    for (double v : idx->data) {
+      const double j = v < 0 ? v + static_cast<double>(c) : v;
+      if (!(j >= 0 && j < static_cast<double>(c)) || j != std::trunc(j) || kept[static_cast<size_t>(j)]) return false;
+      kept[static_cast<size_t>(j)] = 1;
+      keep.push_back(p.categories[static_cast<size_t>(j)]);
+    }
+    if (keep.empty()) return false;
+    for (int64_t j = 0; j < c; ++j)
+      if (!kept[static_cast<size_t>(j)]) p.dropped.push_back(p.categories[static_cast<size_t>(j)]);
+    p.categories = std::move(keep);
+    const size_t at = take(n.inputs[0], out);
+    layout_[at].dims = {p.width, static_cast<int64_t>(p.categories.size())};
+    layout_[at].width = p.width * static_cast<int64_t>(p.categories.size());
+    last_value_ = out;
+    return true;
+  }
   if ((op == "Gather" || op == "ArrayFeatureExtractor") && one_dim && n.inputs.size() == 2) {
     const FloatTensor* idx = constant(n.inputs[1]);
     if (!idx || idx->shape.size() > 1) return false;

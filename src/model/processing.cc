@@ -126,7 +126,8 @@ Status Preprocess::apply(std::vector<double>& row) const {
                                  : categories.end();
         if (it != categories.end()) {
           y[static_cast<size_t>(j) * c + static_cast<size_t>(it - categories.begin())] = 1.0;
-        } else if (!zeros) {
+        } else if (!zeros && !(integral && std::find(dropped.begin(), dropped.end(), static_cast<int64_t>(v)) !=
+                                               dropped.end())) {
           char buf[64];
           std::snprintf(buf, sizeof buf, "%.17g", v);
           return invalid_argument("column " + std::to_string(at + j) + " holds " + buf +
@@ -422,6 +423,7 @@ json preprocess_to_json(const Preprocess& p) {
     }
     case Preprocess::Kind::kOneHot:
       e = {{"op", "onehot"}, {"width", p.width}, {"categories", p.categories}, {"zeros", p.zeros}};
+      if (!p.dropped.empty()) e["dropped"] = p.dropped;
       break;
     case Preprocess::Kind::kSelect:
       e = {{"op", "select"}, {"indices", p.indices}};
@@ -664,6 +666,7 @@ Status step_from_json(const json& e, const std::string& w, Preprocess* out) {
     BLINDML_RETURN_IF_ERROR(json_get_in<int64_t>(e, w, "width", 1, kMaxRowWidth, &s.width));
     BLINDML_RETURN_IF_ERROR(numbers_from_json(e, w, "categories", kMaxCategories, &s.categories));
     BLINDML_RETURN_IF_ERROR(json_get_optional(e, w, "zeros", &s.zeros));
+    if (e.contains("dropped")) BLINDML_RETURN_IF_ERROR(numbers_from_json(e, w, "dropped", kMaxCategories, &s.dropped));
     const auto out = checked_product(static_cast<uint64_t>(s.width), s.categories.size());
     if (!out || *out > static_cast<uint64_t>(kMaxRowWidth))
       return corrupted(w + ": " + std::to_string(s.width) + " columns of " + std::to_string(s.categories.size()) +

@@ -59,6 +59,8 @@ const CorpusCase kCorpus[] = {
     {"skl2onnx_pipeline_pca_mlp_iris", "iris", true, 0.97, 0},
     {"skl2onnx_column_transformer_onehot_logreg_mixed", "mixed", true, 0.99, 0},
     {"skl2onnx_column_transformer_onehot_decision_tree_mixed", "mixed", true, 0.99, 0},
+    // ... with OneHotEncoder(drop='first'): the kept categories gathered after each encoder.
+    {"skl2onnx_column_transformer_onehot_drop_first_logreg_mixed", "mixed", true, 0.99, 0},
     // ... and on a string input (the categories as words, tests/data/mixed_strings).
     {"skl2onnx_column_transformer_onehot_strings_logreg_mixed", "mixed_strings", true, 0.99, 0},
     {"skl2onnx_column_transformer_ordinal_strings_decision_tree_mixed", "mixed_strings", true, 0.99, 0},

@@ -65,6 +65,34 @@ TEST(Preprocess, OneHotExpandsEachColumn) {
   EXPECT_NE(st.message().find("column 2 holds 7"), std::string::npos) << st.message();
 }
 
+// OneHotEncoder(drop='first', handle_unknown='error'): the dropped category encodes to zeros
+// without an error; an unknown one is still refused; the dropped list survives the JSON.
+TEST(Preprocess, OneHotDroppedCategoriesAreKnownZeros) {
+  Preprocess p;
+  p.kind = Preprocess::Kind::kOneHot;
+  p.width = 1;
+  p.categories = {1, 2};  // 0 dropped
+  p.dropped = {0};
+  p.zeros = false;
+  EXPECT_EQ(p.out_width(), 2);
+  expect_row(run(p, {0}), {0, 0});
+  expect_row(run(p, {2}), {0, 1});
+  std::vector<double> row = {3};
+  EXPECT_EQ(p.apply(row).code(), StatusCode::kInvalidArgument);
+  ClientProcessing c;
+  c.kind = ModelKind::kRegressor;
+  c.features.resize(2);
+  c.preprocess = {p};
+  c.row_width = 1;
+  c.output_scale = {1};
+  c.output_offset = {0};
+  auto back = ClientProcessing::from_json(c.to_json());
+  ASSERT_TRUE(back.ok()) << back.status().to_string();
+  ASSERT_EQ(back->preprocess.size(), 1u);
+  EXPECT_EQ(back->preprocess[0].dropped, (std::vector<int64_t>{0}));
+  EXPECT_FALSE(back->preprocess[0].zeros);
+}
+
 TEST(Preprocess, NormalizerAndSelect) {
   Preprocess n;
   n.kind = Preprocess::Kind::kNormalizer;

@@ -145,6 +145,7 @@ struct Preprocess {
   std::vector<double> matrix, bias;   // kLinear: F·K row-major, K
   std::vector<int64_t> categories;    // kOneHot
   bool zeros = true;                  // kOneHot: unknown values give all zeros (else an error)
+  std::vector<int64_t> dropped;       // kOneHot: known categories that encode to all zeros (drop=...)
   std::vector<int64_t> indices;       // kSelect
   std::vector<double> keys, values;   // kMap (width columns)
   double fallback = -1;               // kMap: for a value that is no key
