@@ -1295,6 +1295,28 @@ def _pairwise_coupling(r):
     return p
 
 
+def _mlp_label_tail(last):
+    """skl2onnx's MLPClassifier tail (3 classes): Softmax, ArgMax -> ArrayFeatureExtractor(classes)
+    -> Reshape -> Cast for the label, ZipMap for the probabilities."""
+    return [
+        helper.make_node("Softmax", [last], ["probabilities"], name="Softmax",
+                         axis=1),
+        helper.make_node("ArgMax", ["probabilities"], ["argmax"],
+                         name="ArgMax", axis=1),
+        helper.make_node("ArrayFeatureExtractor", ["classes", "argmax"],
+                         ["array_feature_extractor_result"],
+                         name="ArrayFeatureExtractor", domain="ai.onnx.ml"),
+        helper.make_node("Reshape", ["array_feature_extractor_result",
+                                     "shape_tensor"], ["reshaped"],
+                         name="Reshape"),
+        helper.make_node("Cast", ["reshaped"], ["label"], name="Cast",
+                         to=TensorProto.INT64),
+        helper.make_node("ZipMap", ["probabilities"], ["output_probability"],
+                         name="ZipMap", domain="ai.onnx.ml",
+                         classlabels_int64s=[0, 1, 2]),
+    ]
+
+
 def build_corpus(out_dir):
     from sklearn.neural_network import MLPClassifier
     from sklearn.pipeline import make_pipeline
@@ -1388,23 +1410,7 @@ def build_corpus(out_dir):
                                      name="Scaler", domain="ai.onnx.ml",
                                      offset=f32list(msc.mean_),
                                      scale=f32list(1.0 / msc.scale_)))
-    nodes += [
-        helper.make_node("Softmax", [last], ["probabilities"], name="Softmax",
-                         axis=1),
-        helper.make_node("ArgMax", ["probabilities"], ["argmax"],
-                         name="ArgMax", axis=1),
-        helper.make_node("ArrayFeatureExtractor", ["classes", "argmax"],
-                         ["array_feature_extractor_result"],
-                         name="ArrayFeatureExtractor", domain="ai.onnx.ml"),
-        helper.make_node("Reshape", ["array_feature_extractor_result",
-                                     "shape_tensor"], ["reshaped"],
-                         name="Reshape"),
-        helper.make_node("Cast", ["reshaped"], ["label"], name="Cast",
-                         to=TensorProto.INT64),
-        helper.make_node("ZipMap", ["probabilities"], ["output_probability"],
-                         name="ZipMap", domain="ai.onnx.ml",
-                         classlabels_int64s=[0, 1, 2]),
-    ]
+    nodes += _mlp_label_tail(last)
     inits += [_init("classes", net.classes_, np.int64),
               _init("shape_tensor", [-1], np.int64)]
     save("skl2onnx_pipeline_mlpclassifier_iris",
@@ -1523,23 +1529,7 @@ def build_corpus(out_dir):
     qsc, qpca, qnet = (s[1] for s in pca_mlp.steps)
     nodes, inits, last = _mlp_nodes(qnet)
     nodes = _pca_prefix(qsc, qpca) + _rename_input(nodes, "X", "variable")
-    nodes += [
-        helper.make_node("Softmax", [last], ["probabilities"], name="Softmax",
-                         axis=1),
-        helper.make_node("ArgMax", ["probabilities"], ["argmax"],
-                         name="ArgMax", axis=1),
-        helper.make_node("ArrayFeatureExtractor", ["classes", "argmax"],
-                         ["array_feature_extractor_result"],
-                         name="ArrayFeatureExtractor", domain="ai.onnx.ml"),
-        helper.make_node("Reshape", ["array_feature_extractor_result",
-                                     "shape_tensor"], ["reshaped"],
-                         name="Reshape"),
-        helper.make_node("Cast", ["reshaped"], ["label"], name="Cast",
-                         to=TensorProto.INT64),
-        helper.make_node("ZipMap", ["probabilities"], ["output_probability"],
-                         name="ZipMap", domain="ai.onnx.ml",
-                         classlabels_int64s=[0, 1, 2]),
-    ]
+    nodes += _mlp_label_tail(last)
     inits += _pca_inits(qpca) + [_init("classes", qnet.classes_, np.int64),
                                  _init("shape_tensor", [-1], np.int64)]
     save("skl2onnx_pipeline_pca_mlp_iris",

@@ -288,6 +288,8 @@ Result<Lowered> lower_linear(const OnnxGraph& graph, const Rows& calibration, co
     form = from_gemm(graph);
   if (!form.ok()) return form.status();
   const LinearForm& f = *form;
+  BLINDML_RETURN_IF_ERROR(check_finite(f.w, "the linear model's weights"));
+  BLINDML_RETURN_IF_ERROR(check_finite(f.b, "the linear model's intercepts"));
   BLINDML_ASSIGN_OR_RETURN(auto ranges, feature_ranges(calibration, f.features));
 
   Lowered out;

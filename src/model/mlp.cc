@@ -529,6 +529,13 @@ Result<Lowered> lower_mlp(const OnnxGraph& graph, const Rows& calibration, const
   if (r_bits < 1 || r_bits > 8) return invalid_argument("rounding_bits must be 1..8");
   BLINDML_ASSIGN_OR_RETURN(Parsed parsed, parse(graph));
   const auto& layers = parsed.layers;
+  for (const Layer& l : layers) {
+    BLINDML_RETURN_IF_ERROR(check_finite(l.w, "layer '" + l.name + "': the weights"));
+    BLINDML_RETURN_IF_ERROR(check_finite(l.b, "layer '" + l.name + "': the bias"));
+    BLINDML_RETURN_IF_ERROR(check_finite({l.alpha}, "layer '" + l.name + "': the LeakyRelu slope"));
+    if (std::isnan(l.clip_lo) || std::isnan(l.clip_hi) || l.clip_lo > l.clip_hi)
+      return invalid_argument("layer '" + l.name + "': the Clip bounds are NaN or out of order");
+  }
   const int64_t features = layers.front().in;
   BLINDML_ASSIGN_OR_RETURN(auto ranges, feature_ranges(calibration, features));
   const FloatPass fp = float_pass(layers, calibration);

@@ -46,6 +46,16 @@ bool is_label_op(const OnnxNode& node) {
   return node.op_type == "ArgMax" || node.op_type == "ArrayFeatureExtractor" || node.op_type == "Reshape";
 }
 
+Status check_finite(const std::vector<double>& values, const std::string& what) {
+  // 1e100: far beyond any trained weight, and far enough below DBL_MAX that products with the
+  // quantizers' scales and sums over the inputs stay finite.
+  for (size_t k = 0; k < values.size(); ++k)
+    if (!(std::fabs(values[k]) <= 1e100))
+      return invalid_argument(what + " holds " + std::to_string(values[k]) + " at index " + std::to_string(k) +
+                              ", not a finite number below 1e100 in magnitude: the model cannot be quantized");
+  return Status();
+}
+
 std::vector<int64_t> class_ids(const OnnxNode& n, const char* ints_key) {
   std::vector<int64_t> ids;
   if (const Attribute* s = n.attribute("classlabels_strings")) {

@@ -102,6 +102,9 @@ Result<std::optional<SquaredFeatures>> gaussian_nb_as_linear(const OnnxGraph& gr
   const int64_t F = static_cast<int64_t>(theta->data.size()) / C;
   for (double s : sigma->data)
     if (!(s > 0) || !std::isfinite(s)) return bad("a variance is not a positive finite number");
+  for (const FloatTensor* t : {theta, jointi, ssl})
+    for (double v : t->data)
+      if (!std::isfinite(v)) return bad("a mean, prior or log term is not a finite number");
   // The rest must be the label and probability tails, reading only jll.
   const std::string jll = add->outputs[0];
   const std::vector<const OnnxNode*> chain = {reshape, sub, pow, div, rsum, mul, sub2, add};

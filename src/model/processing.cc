@@ -593,6 +593,28 @@ constexpr size_t kMaxVocabulary = size_t{1} << 20;
 constexpr size_t kMaxStringBytes = 1024;
 constexpr size_t kMaxVocabularyBytes = size_t{64} << 20;
 
+// A list of strings (`field`, at most `max` of them), each at most kMaxStringBytes and all
+// together at most kMaxVocabularyBytes; `sorted`: strictly increasing (sorted and distinct).
+Status strings_from_json(const json& obj, const std::string& where, const char* field, size_t max, bool sorted,
+                         std::vector<std::string>* out) {
+  const json* a = nullptr;
+  BLINDML_RETURN_IF_ERROR(json_get_array(obj, where, field, max, &a));
+  size_t bytes = 0;
+  for (size_t i = 0; i < a->size(); ++i) {
+    std::string v;
+    BLINDML_RETURN_IF_ERROR(json_as((*a)[i], where, std::string(field) + "[" + std::to_string(i) + "]", &v));
+    bytes += v.size();
+    if (v.size() > kMaxStringBytes || bytes > kMaxVocabularyBytes)
+      return corrupted(where + ": " + field + "[" + std::to_string(i) + "] has " + std::to_string(v.size()) +
+                       " bytes (at most " + std::to_string(kMaxStringBytes) + " each, " +
+                       std::to_string(kMaxVocabularyBytes) + " in all)");
+    if (sorted && !out->empty() && !(out->back() < v))
+      return corrupted(where + ": field '" + field + "' is not sorted and distinct (at " + std::to_string(i) + ")");
+    out->push_back(std::move(v));
+  }
+  return Status();
+}
+
 template <typename T>
 Status numbers_from_json(const json& obj, const std::string& where, const char* field, size_t max, std::vector<T>* out) {
   const json* a = nullptr;
@@ -722,24 +744,8 @@ Status preprocess_from_json(const json& j, const std::string& where, ClientProce
       return corrupted(where + ": the inputs have " + std::to_string(first) + " columns in all, the row " +
                        std::to_string(width));
   }
-  if (j.contains("vocabulary")) {
-    const json* voc = nullptr;
-    BLINDML_RETURN_IF_ERROR(json_get_array(j, where, "vocabulary", kMaxVocabulary, &voc));
-    size_t bytes = 0;
-    for (size_t i = 0; i < voc->size(); ++i) {
-      std::string v;
-      BLINDML_RETURN_IF_ERROR(json_as((*voc)[i], where, "vocabulary[" + std::to_string(i) + "]", &v));
-      if (v.size() > kMaxStringBytes)
-        return corrupted(where + ": vocabulary[" + std::to_string(i) + "] has " + std::to_string(v.size()) +
-                         " bytes, more than the " + std::to_string(kMaxStringBytes) + " allowed");
-      bytes += v.size();
-      if (bytes > kMaxVocabularyBytes)
-        return corrupted(where + ": the vocabulary holds more than " + std::to_string(kMaxVocabularyBytes) + " bytes");
-      if (!p->vocabulary.empty() && !(p->vocabulary.back() < v))
-        return corrupted(where + ": field 'vocabulary' is not sorted and distinct (at " + std::to_string(i) + ")");
-      p->vocabulary.push_back(std::move(v));
-    }
-  }
+  if (j.contains("vocabulary"))
+    BLINDML_RETURN_IF_ERROR(strings_from_json(j, where, "vocabulary", kMaxVocabulary, true, &p->vocabulary));
   if (!j.contains("preprocess")) {
     if (width != encoders)
       return corrupted(where + ": the row has " + std::to_string(width) + " values, the encoders take " +
@@ -862,19 +868,7 @@ Result<ClientProcessing> ClientProcessing::from_json(std::string_view text) {
   }
   if (j.contains("class_names")) {
     // String labels: one name per class, the class_labels then being the indices 0..n-1.
-    const json* names = nullptr;
-    BLINDML_RETURN_IF_ERROR(json_get_array(j, where, "class_names", kMaxOutputs, &names));
-    size_t bytes = 0;
-    for (size_t i = 0; i < names->size(); ++i) {
-      std::string v;
-      BLINDML_RETURN_IF_ERROR(json_as((*names)[i], where, "class_names[" + std::to_string(i) + "]", &v));
-      bytes += v.size();
-      if (v.size() > kMaxStringBytes || bytes > kMaxVocabularyBytes)
-        return corrupted(where + ": class_names[" + std::to_string(i) + "] has " + std::to_string(v.size()) +
-                         " bytes (at most " + std::to_string(kMaxStringBytes) + " each, " +
-                         std::to_string(kMaxVocabularyBytes) + " in all)");
-      p.class_names.push_back(std::move(v));
-    }
+    BLINDML_RETURN_IF_ERROR(strings_from_json(j, where, "class_names", kMaxOutputs, false, &p.class_names));
     if (p.kind != ModelKind::kClassifier) return corrupted(where + ": class_names belong to a classifier");
     if (p.class_names.size() != p.class_labels.size())
       return corrupted(where + ": " + std::to_string(p.class_names.size()) + " class_names for " +

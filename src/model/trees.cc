@@ -452,6 +452,11 @@ Result<Lowered> lower_trees(const OnnxGraph& graph, const Rows& calibration, con
   const auto w_tree = ints((prefix + "treeids").c_str()), w_node = ints((prefix + "nodeids").c_str()),
              w_col = ints((prefix + "ids").c_str());
   const auto w_val = floats((prefix + "weights").c_str());
+  BLINDML_RETURN_IF_ERROR(check_finite(w_val, "node '" + n.name + "': the leaf weights"));
+  for (size_t k = 0; k < values.size(); ++k)
+    if (std::isnan(values[k]))
+      return invalid_argument("node '" + n.name + "': threshold " + std::to_string(k) + " is NaN (no comparison "
+                              "with it is ever true; the model is broken)");
   if (w_tree.size() != w_node.size() || w_tree.size() != w_col.size() || w_tree.size() != w_val.size())
     return unsupported(n, "the " + prefix + "* attributes differ in length");
 
@@ -499,6 +504,7 @@ Result<Lowered> lower_trees(const OnnxGraph& graph, const Rows& calibration, con
     }
   }
   std::vector<double> base = floats("base_values");
+  BLINDML_RETURN_IF_ERROR(check_finite(base, "node '" + n.name + "': base_values"));
   if (!base.empty() && static_cast<int64_t>(base.size()) != columns)
     return unsupported(n, "base_values has " + std::to_string(base.size()) + " entries for " + std::to_string(columns) +
                               " outputs");

@@ -163,6 +163,38 @@ TEST(CompileModel, UnsupportedGraphsNameTheNode) {
   EXPECT_NE(s.status().message().find("MaxPool"), std::string::npos) << s.status().message();
 }
 
+// A NaN, infinite or absurd parameter (a broken or crafted export; the fuzzer's onnx_compile
+// target found a NaN weight reaching an int64 conversion) is refused, naming where it is.
+TEST(CompileModel, NonFiniteParametersAreRefusedByName) {
+  auto load = [](const char* name, const char* dataset, testing::DataSet* train) {
+    EXPECT_TRUE(testing::load_split(dataset, "train", *train));
+    auto g = load_onnx_file(testing::data_dir() + "/models/" + name + ".onnx");
+    EXPECT_TRUE(g.ok()) << g.status().to_string();
+    return std::move(g).value();
+  };
+  for (double bad : {static_cast<double>(NAN), static_cast<double>(INFINITY), 1e200}) {
+    testing::DataSet train;
+    OnnxGraph mlp = load("mlp_iris", "iris", &train);
+    mlp.float_initializers.at("2.weight").data[3] = bad;
+    auto m = compile_model(mlp, train.features);
+    ASSERT_FALSE(m.ok());
+    EXPECT_EQ(m.status().code(), StatusCode::kInvalidArgument);
+    EXPECT_NE(m.status().message().find("the weights holds"), std::string::npos) << m.status().message();
+
+    OnnxGraph lin = load("logistic_regression_iris", "iris", &train);
+    lin.nodes[0].attributes.at("coefficients").floats[1] = bad;
+    m = compile_model(lin, train.features);
+    ASSERT_FALSE(m.ok());
+    EXPECT_NE(m.status().message().find("the linear model's weights holds"), std::string::npos) << m.status().message();
+
+    OnnxGraph tree = load("decision_tree_breast_cancer", "breast_cancer", &train);
+    tree.nodes[0].attributes.at("class_weights").floats[0] = bad;
+    m = compile_model(tree, train.features);
+    ASSERT_FALSE(m.ok());
+    EXPECT_NE(m.status().message().find("the leaf weights holds"), std::string::npos) << m.status().message();
+  }
+}
+
 // Each committed model: compile with the training split as calibration set, predict the test
 // split in the clear, compare with the float model's predictions (expected.csv) and the truth.
 class ModelAccuracy : public ::testing::TestWithParam<testing::ModelCase> {};

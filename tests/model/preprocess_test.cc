@@ -245,7 +245,7 @@ TEST(Preprocess, MapAndStringVocabulary) {
   ASSERT_FALSE(bad.ok());
   EXPECT_NE(bad.status().message().find("not a vocabulary code"), std::string::npos) << bad.status().message();
   expect_corrupted(with(kQ, voc + "[\"b\", \"a\"]"), "not sorted and distinct");
-  expect_corrupted(with(kQ, voc + "[\"" + std::string(1025, 'x') + "\"]"), "more than the 1024 allowed");
+  expect_corrupted(with(kQ, voc + "[\"" + std::string(1025, 'x') + "\"]"), "has 1025 bytes (at most 1024 each");
   expect_corrupted(with(kQ, ", \"preprocess\": [{\"op\": \"map\", \"width\": 1, \"keys\": [1, 2], \"values\": [0], "
                             "\"default\": -1}]"),
                    "'keys' and 'values' differ in length");

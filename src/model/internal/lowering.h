@@ -44,6 +44,10 @@ bool is_label_op(const OnnxNode& node);
 // entries (skl2onnx's label tail), if the graph has one.
 std::optional<std::vector<int64_t>> label_initializer(const OnnxGraph& graph, int64_t classes);
 
+// invalid_argument naming `what` when a model parameter is NaN, infinite or beyond 1e100 in
+// magnitude (a crafted or broken export): such values cannot be quantized.
+Status check_finite(const std::vector<double>& values, const std::string& what);
+
 // A classifier node's integer labels (`ints_key`), or 0..n-1 when it has classlabels_strings
 // (compile_model attaches the strings as ClientProcessing::class_names).
 std::vector<int64_t> class_ids(const OnnxNode& n, const char* ints_key);
