@@ -383,24 +383,8 @@ Status run_check(const Args& args) {
   } else {
     if (features <= 0)
       return invalid_argument(onnx + ": the graph input does not declare its feature count; pass --calibration DATA.csv");
-    std::mt19937_64 rng(1);
-    std::normal_distribution<double> n01(0, 1);
-    rows.assign(256, std::vector<double>(static_cast<size_t>(features)));
-    // int64 and string inputs (categorical codes): small integers, and codes of the graph's strings
-    std::vector<int> kind;  // 0 float, 1 int64, 2 string
-    for (const auto& in : graph->inputs) {
-      const int64_t w = in.has_shape && in.shape.size() == 2 && in.shape[1] > 0 ? in.shape[1] : 1;
-      kind.insert(kind.end(), static_cast<size_t>(w), in.elem_type == 8 ? 2 : in.elem_type == 7 ? 1 : 0);
-    }
-    const double strings = static_cast<double>(model::string_vocabulary(*graph).size());
-    for (auto& r : rows)
-      for (size_t j = 0; j < r.size(); ++j) {
-        const double x = n01(rng);
-        const int k = j < kind.size() ? kind[j] : 0;
-        r[j] = k == 0   ? x
-               : k == 1 ? std::round(x)
-                        : (strings > 0 ? std::floor(std::fmod(std::fabs(x) * 1e3, strings)) : -1.0);
-      }
+    // int64 / string columns: categories of the encoders that read them (model::synthetic_rows)
+    rows = model::synthetic_rows(*graph, features, 256, 1);
     source = "256 synthetic rows of N(0, 1) features (no --calibration): trees are exact, linear/MLP widths, "
              "parameters and costs are estimates";
   }

@@ -5,6 +5,7 @@
 #include <cstdio>
 #include <map>
 #include <optional>
+#include <random>
 
 #include "blindml/circuit/analysis.h"
 #include "blindml/circuit/clear_eval.h"
@@ -350,6 +351,82 @@ int64_t graph_row_width(const OnnxGraph& graph) {
   for (const auto& in : *inputs)
     if (in.width <= 0) return -1;
   return inputs->back().first + inputs->back().width;
+}
+
+namespace {
+
+// The categories an encoder node accepts, as the client's codes (strings: their index in the
+// graph's vocabulary); empty for other nodes.
+std::vector<double> encoder_categories(const OnnxNode& n, const std::vector<std::string>& vocabulary) {
+  std::vector<double> out;
+  const bool onehot = n.op_type == "OneHotEncoder";
+  if (!onehot && n.op_type != "LabelEncoder") return out;
+  if (const Attribute* a = n.attribute(onehot ? "cats_int64s" : "keys_int64s"))
+    for (int64_t v : a->ints) out.push_back(static_cast<double>(v));
+  if (const Attribute* a = n.attribute(onehot ? "cats_strings" : "keys_strings"))
+    for (const auto& str : a->strings)
+      out.push_back(static_cast<double>(std::lower_bound(vocabulary.begin(), vocabulary.end(), str) - vocabulary.begin()));
+  if (const Attribute* a = n.attribute("keys_floats"); a && !onehot) out.insert(out.end(), a->floats.begin(), a->floats.end());
+  return out;
+}
+
+}  // namespace
+
+Rows synthetic_rows(const OnnxGraph& graph, int64_t width, size_t count, uint64_t seed) {
+  const size_t w = width > 0 ? static_cast<size_t>(width) : 0;
+  std::vector<int> kind(w, 0);  // 0 float, 1 int64, 2 string
+  std::vector<std::vector<double>> cats(w);
+  auto inputs = internal::raw_inputs(graph, width);
+  std::map<std::string, RawInput> by_name;
+  if (inputs.ok())
+    for (const auto& in : *inputs) {
+      by_name[in.name] = in;
+      for (int64_t c = in.first; c < in.first + in.width && c < width; ++c)
+        kind[static_cast<size_t>(c)] = in.text ? 2 : in.integer ? 1 : 0;
+    }
+  const std::vector<std::string> vocabulary = string_vocabulary(graph);
+  std::map<std::string, const OnnxNode*> producer;
+  for (const auto& n : graph.nodes)
+    for (const auto& o : n.outputs) producer[o] = &n;
+  for (const auto& n : graph.nodes) {
+    const std::vector<double> values = encoder_categories(n, vocabulary);
+    if (values.empty() || n.inputs.empty()) continue;
+    // Back to a graph input through renames and one column selection (skl2onnx's Gather(axis=1)).
+    std::string v = n.inputs[0];
+    int64_t column = -1;
+    for (int step = 0; step < 16; ++step) {
+      if (auto in = by_name.find(v); in != by_name.end()) {
+        for (int64_t c = 0; c < in->second.width; ++c)
+          if ((column < 0 || c == column) && in->second.first + c < width) cats[static_cast<size_t>(in->second.first + c)] = values;
+        break;
+      }
+      auto p = producer.find(v);
+      if (p == producer.end() || p->second->inputs.empty()) break;
+      const OnnxNode& q = *p->second;
+      if (q.op_type == "Cast" || q.op_type == "Identity" || q.op_type == "Reshape" || q.op_type == "Flatten") {
+        v = q.inputs[0];
+        continue;
+      }
+      const bool select = (q.op_type == "Gather" && q.int_attr("axis", 0) == 1) || q.op_type == "ArrayFeatureExtractor";
+      auto idx = q.inputs.size() > 1 ? graph.int_initializers.find(q.inputs[1]) : graph.int_initializers.end();
+      if (!select || column >= 0 || idx == graph.int_initializers.end() || idx->second.data.size() != 1) break;
+      column = idx->second.data[0];
+      v = q.inputs[0];
+    }
+  }
+  std::mt19937_64 rng(seed);
+  std::normal_distribution<double> n01(0, 1);
+  Rows rows(count, std::vector<double>(w));
+  for (auto& r : rows)
+    for (size_t j = 0; j < w; ++j) {
+      const double x = n01(rng);
+      const double pick = std::floor(std::fmod(std::fabs(x) * 1e3, 1e9));
+      if (!cats[j].empty()) r[j] = cats[j][static_cast<size_t>(pick) % cats[j].size()];
+      else if (kind[j] == 1) r[j] = std::round(x);
+      else if (kind[j] == 2) r[j] = vocabulary.empty() ? -1.0 : static_cast<double>(static_cast<size_t>(pick) % vocabulary.size());
+      else r[j] = x;
+    }
+  return rows;
 }
 
 namespace {

@@ -296,4 +296,11 @@ blindml -q predict "$SL/art" --mode float --model "$SL_ONNX" --input "$SL/rows.c
 diff <(cut -d, -f1 "$SL/clear.csv") <(cut -d, -f1 "$SL/float.csv") || fail "string labels: float mode's labels differ"
 ok
 
+# check without calibration data on a ColumnTransformer whose OneHotEncoders refuse unknown
+# categories (handle_unknown='error', drop='first'): the synthetic rows use their categories.
+blindml -q check "$DATA/corpus/skl2onnx_column_transformer_onehot_drop_first_logreg_mixed.onnx" >"$WORK/check_drop.out" ||
+  fail "check on a ColumnTransformer with handle_unknown='error': $(grep blockers "$WORK/check_drop.out")"
+grep -q "compiled at default flags on 256 synthetic rows" "$WORK/check_drop.out" || fail "check: no estimate"
+ok
+
 echo "PASS: $checks checks"

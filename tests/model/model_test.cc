@@ -4,6 +4,7 @@
 
 #include <cmath>
 #include <cstdio>
+#include <set>
 
 #include "blindml/model/model.h"
 #include "blindml/model/processing.h"
@@ -193,6 +194,34 @@ TEST(CompileModel, NonFiniteParametersAreRefusedByName) {
     ASSERT_FALSE(m.ok());
     EXPECT_NE(m.status().message().find("the leaf weights holds"), std::string::npos) << m.status().message();
   }
+}
+
+// Rows for `blindml check` without calibration data: a ColumnTransformer exported with
+// OneHotEncoder(handle_unknown='error') gets, in each categorical column, only the categories its
+// own encoder knows (else the synthetic rows would be refused), floats elsewhere; they compile.
+TEST(SyntheticRows, CategoricalColumnsHoldTheirEncodersCategories) {
+  auto g = load_onnx_file(testing::data_dir() + "/corpus/skl2onnx_column_transformer_onehot_drop_first_logreg_mixed.onnx");
+  ASSERT_TRUE(g.ok()) << g.status().to_string();
+  ASSERT_EQ(graph_row_width(*g), 5);
+  const Rows rows = synthetic_rows(*g, 5, 64, 7);
+  ASSERT_EQ(rows.size(), 64u);
+  // tests/data/mixed: columns 3 and 4 are categorical with 4 and 3 categories (0..3, 0..2)
+  std::set<double> seen3, seen4;
+  bool fractional = false;
+  for (const auto& r : rows) {
+    ASSERT_EQ(r.size(), 5u);
+    EXPECT_TRUE(r[3] >= 0 && r[3] <= 3 && r[3] == std::trunc(r[3])) << r[3];
+    EXPECT_TRUE(r[4] >= 0 && r[4] <= 2 && r[4] == std::trunc(r[4])) << r[4];
+    seen3.insert(r[3]);
+    seen4.insert(r[4]);
+    fractional = fractional || r[0] != std::trunc(r[0]);
+  }
+  EXPECT_EQ(seen3.size(), 4u);
+  EXPECT_EQ(seen4.size(), 3u);
+  EXPECT_TRUE(fractional);
+  auto m = compile_model(*g, rows);
+  EXPECT_TRUE(m.ok()) << m.status().to_string();
+  EXPECT_EQ(synthetic_rows(*g, 5, 64, 7), rows);  // deterministic in the seed
 }
 
 // Each committed model: compile with the training split as calibration set, predict the test

@@ -87,6 +87,14 @@ Result<CompiledModel> compile_model(const OnnxGraph& graph, const Rows& calibrat
 // input does not declare its width).
 int64_t graph_row_width(const OnnxGraph& graph);
 
+// Rows to estimate a model on when there is no calibration data (`blindml check`), `width`
+// values each: N(0, 1) for float columns; for an int64 or string column read by a
+// OneHotEncoder or LabelEncoder (directly, or through skl2onnx's per-column Gather and Cast),
+// one of that encoder's categories, so that an encoder exported with handle_unknown='error'
+// accepts them; other int64 columns small integers, other string columns codes of the graph's
+// strings. Deterministic in `seed`.
+Rows synthetic_rows(const OnnxGraph& graph, int64_t width, size_t count, uint64_t seed);
+
 // How the predict functions treat inputs outside the calibration range (the encoders clip them,
 // ClientProcessing::count_out_of_range): counted into *range when set; refused (invalid_argument,
 // naming the first row and feature) when refuse_out_of_range.
