@@ -146,6 +146,30 @@ def test_naive_bayes(iris, breast_cancer):
         np.testing.assert_array_equal(model.predict(Xte[:3], fhe="execute"), model.predict(Xte[:3]))
 
 
+def test_pipeline_with_a_pca(iris, breast_cancer):
+    # a PCA (a linear map that changes the width) before a linear model is folded into its
+    # weights; before a forest or an MLP it is written as MatMul + Add, run on the client
+    from sklearn.decomposition import PCA
+    from sklearn.ensemble import RandomForestClassifier
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.neural_network import MLPClassifier
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+    for (Xtr, Xte, ytr, yte), est, min_agree in (
+            (iris, make_pipeline(StandardScaler(), PCA(2, random_state=0), LogisticRegression(max_iter=5000)), 0.97),
+            (breast_cancer, make_pipeline(StandardScaler(), PCA(5, random_state=0),
+                                          RandomForestClassifier(n_estimators=5, max_depth=3, random_state=0)), 0.95),
+            (iris, make_pipeline(StandardScaler(), PCA(3, random_state=0),
+                                 MLPClassifier(hidden_layer_sizes=(8,), max_iter=3000, random_state=0)), 0.9)):
+        est.fit(Xtr, ytr)
+        check_classifier(est, Xte, tol=1e-4)
+        model = blindml.compile(est, Xtr)
+        assert model.n_features == Xtr.shape[1]
+        assert agreement(model, est, Xte) >= min_agree, est
+        if model.compile_report["pbs_count"] == 0:  # FHE of the PBS models: cli_flow's PCA tree
+            np.testing.assert_array_equal(model.predict(Xte[:2], fhe="execute"), model.predict(Xte[:2]))
+
+
 # --- trees -------------------------------------------------------------------------------------
 
 def _tree_classifiers():

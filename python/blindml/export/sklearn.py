@@ -15,6 +15,9 @@ Debian). It writes the standard operators and attributes skl2onnx writes for the
   Pipeline(per-feature affine scalers..., one of the above): StandardScaler, MinMaxScaler,
       MaxAbsScaler, RobustScaler, ... are folded into the weights (linear, MLP) or the
       thresholds (trees).
+  Pipeline(..., PCA / TruncatedSVD, ..., one of the above): the steps' affine map is folded
+      into a linear model's weights, or written as MatMul + Add before the estimator's graph
+      (which blindml runs on the client).
 
 export(estimator) returns (onnx.ModelProto, ExportInfo).
 """
@@ -88,20 +91,45 @@ def _affine_of(transformer, n_features):
     return a, b
 
 
+def _linear_map_of(steps, n_features):
+    """(M [F, K], c [K]) with the steps' transform(x) == x @ M + c (PCA, TruncatedSVD, scalers before
+    and after them), or UnsupportedModelError naming the step that is not affine."""
+    rng = np.random.default_rng(0)
+    probe = np.vstack([np.zeros(n_features), np.eye(n_features), rng.normal(size=(8, n_features)) * 3.0])
+    out = probe
+    for t in steps:
+        try:
+            out = np.asarray(t.transform(out), dtype=np.float64)
+        except Exception as e:
+            raise UnsupportedModelError("Pipeline step %s cannot be probed: %s" % (_name(t), e)) from e
+    c = out[0]
+    M = out[1:n_features + 1] - c
+    rest = probe[n_features + 1:]
+    if out.ndim != 2 or not np.allclose(out[n_features + 1:], rest @ M + c, rtol=1e-7,
+                                        atol=1e-7 * max(1.0, float(np.abs(out).max()))):
+        raise UnsupportedModelError("Pipeline steps %s are not an affine map; blindml exports scalers "
+                                    "(StandardScaler, MinMaxScaler, ...) and linear maps (PCA, TruncatedSVD)"
+                                    % ", ".join(_name(t) for t in steps))
+    return M, c
+
+
 def _split_pipeline(est):
+    """(affine, linear_map, final): a Pipeline's steps before its estimator as one per-feature
+    affine map (a, b) when they are scalers, else as one linear map (M, c) (a PCA among them)."""
     from sklearn.pipeline import Pipeline
     if not isinstance(est, Pipeline):
-        return None, est
+        return None, None, est
     steps = [s for _, s in est.steps if s is not None and s != "passthrough"]
     if not steps:
         raise UnsupportedModelError("empty Pipeline")
     final = steps[-1]
     n = _n_features(final) if not steps[:-1] else _n_features(steps[0])
-    a, b = np.ones(n), np.zeros(n)
-    for t in steps[:-1]:
-        ta, tb = _affine_of(t, n)
-        a, b = a * ta, b * ta + tb
-    return (a, b), final
+    if not steps[:-1]:
+        return (np.ones(n), np.zeros(n)), None, final
+    M, c = _linear_map_of(steps[:-1], n)
+    if M.shape[0] == M.shape[1] and np.count_nonzero(M - np.diag(np.diag(M))) == 0:
+        return (np.diag(M).copy(), c), None, final
+    return None, (M, c), final
 
 
 def _n_features(est):
@@ -126,9 +154,10 @@ def _fold_linear(coef, intercept, affine):
     return coef * a[None, :], intercept + coef @ b
 
 
-def _linear(est, affine, name):
-    coef = getattr(est, "coef_")
-    intercept = getattr(est, "intercept_", 0.0)
+def _linear(est, affine, name, folded=None):
+    """folded: (coef, intercept) on the raw features when a linear map was folded in already."""
+    coef = getattr(est, "coef_") if folded is None else folded[0]
+    intercept = getattr(est, "intercept_", 0.0) if folded is None else folded[1]
     if np.isscalar(intercept) or np.ndim(intercept) == 0:
         intercept = np.array([float(intercept)])
     coef, intercept = _fold_linear(coef, intercept, affine)
@@ -141,7 +170,7 @@ def _linear(est, affine, name):
     proba = hasattr(est, "predict_proba")
     try:  # SGDClassifier(loss="hinge") has the attribute but raises
         if proba:
-            est.predict_proba(np.zeros((1, n)))
+            est.predict_proba(np.zeros((1, _n_features(est))))
     except Exception:
         proba = False
     from sklearn.svm import SVC
@@ -354,12 +383,48 @@ def _naive_bayes(est, affine, name):
 
 
 # --------------------------------------------------------------------------------------------
+# A linear map (PCA, TruncatedSVD) before the estimator.
+
+def _with_linear_map(final, linear_map, name):
+    """A linear model: the map folded into its weights (y = (x M + c) W + b). Any other estimator:
+    its graph on the K components, behind MatMul(M) + Add(c) on the F raw features, as skl2onnx
+    writes a PCA (the client runs that prefix in the clear, docs/models.md)."""
+    M, c = linear_map
+    mod = type(final).__module__
+    if hasattr(final, "coef_") and (mod.startswith("sklearn.linear_model") or mod.startswith("sklearn.svm")):
+        coef = np.atleast_2d(np.asarray(final.coef_, dtype=np.float64))
+        intercept = np.atleast_1d(np.asarray(getattr(final, "intercept_", 0.0), dtype=np.float64)).ravel()
+        if intercept.size == 1 and coef.shape[0] > 1:
+            intercept = np.repeat(intercept, coef.shape[0])
+        return _linear(final, None, name, folded=(coef @ M.T, intercept + coef @ c))
+    model, info = export(final, name)
+    onnx = _onnx._onnx()
+    helper = onnx.helper
+    g = model.graph
+    for n in g.node:
+        for k, v in enumerate(n.input):
+            if v == "X":
+                n.input[k] = "components"
+    nodes = [helper.make_node("MatMul", ["X", "pca_matrix"], ["projected"], name="MatMul_pca"),
+             helper.make_node("Add", ["projected", "pca_offset"], ["components"], name="Add_pca")] + list(g.node)
+    inits = [onnx.numpy_helper.from_array(M.astype(np.float32), "pca_matrix"),
+             onnx.numpy_helper.from_array(c.astype(np.float32), "pca_offset")] + list(g.initializer)
+    wrapped = _onnx.make_model(name, nodes, [_onnx.input_x(M.shape[0])], list(g.output),
+                               model.doc_string + ", after a linear map (PCA)", inits)
+    info.n_features = int(M.shape[0])
+    info.notes.append("the Pipeline's linear map (%d -> %d, a PCA) runs on the client" % M.shape)
+    return wrapped, info
+
+
+# --------------------------------------------------------------------------------------------
 
 def export(est, name="model"):
     """(onnx.ModelProto, ExportInfo) of a fitted estimator or Pipeline."""
     _check_fitted(est)
-    affine, final = _split_pipeline(est)
+    affine, linear_map, final = _split_pipeline(est)
     _check_fitted(final)
+    if linear_map is not None:
+        return _with_linear_map(final, linear_map, name)
     from sklearn.neural_network import MLPClassifier, MLPRegressor
     if isinstance(final, (MLPClassifier, MLPRegressor)):
         return _mlp(final, affine, name)
