@@ -434,7 +434,8 @@ TEST(SvmClassifier, LoweredAsLeveledPairsAndTheTailIsChecked) {
       << refused.status().message();
 }
 
-TEST(SvmClassifier, StringLabelsAreRefusedAtCompile) {
+// String labels: compiled by class index, the names carried as class_names (docs/models.md).
+TEST(SvmClassifier, StringLabelsCompileByIndexAndAreNamed) {
   OnnxNode n = three_class_svm();
   n.attributes.erase("classlabels_ints");
   Attribute a;
@@ -444,8 +445,12 @@ TEST(SvmClassifier, StringLabelsAreRefusedAtCompile) {
   const OnnxGraph g = graph_of(n, 1);
   EXPECT_EQ(run(g, 1, {1}).labels, (std::vector<double>{1}));  // the interpreter answers indices
   auto m = compile_model(g, Rows{{0.0}, {1.0}});
-  ASSERT_FALSE(m.ok());
-  EXPECT_NE(m.status().message().find("string class labels are not supported"), std::string::npos) << m.status().message();
+  ASSERT_TRUE(m.ok()) << m.status().to_string();
+  EXPECT_EQ(m->processing.class_labels, (std::vector<int64_t>{0, 1, 2}));
+  EXPECT_EQ(m->processing.class_names, (std::vector<std::string>{"setosa", "versicolor", "virginica"}));
+  auto p = predict_clear(*m, Rows{{1.0}});
+  ASSERT_TRUE(p.ok());
+  EXPECT_EQ((*p)[0].label, 1);  // the interpreter's index: versicolor
 }
 
 // Byte mutations of an exported SVC (the corpus's, with its one-vs-rest tail): each either fails
