@@ -102,4 +102,30 @@ inline double r2(const std::vector<double>& pred, const std::vector<double>& tar
   return 1.0 - ss_res / ss_tot;
 }
 
+// Attributes of hand-built ONNX nodes.
+inline Attribute ints(std::vector<int64_t> v) {
+  Attribute a;
+  a.kind = Attribute::Kind::kInts;
+  a.ints = std::move(v);
+  return a;
+}
+inline Attribute floats(std::vector<double> v) {
+  Attribute a;
+  a.kind = Attribute::Kind::kFloats;
+  a.floats = std::move(v);
+  return a;
+}
+inline Attribute strings(std::vector<std::string> v) {
+  Attribute a;
+  a.kind = Attribute::Kind::kStrings;
+  a.strings = std::move(v);
+  return a;
+}
+inline Attribute str(std::string v) {
+  Attribute a;
+  a.kind = Attribute::Kind::kString;
+  a.s = std::move(v);
+  return a;
+}
+
 }  // namespace blindml::model::testing

@@ -11,6 +11,7 @@
 
 #include "blindml/model/model.h"
 #include "blindml/model/onnx.h"
+#include "model_data.h"
 
 namespace blindml::model {
 namespace {
@@ -26,30 +27,10 @@ OnnxNode node(std::string name, std::string op, std::vector<std::string> in, std
   return n;
 }
 
-Attribute ints(std::vector<int64_t> v) {
-  Attribute a;
-  a.kind = Attribute::Kind::kInts;
-  a.ints = std::move(v);
-  return a;
-}
-Attribute floats(std::vector<double> v) {
-  Attribute a;
-  a.kind = Attribute::Kind::kFloats;
-  a.floats = std::move(v);
-  return a;
-}
-Attribute strings(std::vector<std::string> v) {
-  Attribute a;
-  a.kind = Attribute::Kind::kStrings;
-  a.strings = std::move(v);
-  return a;
-}
-Attribute str(std::string v) {
-  Attribute a;
-  a.kind = Attribute::Kind::kString;
-  a.s = std::move(v);
-  return a;
-}
+using testing::ints;
+using testing::floats;
+using testing::strings;
+using testing::str;
 
 ValueInfo input(int64_t features) { return ValueInfo{"X", 1, {-1, features}, true}; }
 

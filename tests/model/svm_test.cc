@@ -21,24 +21,9 @@
 namespace blindml::model {
 namespace {
 
-Attribute ints(std::vector<int64_t> v) {
-  Attribute a;
-  a.kind = Attribute::Kind::kInts;
-  a.ints = std::move(v);
-  return a;
-}
-Attribute floats(std::vector<double> v) {
-  Attribute a;
-  a.kind = Attribute::Kind::kFloats;
-  a.floats = std::move(v);
-  return a;
-}
-Attribute str(std::string s) {
-  Attribute a;
-  a.kind = Attribute::Kind::kString;
-  a.s = std::move(s);
-  return a;
-}
+using testing::ints;
+using testing::floats;
+using testing::str;
 
 // Binary, 2 features, labels {5, 9}: class 0's support vectors (1, 0) and (0, 2), class 1's (1, 1);
 // d(x) = 0.5·x1 − 0.25·2·x2 − (x1 + x2) + 0.25 = −0.5·x1 − 1.5·x2 + 0.25.

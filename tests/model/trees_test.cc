@@ -225,24 +225,9 @@ INSTANTIATE_TEST_SUITE_P(Committed, TreeForms, ::testing::ValuesIn(tree_cases())
 
 // ---- hand-built ensembles whose PBS counts are known ----
 
-Attribute ints(std::vector<int64_t> v) {
-  Attribute a;
-  a.kind = Attribute::Kind::kInts;
-  a.ints = std::move(v);
-  return a;
-}
-Attribute floats(std::vector<double> v) {
-  Attribute a;
-  a.kind = Attribute::Kind::kFloats;
-  a.floats = std::move(v);
-  return a;
-}
-Attribute strings(std::vector<std::string> v) {
-  Attribute a;
-  a.kind = Attribute::Kind::kStrings;
-  a.strings = std::move(v);
-  return a;
-}
+using testing::ints;
+using testing::floats;
+using testing::strings;
 
 // A TreeEnsembleRegressor from per-tree node lists: (node id, feature, threshold, true, false) for
 // branches (BRANCH_LEQ), and leaves with their value per target.
