@@ -2003,16 +2003,27 @@ Result<FloatTensor> eval_reduce(const OnnxNode& node, const FloatTensor& x, cons
   return FloatTensor{std::move(out_shape), std::move(acc)};
 }
 
-// ArgMax over `axis` (default 0), the first maximum unless select_last_index; keepdims keeps the
-// axis with size 1.
-Result<FloatTensor> eval_argmax(const OnnxNode& node, const FloatTensor& x) {
+// A node's `axis` attribute (default 0, negative from the end) on x, and the products of x's
+// dims before and after it (ArgMax, Gather).
+struct AxisSplit {
+  int64_t axis, outer, inner;
+};
+Result<AxisSplit> split_at_axis(const OnnxNode& node, const FloatTensor& x) {
   const int64_t rank = static_cast<int64_t>(x.shape.size());
   const int64_t axis = normalize_axis(node.int_attr("axis", 0), rank);
   if (rank == 0 || axis < 0 || axis >= rank)
     return node_error(StatusCode::kInvalidArgument, node, "axis out of range for shape " + shape_string(x.shape));
-  int64_t outer = 1, inner = 1;
-  for (int64_t k = 0; k < axis; ++k) outer *= x.shape[k];
-  for (int64_t k = axis + 1; k < rank; ++k) inner *= x.shape[k];
+  AxisSplit s{axis, 1, 1};
+  for (int64_t k = 0; k < axis; ++k) s.outer *= x.shape[k];
+  for (int64_t k = axis + 1; k < rank; ++k) s.inner *= x.shape[k];
+  return s;
+}
+
+// ArgMax over `axis` (default 0), the first maximum unless select_last_index; keepdims keeps the
+// axis with size 1.
+Result<FloatTensor> eval_argmax(const OnnxNode& node, const FloatTensor& x) {
+  BLINDML_ASSIGN_OR_RETURN(const AxisSplit split, split_at_axis(node, x));
+  const auto [axis, outer, inner] = split;
   const int64_t n = x.shape[axis];
   if (n == 0) return node_error(StatusCode::kInvalidArgument, node, "ArgMax over an empty axis");
   std::vector<int64_t> shape = x.shape;
@@ -2090,13 +2101,8 @@ Result<FloatTensor> eval_one_hot(const OnnxNode& node, const FloatTensor& x, con
 // Gather (default domain): X's slices at the integer indices along `axis` (negative indices count
 // from the end); shape X[:axis] + indices + X[axis+1:].
 Result<FloatTensor> eval_gather(const OnnxNode& node, const FloatTensor& x, const FloatTensor& idx) {
-  const int64_t rank = static_cast<int64_t>(x.shape.size());
-  const int64_t axis = normalize_axis(node.int_attr("axis", 0), rank);
-  if (rank == 0 || axis < 0 || axis >= rank)
-    return node_error(StatusCode::kInvalidArgument, node, "axis out of range for shape " + shape_string(x.shape));
-  int64_t outer = 1, inner = 1;
-  for (int64_t k = 0; k < axis; ++k) outer *= x.shape[k];
-  for (int64_t k = axis + 1; k < rank; ++k) inner *= x.shape[k];
+  BLINDML_ASSIGN_OR_RETURN(const AxisSplit split, split_at_axis(node, x));
+  const auto [axis, outer, inner] = split;
   const int64_t dim = x.shape[axis];
   std::vector<int64_t> shape(x.shape.begin(), x.shape.begin() + axis);
   shape.insert(shape.end(), idx.shape.begin(), idx.shape.end());
