@@ -27,19 +27,9 @@ OnnxNode node(std::string name, std::string op, std::vector<std::string> in, std
 
 uint64_t pbs_of(const CompiledModel& m) { return circuit::analyze(m.compiled.circuit)->pbs_count; }
 
-struct Committed {
-  OnnxGraph graph;
-  testing::DataSet train, test;
-};
-
+using testing::Committed;
 Committed load(const std::string& name, const std::string& dataset) {
-  Committed c;
-  auto g = load_onnx_file(testing::data_dir() + "/models/" + name + ".onnx");
-  EXPECT_TRUE(g.ok()) << g.status().to_string();
-  if (g.ok()) c.graph = std::move(g).value();
-  EXPECT_TRUE(testing::load_split(dataset, "train", c.train));
-  EXPECT_TRUE(testing::load_split(dataset, "test", c.test));
-  return c;
+  return testing::load_committed("models/" + name, dataset);
 }
 
 // mlp_iris (4-16-3): hidden neurons 13 and 15 are 0 on every calibration row (no lookup); of the

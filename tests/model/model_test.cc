@@ -168,10 +168,9 @@ TEST(CompileModel, UnsupportedGraphsNameTheNode) {
 // target found a NaN weight reaching an int64 conversion) is refused, naming where it is.
 TEST(CompileModel, NonFiniteParametersAreRefusedByName) {
   auto load = [](const char* name, const char* dataset, testing::DataSet* train) {
-    EXPECT_TRUE(testing::load_split(dataset, "train", *train));
-    auto g = load_onnx_file(testing::data_dir() + "/models/" + name + ".onnx");
-    EXPECT_TRUE(g.ok()) << g.status().to_string();
-    return std::move(g).value();
+    testing::Committed c = testing::load_committed(std::string("models/") + name, dataset);
+    *train = std::move(c.train);
+    return std::move(c.graph);
   };
   for (double bad : {static_cast<double>(NAN), static_cast<double>(INFINITY), 1e200}) {
     testing::DataSet train;

@@ -14,19 +14,8 @@
 namespace blindml::model {
 namespace {
 
-struct Loaded {
-  OnnxGraph graph;
-  testing::DataSet train, test;
-};
-
-Loaded load(const std::string& ds) {
-  Loaded l;
-  auto g = load_onnx_file(testing::data_dir() + "/corpus/skl2onnx_gaussian_nb_" + ds + ".onnx");
-  EXPECT_TRUE(g.ok()) << g.status().to_string();
-  if (g.ok()) l.graph = std::move(*g);
-  EXPECT_TRUE(testing::load_split(ds, "train", l.train));
-  EXPECT_TRUE(testing::load_split(ds, "test", l.test));
-  return l;
+testing::Committed load(const std::string& ds) {
+  return testing::load_committed("corpus/skl2onnx_gaussian_nb_" + ds, ds);
 }
 
 // log P(c) - ½ Σ_j [log(2π σ_cj) + (x_j - θ_cj)²/σ_cj], from the initializers.
@@ -48,7 +37,7 @@ std::vector<double> joint_log_likelihood(const OnnxGraph& g, const std::vector<d
 }
 
 TEST(GaussianNb, FloatGraphIsTheNaiveBayesFormula) {
-  Loaded l = load("iris");
+  testing::Committed l = load("iris");
   for (size_t r = 0; r < l.test.features.size(); ++r) {
     const auto& x = l.test.features[r];
     FloatTensor t{{1, static_cast<int64_t>(x.size())}, x};
@@ -67,7 +56,7 @@ TEST(GaussianNb, FloatGraphIsTheNaiveBayesFormula) {
 }
 
 TEST(GaussianNb, CompilesToALeveledModelOnTheClientsSquares) {
-  Loaded l = load("iris");
+  testing::Committed l = load("iris");
   auto m = compile_model(l.graph, l.train.features);
   ASSERT_TRUE(m.ok()) << m.status().to_string();
   EXPECT_FALSE(m->compiled.needs_bootstrapping);  // no PBS, no evaluation keys
@@ -133,7 +122,7 @@ TEST(GaussianNb, CompilesToALeveledModelOnTheClientsSquares) {
 }
 
 TEST(GaussianNb, FheEqualsQuantizedClear) {
-  Loaded l = load("breast_cancer");
+  testing::Committed l = load("breast_cancer");
   auto m = compile_model(l.graph, l.train.features);
   ASSERT_TRUE(m.ok()) << m.status().to_string();
   Rows rows(l.test.features.begin(), l.test.features.begin() + 5);
@@ -149,7 +138,7 @@ TEST(GaussianNb, FheEqualsQuantizedClear) {
 }
 
 TEST(GaussianNb, SomethingElseAttachedIsRefusedByName) {
-  Loaded l = load("iris");
+  testing::Committed l = load("iris");
   OnnxGraph g = l.graph;
   OnnxNode extra;
   extra.name = "peek";
