@@ -8,6 +8,7 @@
 #include "blindml/circuit/analysis.h"
 #include "blindml/model/model.h"
 #include "crypto/key_cache.h"
+#include "committed.h"
 #include "model_data.h"
 
 namespace blindml::model {

@@ -11,6 +11,7 @@
 
 #include "blindml/circuit/analysis.h"
 #include "blindml/model/model.h"
+#include "committed.h"
 #include "model_data.h"
 
 namespace blindml::model {

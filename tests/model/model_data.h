@@ -2,8 +2,6 @@
 // expectations of the model tests.
 #pragma once
 
-#include <gtest/gtest.h>
-
 #include <cmath>
 #include <fstream>
 #include <ostream>
@@ -54,22 +52,6 @@ inline bool load_split(const std::string& dataset, const std::string& split, Dat
     out.features.push_back(std::move(r));
   }
   return true;
-}
-
-// A committed ONNX file (`path` under tests/data, without ".onnx") with its data set's splits;
-// failures are reported as test failures and leave the graph empty.
-struct Committed {
-  OnnxGraph graph;
-  DataSet train, test;
-};
-inline Committed load_committed(const std::string& path, const std::string& dataset) {
-  Committed c;
-  auto g = load_onnx_file(data_dir() + "/" + path + ".onnx");
-  EXPECT_TRUE(g.ok()) << g.status().to_string();
-  if (g.ok()) c.graph = std::move(g).value();
-  EXPECT_TRUE(load_split(dataset, "train", c.train));
-  EXPECT_TRUE(load_split(dataset, "test", c.test));
-  return c;
 }
 
 struct ModelCase {

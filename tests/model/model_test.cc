@@ -9,6 +9,7 @@
 #include "blindml/model/model.h"
 #include "blindml/model/processing.h"
 #include "blindml/model/quantize.h"
+#include "committed.h"
 #include "model_data.h"
 
 namespace blindml::model {

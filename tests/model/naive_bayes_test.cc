@@ -9,6 +9,7 @@
 
 #include "blindml/model/model.h"
 #include "crypto/key_cache.h"
+#include "committed.h"
 #include "model_data.h"
 
 namespace blindml::model {
